@@ -1,0 +1,8 @@
+#!lua flags=no-writes
+--[[ map/get
+  Read the stored value.
+  KEYS[1]  value (string)
+  Returns  the stored bytes, or nil when the key does not exist
+  Worst case  O(1)
+]]
+return redis.call('GET', KEYS[1])

@@ -1,0 +1,9 @@
+#!lua
+--[[ map/set
+  Store a value, replacing any previous one (and its expiry, as SET does).
+  KEYS[1]  value (string)
+  ARGV[1]  encoded value
+  Returns  status OK
+  Worst case  O(1)
+]]
+return redis.call('SET', KEYS[1], ARGV[1])

@@ -1,0 +1,332 @@
+//! The default backend, on the `redis` crate's blocking connections.
+
+use std::sync::{Mutex, MutexGuard};
+
+use crate::backend::{Backend, Session};
+use crate::connection::{Address, Dsn, Reuse, Timeouts};
+use crate::error::{CommandError, Delivery, Error, Result, ServerError};
+use crate::op::Node;
+use crate::reply::Reply;
+
+/// The default [`Backend`]: blocking `redis` crate connections to a master and an
+/// optional replica, reused as [`Reuse`] says.
+pub struct RedisBackend {
+    master: NodeConnections,
+    replica: Option<NodeConnections>,
+}
+
+impl RedisBackend {
+    /// A backend for `master` and an optional `replica`. Nothing is connected yet:
+    /// connections open on first use.
+    pub fn new(master: &Dsn, replica: Option<&Dsn>, reuse: Reuse, timeouts: Timeouts) -> Result<RedisBackend> {
+        if timeouts.connect.is_zero() || timeouts.response.is_some_and(|t| t.is_zero()) {
+            return Err(Error::Config("timeouts must be longer than zero (use None to wait forever)".into()));
+        }
+        Ok(RedisBackend {
+            master: NodeConnections::new(master, &reuse, timeouts)?,
+            replica: replica.map(|dsn| NodeConnections::new(dsn, &reuse, timeouts)).transpose()?,
+        })
+    }
+
+    fn node(&self, node: Node) -> &NodeConnections {
+        match node {
+            Node::Replica => self.replica.as_ref().unwrap_or(&self.master),
+            _ => &self.master,
+        }
+    }
+
+    /// True when reads go to a separate replica.
+    pub fn has_replica(&self) -> bool {
+        self.replica.is_some()
+    }
+}
+
+impl Backend for RedisBackend {
+    type Session<'a> = RedisSession<'a>;
+
+    fn session(&self, node: Node) -> Result<RedisSession<'_>, CommandError> {
+        self.node(node).session()
+    }
+
+    fn describe(&self, node: Node) -> String {
+        self.node(node).shown.clone()
+    }
+}
+
+/// How the connections of one node are kept.
+enum Keeping {
+    Lazy(Mutex<Option<redis::Connection>>),
+    PerCommand,
+    #[cfg(feature = "pool")]
+    Pooled(r2d2::Pool<PoolManager>),
+}
+
+struct NodeConnections {
+    opener: Opener,
+    keeping: Keeping,
+    /// The DSN with its password hidden, for messages.
+    shown: String,
+}
+
+/// Opens configured connections (timeouts applied) to one node.
+#[derive(Clone)]
+struct Opener {
+    client: redis::Client,
+    timeouts: Timeouts,
+}
+
+impl Opener {
+    fn open(&self) -> Result<redis::Connection, CommandError> {
+        let not_sent = |e: redis::RedisError| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() };
+        let connection = self.client.get_connection_with_timeout(self.timeouts.connect).map_err(not_sent)?;
+        connection.set_read_timeout(self.timeouts.response).map_err(not_sent)?;
+        connection.set_write_timeout(self.timeouts.response).map_err(not_sent)?;
+        Ok(connection)
+    }
+}
+
+impl NodeConnections {
+    fn new(dsn: &Dsn, reuse: &Reuse, timeouts: Timeouts) -> Result<NodeConnections> {
+        let opener = Opener { client: redis_client(dsn)?, timeouts };
+        let keeping = match reuse {
+            Reuse::Lazy => Keeping::Lazy(Mutex::new(None)),
+            Reuse::PerCommand => Keeping::PerCommand,
+            #[cfg(feature = "pool")]
+            Reuse::Pooled { max_size } => {
+                if *max_size == 0 {
+                    return Err(Error::Config("a pool needs at least one connection".into()));
+                }
+                let pool = r2d2::Pool::builder()
+                    .max_size(*max_size)
+                    .min_idle(Some(0))
+                    .connection_timeout(timeouts.connect)
+                    // A PING on every checkout would double the round trips; broken
+                    // connections are found by `has_broken` instead.
+                    .test_on_check_out(false)
+                    .build_unchecked(PoolManager { opener: opener.clone() });
+                Keeping::Pooled(pool)
+            }
+        };
+        Ok(NodeConnections { opener, keeping, shown: dsn.to_string() })
+    }
+
+    fn session(&self) -> Result<RedisSession<'_>, CommandError> {
+        match &self.keeping {
+            Keeping::Lazy(slot) => {
+                // A panic elsewhere while holding the lock leaves at worst a connection
+                // in an unknown state: drop it and carry on.
+                let mut guard = slot.lock().unwrap_or_else(|poisoned| {
+                    let mut guard = poisoned.into_inner();
+                    *guard = None;
+                    guard
+                });
+                let fresh = guard.is_none();
+                if fresh {
+                    *guard = Some(self.opener.open()?);
+                }
+                Ok(RedisSession { held: Held::Shared(guard), fresh })
+            }
+            Keeping::PerCommand => Ok(RedisSession { held: Held::Owned(Some(self.opener.open()?)), fresh: true }),
+            #[cfg(feature = "pool")]
+            Keeping::Pooled(pool) => {
+                let connection = pool.get().map_err(|e| CommandError::Connection {
+                    delivery: Delivery::NotSent,
+                    source: Box::new(e),
+                })?;
+                let fresh = connection.returned == 0;
+                Ok(RedisSession { held: Held::Pooled(connection), fresh })
+            }
+        }
+    }
+}
+
+/// Builds the `redis` crate's client for a DSN (nothing is connected).
+fn redis_client(dsn: &Dsn) -> Result<redis::Client> {
+    use redis::IntoConnectionInfo;
+
+    let address = match dsn.address() {
+        Address::Tcp { host, port } => redis::ConnectionAddr::Tcp(host.clone(), *port),
+        #[cfg(feature = "tls")]
+        Address::Tls { host, port } => {
+            // rustls needs a process-wide crypto provider; another crate may have
+            // installed one already, which is fine.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            redis::ConnectionAddr::TcpTls { host: host.clone(), port: *port, insecure: false, tls_params: None }
+        }
+        Address::Unix(path) => redis::ConnectionAddr::Unix(path.clone()),
+        #[allow(unreachable_patterns)]
+        other => return Err(Error::Config(format!("address {other:?} needs the `tls` feature"))),
+    };
+    let mut settings = redis::RedisConnectionInfo::default()
+        .set_db(dsn.db())
+        .set_lib_name("redisext", env!("CARGO_PKG_VERSION"));
+    if let Some(user) = dsn.username() {
+        settings = settings.set_username(user);
+    }
+    if let Some(password) = dsn.password() {
+        settings = settings.set_password(password.expose());
+    }
+    let info = address
+        .into_connection_info()
+        .map_err(|e| Error::Config(format!("{dsn}: {e}")))?
+        .set_redis_settings(settings);
+    redis::Client::open(info).map_err(|e| Error::Config(format!("{dsn}: {e}")))
+}
+
+/// A connection held for one operation.
+pub struct RedisSession<'a> {
+    held: Held<'a>,
+    fresh: bool,
+}
+
+enum Held<'a> {
+    Shared(MutexGuard<'a, Option<redis::Connection>>),
+    Owned(Option<redis::Connection>),
+    #[cfg(feature = "pool")]
+    Pooled(r2d2::PooledConnection<PoolManager>),
+}
+
+impl RedisSession<'_> {
+    fn connection(&mut self) -> Option<&mut redis::Connection> {
+        match &mut self.held {
+            Held::Shared(guard) => guard.as_mut(),
+            Held::Owned(connection) => connection.as_mut(),
+            #[cfg(feature = "pool")]
+            Held::Pooled(pooled) => (!pooled.broken).then_some(&mut pooled.connection),
+        }
+    }
+
+    /// After an I/O error or a timeout a reply may still be in flight: the
+    /// connection must never be used again.
+    fn discard(&mut self) {
+        match &mut self.held {
+            Held::Shared(guard) => **guard = None,
+            Held::Owned(connection) => *connection = None,
+            #[cfg(feature = "pool")]
+            Held::Pooled(pooled) => pooled.broken = true,
+        }
+    }
+}
+
+impl Session for RedisSession<'_> {
+    fn query(&mut self, args: &[&[u8]]) -> Result<Reply, CommandError> {
+        let packed = pack_command(args);
+        let Some(connection) = self.connection() else {
+            return Err(CommandError::Connection {
+                delivery: Delivery::NotSent,
+                source: "the connection was discarded after an earlier error".into(),
+            });
+        };
+        // A write that fails leaves the command incomplete on the server, which
+        // never runs a partial command: not sent. A failure while reading the
+        // reply leaves the outcome unknown.
+        let outcome = match connection.send_packed_command(&packed) {
+            Err(e) => Err((Delivery::NotSent, e)),
+            Ok(()) => connection.recv_response().map_err(|e| (Delivery::Unknown, e)),
+        };
+        match outcome {
+            Ok(value) => reply_from(value),
+            Err((delivery, error)) => match error.code() {
+                Some(code) => Err(CommandError::Server(ServerError {
+                    code: code.to_owned(),
+                    message: error.detail().unwrap_or_default().to_owned(),
+                })),
+                None => {
+                    self.discard();
+                    Err(CommandError::Connection { delivery, source: error.into() })
+                }
+            },
+        }
+    }
+
+    fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+}
+
+/// Encodes a command in RESP: `*<n>` then `$<len>` and the bytes of each argument.
+fn pack_command(args: &[&[u8]]) -> Vec<u8> {
+    let size: usize = args.iter().map(|arg| arg.len() + 16).sum::<usize>() + 16;
+    let mut packed = Vec::with_capacity(size);
+    packed.push(b'*');
+    packed.extend_from_slice(args.len().to_string().as_bytes());
+    packed.extend_from_slice(b"\r\n");
+    for arg in args {
+        packed.push(b'$');
+        packed.extend_from_slice(arg.len().to_string().as_bytes());
+        packed.extend_from_slice(b"\r\n");
+        packed.extend_from_slice(arg);
+        packed.extend_from_slice(b"\r\n");
+    }
+    packed
+}
+
+/// Converts a top-level reply; an error reply becomes `Err`.
+fn reply_from(value: redis::Value) -> Result<Reply, CommandError> {
+    match value {
+        redis::Value::ServerError(error) => Err(CommandError::Server(server_error(&error))),
+        other => Ok(convert(other)),
+    }
+}
+
+fn server_error(error: &redis::ServerError) -> ServerError {
+    ServerError { code: error.code().to_owned(), message: error.details().unwrap_or_default().to_owned() }
+}
+
+/// Maps the `redis` crate's values onto [`Reply`]. RESP3-only types (never sent on
+/// the RESP2 connections this backend opens) are mapped to their RESP2 shapes.
+fn convert(value: redis::Value) -> Reply {
+    use redis::Value;
+    match value {
+        Value::Nil => Reply::Nil,
+        Value::Int(n) => Reply::Int(n),
+        Value::BulkString(bytes) => Reply::Bulk(bytes),
+        Value::Array(items) | Value::Set(items) => Reply::Array(items.into_iter().map(convert).collect()),
+        Value::SimpleString(status) => Reply::Status(status),
+        Value::Okay => Reply::Status("OK".to_owned()),
+        Value::Map(pairs) => Reply::Array(pairs.into_iter().flat_map(|(k, v)| [convert(k), convert(v)]).collect()),
+        Value::Attribute { data, .. } => convert(*data),
+        Value::Double(number) => Reply::Bulk(number.to_string().into_bytes()),
+        Value::Boolean(flag) => Reply::Int(i64::from(flag)),
+        Value::VerbatimString { text, .. } => Reply::Bulk(text.into_bytes()),
+        Value::BigNumber(number) => Reply::Bulk(format!("{number:?}").into_bytes()),
+        Value::Push { data, .. } => Reply::Array(data.into_iter().map(convert).collect()),
+        Value::ServerError(error) => Reply::Error(server_error(&error)),
+        // `redis::Value` is non-exhaustive.
+        #[allow(unreachable_patterns)]
+        other => Reply::Bulk(format!("{other:?}").into_bytes()),
+    }
+}
+
+/// A pooled connection with a flag for "must not be reused".
+#[cfg(feature = "pool")]
+pub(crate) struct PooledConnection {
+    connection: redis::Connection,
+    broken: bool,
+    returned: u64,
+}
+
+#[cfg(feature = "pool")]
+struct PoolManager {
+    opener: Opener,
+}
+
+#[cfg(feature = "pool")]
+impl r2d2::ManageConnection for PoolManager {
+    type Connection = PooledConnection;
+    type Error = CommandError;
+
+    fn connect(&self) -> Result<PooledConnection, CommandError> {
+        Ok(PooledConnection { connection: self.opener.open()?, broken: false, returned: 0 })
+    }
+
+    fn is_valid(&self, pooled: &mut PooledConnection) -> Result<(), CommandError> {
+        if pooled.broken { Err(CommandError::Server(ServerError::parse("ERR broken connection"))) } else { Ok(()) }
+    }
+
+    fn has_broken(&self, pooled: &mut PooledConnection) -> bool {
+        // Called when a connection goes back to the pool: count it as used.
+        pooled.returned += 1;
+        pooled.broken || !pooled.connection.is_open()
+    }
+}

@@ -1,0 +1,166 @@
+//! The blocking client: configuration, and the driver that runs the dispatcher on
+//! a backend session.
+
+use std::sync::Arc;
+
+use crate::backend::{Backend, RedisBackend, Session};
+use crate::connection::{Dsn, DsnError, Reuse, Timeouts};
+use crate::dispatch::{Dispatch, Step, name_node};
+use crate::error::{Error, Result};
+use crate::op::{Executor, Op, ScriptCall};
+use crate::reply::Reply;
+
+/// A blocking client: where models send their operations.
+///
+/// Cheap to clone (an `Arc`); clones share connections. With the default
+/// [`Reuse::Lazy`] the connection to each node opens on first use and is shared by
+/// every model made from this client, one operation at a time; for many threads,
+/// use [`Reuse::Pooled`](Reuse) (feature `pool`).
+///
+/// ```no_run
+/// use redisext::{Client, Counter};
+/// let client = Client::open("redis://127.0.0.1:6379/0")?;
+/// let visitors = Counter::new(&client, "visitors")?;
+/// visitors.incr(1)?;
+/// # Ok::<(), redisext::Error>(())
+/// ```
+pub struct Client<B: Backend = RedisBackend> {
+    backend: Arc<B>,
+}
+
+impl<B: Backend> Clone for Client<B> {
+    fn clone(&self) -> Self {
+        Client { backend: Arc::clone(&self.backend) }
+    }
+}
+
+impl Client {
+    /// A client for one server, from a DSN (see [`Dsn`]), with lazy connections.
+    /// Nothing is connected until the first operation.
+    pub fn open(dsn: &str) -> Result<Client> {
+        Client::builder().master(dsn).build()
+    }
+
+    /// A builder for a master, an optional replica, reuse and timeouts.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+}
+
+impl<B: Backend> Client<B> {
+    /// A client on a backend of your own (see [`Backend`]).
+    pub fn with_backend(backend: B) -> Client<B> {
+        Client { backend: Arc::new(backend) }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// Runs one operation and decodes its result.
+    pub fn run<T>(&self, op: Op<T>) -> Result<T> {
+        let call = op.call?;
+        let reply = run_call(&*self.backend, &call)?;
+        (op.decode)(reply, &call)
+    }
+}
+
+impl<B: Backend> Executor for Client<B> {
+    type Output<T: Send + 'static> = Result<T>;
+
+    fn execute<T: Send + 'static>(&self, op: Op<T>) -> Result<T> {
+        self.run(op)
+    }
+}
+
+impl<B: Backend> std::fmt::Debug for Client<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("master", &self.backend.describe(crate::Node::Master)).finish()
+    }
+}
+
+/// Drives one script call through the dispatcher on blocking sessions.
+pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
+    let describe = || backend.describe(call.node);
+    let open = || {
+        backend.session(call.node).map_err(|error| match error {
+            crate::error::CommandError::Connection { delivery, source } => Error::Connection {
+                op: call.op_name(),
+                key: Some(call.key().display()),
+                node: describe(),
+                delivery,
+                source,
+            },
+            crate::error::CommandError::Server(e) => crate::dispatch::server_error(call, e),
+        })
+    };
+    let mut session = open()?;
+    let (mut dispatch, mut request) = Dispatch::start(call);
+    loop {
+        let outcome = request.with_args(|args| session.query(args));
+        match dispatch.advance(outcome, session.is_fresh()) {
+            Step::Send(next) => request = next,
+            Step::Reconnect(next) => {
+                drop(session);
+                session = open()?;
+                request = next;
+            }
+            Step::Done(result) => return name_node(result, describe),
+        }
+    }
+}
+
+/// Builds a [`Client`]: a master, an optional replica, connection reuse, timeouts.
+///
+/// ```
+/// use redisext::{Client, Reuse};
+/// let client = Client::builder()
+///     .master("redis://10.0.0.1:6379/0")
+///     .replica("redis://10.0.0.2:6379/0")
+///     .reuse(Reuse::PerCommand)
+///     .build()?; // parses and checks; connects on first use
+/// # Ok::<(), redisext::Error>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct ClientBuilder {
+    // Parsed on the spot so that `Debug` (and any error) shows them redacted.
+    master: Option<Result<Dsn, DsnError>>,
+    replica: Option<Result<Dsn, DsnError>>,
+    reuse: Reuse,
+    timeouts: Timeouts,
+}
+
+impl ClientBuilder {
+    /// The master's DSN: every write goes there.
+    pub fn master(mut self, dsn: &str) -> Self {
+        self.master = Some(Dsn::parse(dsn));
+        self
+    }
+
+    /// A replica's DSN: reads go there unless a model reads from the master.
+    pub fn replica(mut self, dsn: &str) -> Self {
+        self.replica = Some(Dsn::parse(dsn));
+        self
+    }
+
+    /// How connections are reused (default: [`Reuse::Lazy`]).
+    pub fn reuse(mut self, reuse: Reuse) -> Self {
+        self.reuse = reuse;
+        self
+    }
+
+    /// Connection and response timeouts (default: 5 s and 30 s).
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Parses the DSNs and checks the settings. Connects to nothing.
+    pub fn build(self) -> Result<Client> {
+        let master = self.master.ok_or_else(|| Error::Config("no master DSN given".into()))??;
+        let replica = self.replica.transpose()?;
+        let backend = RedisBackend::new(&master, replica.as_ref(), self.reuse, self.timeouts)?;
+        Ok(Client::with_backend(backend))
+    }
+}

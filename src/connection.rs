@@ -1,0 +1,335 @@
+//! Where to connect and how: DSNs, master/replica, connection reuse, timeouts.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A parsed connection string.
+///
+/// Accepted forms:
+///
+/// - `redis://[user[:password]@]host[:port][/db]` (port 6379, db 0 by default;
+///   IPv6 hosts in brackets; user and password percent-encoded),
+/// - `unix:///path/to/redis.sock[?db=N]` (user and password as above),
+/// - `rediss://…`, as `redis://` but over TLS (feature `tls`).
+///
+/// Anything else — an unknown scheme, a missing host, a db that is not a number,
+/// an unknown query parameter — is a [`DsnError`], never a silent default.
+/// `Display` and `Debug` hide the password.
+///
+/// ```
+/// use redisext::Dsn;
+/// let dsn: Dsn = "redis://app:s3cret@10.0.0.5:6380/2".parse()?;
+/// assert_eq!(dsn.db(), 2);
+/// assert_eq!(dsn.to_string(), "redis://app:***@10.0.0.5:6380/2");
+/// assert!("http://localhost".parse::<Dsn>().is_err());
+/// # Ok::<(), redisext::DsnError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Dsn {
+    address: Address,
+    db: i64,
+    username: Option<String>,
+    password: Option<Secret>,
+}
+
+/// The network address part of a [`Dsn`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Address {
+    /// Plain TCP.
+    Tcp {
+        /// Host name or IP address (IPv6 without brackets).
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// TCP with TLS (`rediss://`).
+    Tls {
+        /// Host name or IP address, also checked against the certificate.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// A Unix domain socket.
+    Unix(PathBuf),
+}
+
+/// A password: kept out of `Debug` and `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The password itself, for handing to a client library.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Why a DSN was refused. The DSN is shown with its password hidden.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid DSN {shown}: {reason}")]
+pub struct DsnError {
+    shown: String,
+    reason: String,
+}
+
+impl DsnError {
+    fn new(dsn: &str, reason: impl Into<String>) -> DsnError {
+        DsnError { shown: redact(dsn), reason: reason.into() }
+    }
+
+    /// What is wrong with the DSN.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// Hides everything between `scheme://` and the last `@` (user and password) when
+/// showing a DSN that may not even parse.
+pub(crate) fn redact(dsn: &str) -> String {
+    match (dsn.find("://"), dsn.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end + 3 => {
+            format!("{}://***{}", &dsn[..scheme_end], &dsn[at..])
+        }
+        _ => dsn.to_owned(),
+    }
+}
+
+impl Dsn {
+    /// Parses a DSN (see the type's documentation for the accepted forms).
+    pub fn parse(dsn: &str) -> Result<Dsn, DsnError> {
+        let url = url::Url::parse(dsn).map_err(|e| DsnError::new(dsn, e.to_string()))?;
+        if url.fragment().is_some() {
+            return Err(DsnError::new(dsn, "a fragment (#…) has no meaning in a DSN"));
+        }
+        let username = match url.username() {
+            "" => None,
+            name => Some(percent_decode(dsn, name, "user name")?),
+        };
+        let password = url.password().map(|p| percent_decode(dsn, p, "password").map(Secret)).transpose()?;
+        let mut db_from_query = None;
+        for (name, value) in url.query_pairs() {
+            match name.as_ref() {
+                "db" if url.scheme() == "unix" => {
+                    db_from_query = Some(parse_db(dsn, &value)?);
+                }
+                other => {
+                    return Err(DsnError::new(dsn, format!("unknown query parameter {other:?}")));
+                }
+            }
+        }
+        let (address, db) = match url.scheme() {
+            "redis" | "rediss" => {
+                let host = match url.host() {
+                    Some(url::Host::Ipv6(ip)) => ip.to_string(),
+                    Some(host) => host.to_string(),
+                    None => return Err(DsnError::new(dsn, "no host")),
+                };
+                if host.is_empty() {
+                    return Err(DsnError::new(dsn, "no host"));
+                }
+                let port = url.port().unwrap_or(6379);
+                let db = match url.path().trim_start_matches('/') {
+                    "" => 0,
+                    path => parse_db(dsn, path)?,
+                };
+                let address = if url.scheme() == "redis" {
+                    Address::Tcp { host, port }
+                } else if cfg!(feature = "tls") {
+                    Address::Tls { host, port }
+                } else {
+                    return Err(DsnError::new(dsn, "rediss:// needs redisext built with the `tls` feature"));
+                };
+                (address, db)
+            }
+            "unix" => {
+                if url.host().is_some_and(|h| !h.to_string().is_empty()) {
+                    return Err(DsnError::new(dsn, "a unix DSN has no host: write unix:///path/to/socket"));
+                }
+                let path = url.path();
+                if path.is_empty() || path == "/" {
+                    return Err(DsnError::new(dsn, "no socket path"));
+                }
+                let path = percent_decode(dsn, path, "socket path")?;
+                (Address::Unix(PathBuf::from(path)), db_from_query.unwrap_or(0))
+            }
+            other => {
+                return Err(DsnError::new(dsn, format!("unknown scheme {other:?}: use redis://, rediss:// or unix://")));
+            }
+        };
+        Ok(Dsn { address, db, username, password })
+    }
+
+    /// The address to connect to.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// The database number.
+    pub fn db(&self) -> i64 {
+        self.db
+    }
+
+    /// The ACL user name, if any.
+    pub fn username(&self) -> Option<&str> {
+        self.username.as_deref()
+    }
+
+    /// The password, if any.
+    pub fn password(&self) -> Option<&Secret> {
+        self.password.as_ref()
+    }
+
+    /// A DSN for a TCP address (no TLS, no password).
+    pub fn tcp(host: impl Into<String>, port: u16, db: i64) -> Dsn {
+        Dsn { address: Address::Tcp { host: host.into(), port }, db, username: None, password: None }
+    }
+}
+
+fn parse_db(dsn: &str, text: &str) -> Result<i64, DsnError> {
+    text.parse::<u32>()
+        .map(i64::from)
+        .map_err(|_| DsnError::new(dsn, format!("database {text:?} is not a non-negative number")))
+}
+
+fn percent_decode(dsn: &str, text: &str, what: &str) -> Result<String, DsnError> {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| DsnError::new(dsn, format!("the {what} is not UTF-8 once percent-decoded")))
+}
+
+impl FromStr for Dsn {
+    type Err = DsnError;
+
+    fn from_str(dsn: &str) -> Result<Dsn, DsnError> {
+        Dsn::parse(dsn)
+    }
+}
+
+impl fmt::Display for Dsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let credentials = match (&self.username, &self.password) {
+            (Some(user), Some(_)) => format!("{user}:***@"),
+            (None, Some(_)) => ":***@".to_owned(),
+            (Some(user), None) => format!("{user}@"),
+            (None, None) => String::new(),
+        };
+        match &self.address {
+            Address::Tcp { host, port } | Address::Tls { host, port } => {
+                let scheme = if matches!(self.address, Address::Tcp { .. }) { "redis" } else { "rediss" };
+                let host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+                write!(f, "{scheme}://{credentials}{host}:{port}/{}", self.db)
+            }
+            Address::Unix(path) => write!(f, "unix://{credentials}{}?db={}", path.display(), self.db),
+        }
+    }
+}
+
+impl fmt::Debug for Dsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dsn({self})")
+    }
+}
+
+/// How connections are opened and reused.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Reuse {
+    /// One connection per node, opened on first use, reused by every operation
+    /// (one at a time), closed when the client is dropped. Python redisext's
+    /// default (`CONNECTION_REUSE = True`).
+    #[default]
+    Lazy,
+    /// A new connection for every operation, closed right after it (Python's
+    /// `CONNECTION_REUSE = False`). Slow; for rarely used clients.
+    PerCommand,
+    /// A pool of up to `max_size` connections per node (r2d2), for many threads
+    /// sharing one client under load.
+    #[cfg(feature = "pool")]
+    Pooled {
+        /// The most connections open at once per node.
+        max_size: u32,
+    },
+}
+
+/// Timeouts for the default backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// How long opening a connection may take. Default: 5 s.
+    pub connect: Duration,
+    /// How long a reply may take once a command is sent; `None` waits forever.
+    /// Default: 30 s. A timeout after sending a write leaves its outcome unknown
+    /// ([`Delivery::Unknown`](crate::Delivery)).
+    pub response: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { connect: Duration::from_secs(5), response: Some(Duration::from_secs(30)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(dsn: &str) -> String {
+        Dsn::parse(dsn).unwrap_err().reason().to_owned()
+    }
+
+    #[test]
+    fn parses_the_documented_forms() {
+        let dsn = Dsn::parse("redis://localhost").unwrap();
+        assert_eq!(dsn.address(), &Address::Tcp { host: "localhost".into(), port: 6379 });
+        assert_eq!(dsn.db(), 0);
+        let dsn = Dsn::parse("redis://u%40x:p%3Ass@[::1]:7000/15").unwrap();
+        assert_eq!(dsn.address(), &Address::Tcp { host: "::1".into(), port: 7000 });
+        assert_eq!(dsn.username(), Some("u@x"));
+        assert_eq!(dsn.password().map(Secret::expose), Some("p:ss"));
+        assert_eq!(dsn.db(), 15);
+        let dsn = Dsn::parse("redis://:pw@h/").unwrap();
+        assert_eq!((dsn.username(), dsn.db()), (None, 0));
+        let dsn = Dsn::parse("unix:///run/redis.sock?db=3").unwrap();
+        assert_eq!(dsn.address(), &Address::Unix("/run/redis.sock".into()));
+        assert_eq!(dsn.db(), 3);
+    }
+
+    #[test]
+    fn refuses_malformed_dsns() {
+        assert!(reason("localhost:6379").contains("unknown scheme"));
+        assert!(reason("http://localhost").contains("unknown scheme"));
+        assert!(reason("redis://").contains("host"));
+        assert!(reason("redis://h:99999").contains("port"));
+        assert!(reason("redis://h/abc").contains("not a non-negative number"));
+        assert!(reason("redis://h/-1").contains("not a non-negative number"));
+        assert!(reason("redis://h/0?timeout=5").contains("unknown query parameter"));
+        assert!(reason("redis://h/0#x").contains("fragment"));
+        assert!(reason("unix://").contains("no socket path"));
+        assert!(reason("unix://host/sock").contains("no host"));
+        assert!(reason("").contains("relative URL"));
+        if !cfg!(feature = "tls") {
+            assert!(reason("rediss://h").contains("tls"));
+        }
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        let dsn = Dsn::parse("redis://user:hunter2@h:1/2").unwrap();
+        assert!(!dsn.to_string().contains("hunter2"));
+        assert!(!format!("{dsn:?}").contains("hunter2"));
+        let error = Dsn::parse("redis://user:hunter2@h:notaport/2").unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        assert!(!format!("{error:?}").contains("hunter2"));
+        let error = Dsn::parse("bogus://user:hunter2@h").unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+}

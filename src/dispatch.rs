@@ -1,0 +1,268 @@
+//! The dispatcher, as a state machine with no I/O of its own: it says which command
+//! to send next and decides what a reply means. The blocking, async and pipeline
+//! drivers all run this one machine, so the rules below exist once:
+//!
+//! 1. `EVALSHA` (`EVALSHA_RO` for read-only scripts);
+//! 2. on `NOSCRIPT`: `SCRIPT LOAD` on the same session, check the SHA1, retry once;
+//! 3. on `WRONGTYPE`: ask `TYPE` so the error names the type found;
+//! 4. never resend after a connection error, except a read-only script on a reused
+//!    connection, which is retried once on a fresh one (a read cannot apply twice).
+
+use crate::error::{CommandError, Delivery, Error, Result, ServerError};
+use crate::op::ScriptCall;
+use crate::reply::Reply;
+use crate::script::Script;
+
+/// A command the dispatcher wants sent.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Request<'c> {
+    /// `EVALSHA sha numkeys keys… args…`.
+    Eval(&'c ScriptCall),
+    /// `SCRIPT LOAD source`.
+    Load(Script),
+    /// `TYPE key`.
+    Type(&'c [u8]),
+}
+
+impl Request<'_> {
+    /// Calls `send` with the command's arguments, name first.
+    pub(crate) fn with_args<R>(&self, send: impl FnOnce(&[&[u8]]) -> R) -> R {
+        match self {
+            Request::Eval(call) => {
+                let numkeys = call.keys.len().to_string();
+                let mut args: Vec<&[u8]> = Vec::with_capacity(3 + call.keys.len() + call.args.len());
+                args.push(eval_command(call.script));
+                args.push(call.script.sha1().as_bytes());
+                args.push(numkeys.as_bytes());
+                args.extend(call.keys.iter().map(|key| key.as_bytes()));
+                args.extend(call.args.iter().map(Vec::as_slice));
+                send(&args)
+            }
+            Request::Load(script) => send(&[b"SCRIPT", b"LOAD", script.source().as_bytes()]),
+            Request::Type(key) => send(&[b"TYPE", key]),
+        }
+    }
+}
+
+/// `EVALSHA_RO` for read-only scripts (accepted by replicas, refused any write),
+/// `EVALSHA` for the others.
+pub(crate) fn eval_command(script: Script) -> &'static [u8] {
+    if script.is_read_only() { b"EVALSHA_RO" } else { b"EVALSHA" }
+}
+
+/// What to do after a reply.
+#[derive(Debug)]
+pub(crate) enum Step<'c> {
+    /// Send this on the same session.
+    Send(Request<'c>),
+    /// Open a fresh session, then send this.
+    Reconnect(Request<'c>),
+    /// The operation is over: its reply, or the error to return.
+    Done(Result<Reply>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Eval,
+    Load,
+    Retry,
+    Type,
+}
+
+/// One script call going through the dispatcher.
+#[derive(Debug)]
+pub(crate) struct Dispatch<'c> {
+    call: &'c ScriptCall,
+    stage: Stage,
+    reconnected: bool,
+}
+
+impl<'c> Dispatch<'c> {
+    /// Starts a call: the first request is always its `EVALSHA`.
+    pub(crate) fn start(call: &'c ScriptCall) -> (Dispatch<'c>, Request<'c>) {
+        (Dispatch { call, stage: Stage::Eval, reconnected: false }, Request::Eval(call))
+    }
+
+    /// Decides what follows `outcome`, the result of the last request, sent on a
+    /// session that was `fresh` (opened for this operation) or reused.
+    pub(crate) fn advance(&mut self, outcome: Result<Reply, CommandError>, fresh: bool) -> Step<'c> {
+        let call = self.call;
+        match (self.stage, outcome) {
+            (Stage::Eval | Stage::Retry, Ok(reply)) => Step::Done(Ok(reply)),
+            (Stage::Eval, Err(CommandError::Server(e))) if e.code == "NOSCRIPT" => {
+                self.stage = Stage::Load;
+                Step::Send(Request::Load(call.script))
+            }
+            (Stage::Retry, Err(CommandError::Server(e))) if e.code == "NOSCRIPT" => {
+                Step::Done(Err(Error::ScriptVanished { script: call.script.name() }))
+            }
+            (Stage::Eval | Stage::Retry, Err(CommandError::Server(e))) if e.code == "WRONGTYPE" => {
+                self.stage = Stage::Type;
+                Step::Send(Request::Type(call.key().as_bytes()))
+            }
+            (Stage::Eval | Stage::Retry, Err(CommandError::Server(e))) => Step::Done(Err(server_error(call, e))),
+            (Stage::Eval | Stage::Retry, Err(CommandError::Connection { delivery, source })) => {
+                if call.script.is_read_only() && !fresh && !self.reconnected {
+                    // A reused connection may have gone stale (server restart, idle
+                    // timeout); a read is safe to send again on a new one.
+                    self.reconnected = true;
+                    self.stage = Stage::Eval;
+                    Step::Reconnect(Request::Eval(call))
+                } else {
+                    Step::Done(Err(connection_error(call, delivery, source)))
+                }
+            }
+            (Stage::Load, Ok(Reply::Bulk(sha1))) if sha1 == call.script.sha1().as_bytes() => {
+                self.stage = Stage::Retry;
+                Step::Send(Request::Eval(call))
+            }
+            (Stage::Load, Ok(other)) => Step::Done(Err(Error::ScriptMismatch {
+                script: call.script.name(),
+                bundled: call.script.sha1(),
+                server: match other {
+                    Reply::Bulk(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                    other => other.describe(),
+                },
+            })),
+            (Stage::Load, Err(CommandError::Server(e))) => Step::Done(Err(server_error(call, e))),
+            // The operation itself was refused with NOSCRIPT and has not run, whatever
+            // happened to the SCRIPT LOAD.
+            (Stage::Load, Err(CommandError::Connection { source, .. })) => {
+                Step::Done(Err(connection_error(call, Delivery::NotSent, source)))
+            }
+            (Stage::Type, outcome) => {
+                let found = match outcome {
+                    Ok(Reply::Status(found)) => found,
+                    Ok(Reply::Bulk(found)) => String::from_utf8_lossy(&found).into_owned(),
+                    _ => "unknown type".to_owned(),
+                };
+                Step::Done(Err(Error::WrongType {
+                    op: call.op_name(),
+                    key: call.key().display(),
+                    expected: call.redis_type,
+                    found,
+                }))
+            }
+        }
+    }
+}
+
+/// A connection error for this call; the driver fills in the node's address.
+fn connection_error(
+    call: &ScriptCall,
+    delivery: Delivery,
+    source: Box<dyn std::error::Error + Send + Sync>,
+) -> Error {
+    Error::Connection { op: call.op_name(), key: Some(call.key().display()), node: String::new(), delivery, source }
+}
+
+/// Maps an error reply to the most specific error.
+pub(crate) fn server_error(call: &ScriptCall, error: ServerError) -> Error {
+    let (op, key) = (call.op_name(), call.key().display());
+    if let Some(code) = error.code.strip_prefix("REDISEXT_") {
+        return Error::Refused { op, key, code: code.to_owned(), detail: error.message };
+    }
+    if error.code == "ERR"
+        && (error.message.contains("not an integer or out of range") || error.message.contains("would overflow"))
+    {
+        return Error::NotAnInteger { op, key, detail: error.message };
+    }
+    Error::Server { op, key, code: error.code, message: error.message }
+}
+
+/// Adds the node's address to a connection error coming out of the dispatcher.
+pub(crate) fn name_node(mut result: Result<Reply>, describe: impl FnOnce() -> String) -> Result<Reply> {
+    if let Err(Error::Connection { node, .. }) = &mut result {
+        if node.is_empty() {
+            *node = describe();
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::Key;
+    use crate::op::Node;
+    use crate::script::COUNTER_INCR;
+
+    fn call() -> ScriptCall {
+        ScriptCall {
+            script: COUNTER_INCR,
+            keys: vec![Key::new("k").unwrap()],
+            args: vec![b"1".to_vec()],
+            node: Node::Master,
+            redis_type: "string",
+        }
+    }
+
+    fn server(code: &str) -> Result<Reply, CommandError> {
+        Err(CommandError::Server(ServerError { code: code.into(), message: "x".into() }))
+    }
+
+    fn io(delivery: Delivery) -> Result<Reply, CommandError> {
+        Err(CommandError::Connection { delivery, source: "boom".into() })
+    }
+
+    #[test]
+    fn noscript_loads_then_retries_once() {
+        let call = call();
+        let (mut dispatch, first) = Dispatch::start(&call);
+        assert!(matches!(first, Request::Eval(_)));
+        assert!(matches!(dispatch.advance(server("NOSCRIPT"), true), Step::Send(Request::Load(_))));
+        let sha1 = Reply::Bulk(COUNTER_INCR.sha1().as_bytes().to_vec());
+        assert!(matches!(dispatch.advance(Ok(sha1), true), Step::Send(Request::Eval(_))));
+        assert!(matches!(
+            dispatch.advance(server("NOSCRIPT"), true),
+            Step::Done(Err(Error::ScriptVanished { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_wrong_sha1_is_refused() {
+        let call = call();
+        let (mut dispatch, _) = Dispatch::start(&call);
+        dispatch.advance(server("NOSCRIPT"), true);
+        let step = dispatch.advance(Ok(Reply::Bulk(b"0000".to_vec())), true);
+        assert!(matches!(step, Step::Done(Err(Error::ScriptMismatch { .. }))), "{step:?}");
+    }
+
+    #[test]
+    fn writes_are_never_resent_after_an_io_error() {
+        let call = call();
+        let (mut dispatch, _) = Dispatch::start(&call);
+        let step = dispatch.advance(io(Delivery::Unknown), false);
+        let Step::Done(Err(error)) = step else { panic!("{step:?}") };
+        assert!(error.may_have_applied());
+    }
+
+    #[test]
+    fn a_failed_load_means_the_operation_did_not_run() {
+        let call = call();
+        let (mut dispatch, _) = Dispatch::start(&call);
+        dispatch.advance(server("NOSCRIPT"), true);
+        let step = dispatch.advance(io(Delivery::Unknown), true);
+        let Step::Done(Err(error)) = step else { panic!("{step:?}") };
+        assert!(!error.may_have_applied());
+    }
+
+    #[test]
+    fn reads_retry_once_on_a_fresh_connection() {
+        let mut call = call();
+        call.script = crate::script::COUNTER_GET;
+        let (mut dispatch, _) = Dispatch::start(&call);
+        assert!(matches!(dispatch.advance(io(Delivery::Unknown), false), Step::Reconnect(Request::Eval(_))));
+        assert!(matches!(dispatch.advance(io(Delivery::Unknown), true), Step::Done(Err(Error::Connection { .. }))));
+    }
+
+    #[test]
+    fn wrongtype_asks_for_the_type() {
+        let call = call();
+        let (mut dispatch, _) = Dispatch::start(&call);
+        assert!(matches!(dispatch.advance(server("WRONGTYPE"), true), Step::Send(Request::Type(b"k"))));
+        let step = dispatch.advance(Ok(Reply::Status("hash".into())), true);
+        let Step::Done(Err(Error::WrongType { found, expected, .. })) = step else { panic!("{step:?}") };
+        assert_eq!((found.as_str(), expected), ("hash", "string"));
+    }
+}

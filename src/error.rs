@@ -1,0 +1,303 @@
+//! The crate's error type: every failure a caller can act on has its own variant.
+
+use std::fmt;
+
+use crate::key::KeyDisplay;
+
+/// A `Result` whose error is [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether a request that failed on the connection may have reached the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Nothing was sent (for example, the connection could not be opened): the
+    /// operation was not applied and may be retried.
+    NotSent,
+    /// The request may have been sent: a write may or may not have been applied.
+    /// Never retry it blindly; check the state first.
+    Unknown,
+}
+
+/// Everything that can go wrong in redisext.
+///
+/// Messages never contain a password. Keys are shown with non-printable bytes
+/// escaped, and values only as a short preview.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A DSN could not be parsed; nothing was contacted.
+    #[error(transparent)]
+    Dsn(#[from] crate::connection::DsnError),
+
+    /// A configuration value is out of range (a pool of size 0, a zero timeout…).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// A model was given an empty key; nothing was sent.
+    #[error("empty key: Redis keys used by redisext models must not be empty")]
+    EmptyKey,
+
+    /// An argument is out of range; nothing was sent.
+    #[error("invalid argument for {op}: {reason}")]
+    InvalidArgument {
+        /// The operation, as `model/op`.
+        op: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A value or key is larger than Redis accepts (512 MiB); nothing was sent.
+    #[error("{what} is {len} bytes, more than the {max} bytes Redis accepts; nothing was sent")]
+    TooLarge {
+        /// What was too large (`key` or `value`).
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The largest length accepted.
+        max: usize,
+    },
+
+    /// `expire` was called without a duration on a model that has no default expiry.
+    #[error("no expiry given for key {key} and the model has no default expiry")]
+    NoDefaultExpiry {
+        /// The model's key.
+        key: KeyDisplay,
+    },
+
+    /// The key holds a Redis type the operation cannot work on.
+    #[error("{op} on key {key}: the key holds a {found}, but the operation needs a {expected}")]
+    WrongType {
+        /// The operation, as `model/op`.
+        op: &'static str,
+        /// The key.
+        key: KeyDisplay,
+        /// The Redis type the model uses (`string`, `hash`, …).
+        expected: &'static str,
+        /// The Redis type found at the key (`TYPE`), or `unknown` if it changed meanwhile.
+        found: String,
+    },
+
+    /// The stored value is not an integer (or an increment would overflow).
+    #[error("{op} on key {key}: the stored value is not a 64-bit integer ({detail})")]
+    NotAnInteger {
+        /// The operation, as `model/op`.
+        op: &'static str,
+        /// The key.
+        key: KeyDisplay,
+        /// The server's message.
+        detail: String,
+    },
+
+    /// Bytes read from Redis could not be decoded by the model's serializer.
+    /// Nothing was removed from Redis because of it.
+    #[error("cannot decode the value at key {key} with the {serializer} serializer: {reason} (bytes: {preview})")]
+    Decode {
+        /// The key the value was read from.
+        key: KeyDisplay,
+        /// The serializer's name (`Json`, `Pickle`, …).
+        serializer: &'static str,
+        /// Why decoding failed.
+        reason: String,
+        /// The first bytes of the value, escaped.
+        preview: String,
+    },
+
+    /// A value could not be encoded by the model's serializer; nothing was sent.
+    #[error("cannot encode a value for key {key} with the {serializer} serializer: {reason}")]
+    Encode {
+        /// The key the value was meant for.
+        key: KeyDisplay,
+        /// The serializer's name.
+        serializer: &'static str,
+        /// Why encoding failed.
+        reason: String,
+    },
+
+    /// Opening a connection, or talking on one, failed.
+    #[error("{}", connection_message(.op, .key, .node, *.delivery, .source))]
+    Connection {
+        /// The operation, as `model/op` (empty when no operation was under way).
+        op: &'static str,
+        /// The key, when an operation was under way.
+        key: Option<KeyDisplay>,
+        /// The node, with any password removed.
+        node: String,
+        /// Whether the request may have reached the server.
+        delivery: Delivery,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// The server refused the operation with an error reply.
+    #[error("{op} on key {key}: server error {code}: {message}")]
+    Server {
+        /// The operation, as `model/op`.
+        op: &'static str,
+        /// The key.
+        key: KeyDisplay,
+        /// The error code (`ERR`, `READONLY`, `OOM`, …).
+        code: String,
+        /// The rest of the error message.
+        message: String,
+    },
+
+    /// A script refused the operation with a `REDISEXT_<CODE>` error that has no
+    /// more specific variant.
+    #[error("{op} on key {key}: refused ({code}): {detail}")]
+    Refused {
+        /// The operation, as `model/op`.
+        op: &'static str,
+        /// The key.
+        key: KeyDisplay,
+        /// The code after `REDISEXT_`.
+        code: String,
+        /// The script's explanation.
+        detail: String,
+    },
+
+    /// `SCRIPT LOAD` answered a different SHA1 than the bundled one: the bytes sent
+    /// are not the bytes that were audited.
+    #[error("script {script}: the server computed SHA1 {server}, but the bundled script's SHA1 is {bundled}")]
+    ScriptMismatch {
+        /// The script's name.
+        script: &'static str,
+        /// The SHA1 computed at build time.
+        bundled: &'static str,
+        /// The SHA1 the server answered.
+        server: String,
+    },
+
+    /// The server lost the script again right after loading it (it was flushed
+    /// twice in a row); the operation did not run.
+    #[error("script {script} vanished from the server right after SCRIPT LOAD; the operation did not run")]
+    ScriptVanished {
+        /// The script's name.
+        script: &'static str,
+    },
+
+    /// The server replied with a shape the operation does not expect.
+    #[error("{op} on key {key}: unexpected reply {reply}")]
+    UnexpectedReply {
+        /// The operation, as `model/op`.
+        op: &'static str,
+        /// The key.
+        key: KeyDisplay,
+        /// A short description of the reply.
+        reply: String,
+    },
+}
+
+impl Error {
+    /// True when a write may or may not have been applied: an I/O error or a
+    /// timeout after the request was sent. Check the state before retrying.
+    pub fn may_have_applied(&self) -> bool {
+        matches!(self, Error::Connection { delivery: Delivery::Unknown, .. })
+    }
+}
+
+fn connection_message(
+    op: &str,
+    key: &Option<KeyDisplay>,
+    node: &str,
+    delivery: Delivery,
+    source: &Box<dyn std::error::Error + Send + Sync>,
+) -> String {
+    let mut message = String::new();
+    if op.is_empty() {
+        message.push_str(&format!("connection to {node} failed"));
+    } else {
+        message.push_str(&format!("{op}"));
+        if let Some(key) = key {
+            message.push_str(&format!(" on key {key}"));
+        }
+        message.push_str(&format!(": connection to {node} failed"));
+    }
+    match delivery {
+        Delivery::NotSent => message.push_str(" before anything was sent (not applied; safe to retry)"),
+        Delivery::Unknown => {
+            message.push_str(" after the request was sent: the operation may or may not have been applied")
+        }
+    }
+    message.push_str(&format!(": {source}"));
+    message
+}
+
+/// An error reply from the server, split into its code and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerError {
+    /// The first word of the reply (`ERR`, `NOSCRIPT`, `WRONGTYPE`, `REDISEXT_FULL`, …).
+    pub code: String,
+    /// The rest of the reply.
+    pub message: String,
+}
+
+impl ServerError {
+    /// Splits a raw error reply such as `WRONGTYPE Operation against a key…`.
+    pub fn parse(reply: &str) -> ServerError {
+        let reply = reply.trim_start_matches('-');
+        match reply.split_once(' ') {
+            Some((code, message)) => ServerError { code: code.to_owned(), message: message.to_owned() },
+            None => ServerError { code: reply.to_owned(), message: String::new() },
+        }
+    }
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.message.is_empty() { write!(f, "{}", self.code) } else { write!(f, "{} {}", self.code, self.message) }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// How a backend reports a failed command: an error reply, or a connection failure.
+#[derive(Debug)]
+pub enum CommandError {
+    /// The server answered with an error reply.
+    Server(ServerError),
+    /// The connection failed or timed out.
+    Connection {
+        /// Whether the command may have reached the server.
+        delivery: Delivery,
+        /// The underlying error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Server(e) => write!(f, "server error: {e}"),
+            CommandError::Connection { delivery, source } => write!(f, "connection error ({delivery:?}): {source}"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// Escapes bytes for an error message and cuts them to `max` bytes of input.
+pub(crate) fn preview(bytes: &[u8], max: usize) -> String {
+    let shown = &bytes[..bytes.len().min(max)];
+    let mut out = String::from("\"");
+    out.push_str(&escape_bytes(shown));
+    out.push('"');
+    if bytes.len() > max {
+        out.push_str(&format!("… ({} bytes)", bytes.len()));
+    }
+    out
+}
+
+/// Printable ASCII as is, everything else as `\xNN` (as `redis-cli` shows bytes).
+pub(crate) fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
+}

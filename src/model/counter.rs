@@ -1,0 +1,65 @@
+//! [`Counter`]: an integer at a string key.
+
+use crate::client::Client;
+use crate::error::Result;
+use crate::model::{Core, Model, ModelOptions, key_commands};
+use crate::op::{Executor, ScriptCall, decode};
+use crate::reply::Reply;
+use crate::script;
+
+/// An integer counter stored as a decimal string (Python's `redisext.counter.Counter`
+/// with the `Numeric` serializer: the same bytes, so either language may count).
+///
+/// | method | script |
+/// |---|---|
+/// | [`get`](Self::get) | `counter/get` (read-only) |
+/// | [`incr`](Self::incr) | `counter/incr` |
+///
+/// ```
+/// # let server = redisext::testing::RedisServer::start()?;
+/// # let url = server.url();
+/// use redisext::{Client, Counter};
+/// let client = Client::open(&url)?; // url: "redis://127.0.0.1:6379/0"
+/// let visitors = Counter::new(&client, "visitors")?;
+/// assert_eq!(visitors.incr(1)?, 1);
+/// assert_eq!(visitors.incr(41)?, 42);
+/// assert_eq!(visitors.get()?, 42);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Counter<E: Executor = Client> {
+    core: Core<E>,
+}
+
+impl<E: Executor> Counter<E> {
+    /// The counter at `key` (nothing is sent; an empty key is an error).
+    pub fn new(exec: &E, key: impl AsRef<[u8]>) -> Result<Self> {
+        Self::with_options(exec, key, ModelOptions::default())
+    }
+
+    /// The counter's value; 0 when the key does not exist (as `incr` counts from 0).
+    pub fn get(&self) -> E::Output<i64> {
+        self.core.run(self.core.call(script::COUNTER_GET, vec![]), decode_count)
+    }
+
+    /// Adds `amount` (which may be negative) and returns the new value. Overflow past
+    /// `i64` is [`Error::NotAnInteger`](crate::Error::NotAnInteger), and the value is
+    /// left unchanged.
+    pub fn incr(&self, amount: i64) -> E::Output<i64> {
+        self.core.run(self.core.call(script::COUNTER_INCR, vec![amount.to_string().into_bytes()]), decode::int)
+    }
+}
+
+fn decode_count(reply: Reply, call: &ScriptCall) -> Result<i64> {
+    decode::optional_int(reply, call).map(Option::unwrap_or_default)
+}
+
+impl<E: Executor> Model for Counter<E> {
+    type Executor = E;
+
+    fn with_options(exec: &E, key: impl AsRef<[u8]>, options: ModelOptions) -> Result<Self> {
+        Ok(Counter { core: Core::new(exec, key, options, "string")? })
+    }
+}
+
+key_commands!(impl[E: Executor] Counter<E>);

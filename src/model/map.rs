@@ -1,0 +1,104 @@
+//! [`Map`]: one value at a string key.
+
+use std::marker::PhantomData;
+
+use crate::client::Client;
+use crate::error::Result;
+use crate::model::{Core, Model, ModelOptions, key_commands};
+use crate::op::{Executor, decode, encode};
+use crate::script;
+use crate::serializer::{Raw, Serializer};
+
+/// One value at a string key, encoded by the serializer `S` (Python's
+/// `redisext.hashmap.Map`).
+///
+/// | method | script |
+/// |---|---|
+/// | [`get`](Self::get) | `map/get` (read-only) |
+/// | [`set`](Self::set) | `map/set` |
+/// | [`incr`](Self::incr) / [`decr`](Self::decr) | `map/incr` / `map/decr` |
+/// | [`remove`](Self::remove) | `map/remove` |
+/// | [`exists`](Self::exists) | `map/exists` (read-only) |
+///
+/// ```
+/// # let server = redisext::testing::RedisServer::start()?;
+/// # let url = server.url();
+/// use redisext::{Client, Map, serializer::Json};
+/// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+/// struct Settings { theme: String, font_size: u32 }
+///
+/// let client = Client::open(&url)?;
+/// let settings = Map::<Json<Settings>>::new(&client, "settings:42")?;
+/// settings.set(&Settings { theme: "dark".into(), font_size: 14 })?;
+/// assert_eq!(settings.get()?, Some(Settings { theme: "dark".into(), font_size: 14 }));
+/// assert!(settings.remove()?);
+/// assert_eq!(settings.get()?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Map<S: Serializer = Raw, E: Executor = Client> {
+    core: Core<E>,
+    serializer: PhantomData<fn() -> S>,
+}
+
+impl<S: Serializer, E: Executor> Map<S, E> {
+    /// The map at `key` (nothing is sent; an empty key is an error).
+    pub fn new(exec: &E, key: impl AsRef<[u8]>) -> Result<Self> {
+        Self::with_options(exec, key, ModelOptions::default())
+    }
+
+    /// The stored value, or `None` when the key does not exist. Bytes the
+    /// serializer cannot read are [`Error::Decode`](crate::Error::Decode).
+    pub fn get(&self) -> E::Output<Option<S::Owned>> {
+        self.core.run(self.core.call(script::MAP_GET, vec![]), decode::optional::<S>)
+    }
+
+    /// Stores `value`, replacing the previous value and its expiry.
+    pub fn set(&self, value: &S::Value) -> E::Output<()> {
+        let call = encode::<S>(self.core.key(), value).and_then(|bytes| self.core.call(script::MAP_SET, vec![bytes]));
+        self.core.run(call, decode::ok)
+    }
+
+    /// Adds `amount` to an integer value (a missing value counts as 0) and returns
+    /// the new value.
+    pub fn incr(&self, amount: i64) -> E::Output<i64> {
+        self.core.run(self.core.call(script::MAP_INCR, vec![amount.to_string().into_bytes()]), decode::int)
+    }
+
+    /// Subtracts `amount` from an integer value (a missing value counts as 0) and
+    /// returns the new value.
+    pub fn decr(&self, amount: i64) -> E::Output<i64> {
+        self.core.run(self.core.call(script::MAP_DECR, vec![amount.to_string().into_bytes()]), decode::int)
+    }
+
+    /// Deletes the value; true when there was one.
+    pub fn remove(&self) -> E::Output<bool> {
+        self.core.run(self.core.call(script::MAP_REMOVE, vec![]), decode::flag)
+    }
+
+    /// True when a value is stored.
+    pub fn exists(&self) -> E::Output<bool> {
+        self.core.run(self.core.call(script::MAP_EXISTS, vec![]), decode::flag)
+    }
+}
+
+impl<S: Serializer, E: Executor> Model for Map<S, E> {
+    type Executor = E;
+
+    fn with_options(exec: &E, key: impl AsRef<[u8]>, options: ModelOptions) -> Result<Self> {
+        Ok(Map { core: Core::new(exec, key, options, "string")?, serializer: PhantomData })
+    }
+}
+
+impl<S: Serializer, E: Executor> Clone for Map<S, E> {
+    fn clone(&self) -> Self {
+        Map { core: self.core.clone(), serializer: PhantomData }
+    }
+}
+
+impl<S: Serializer, E: Executor + std::fmt::Debug> std::fmt::Debug for Map<S, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Map").field("key", self.core.key()).field("serializer", &S::NAME).finish()
+    }
+}
+
+key_commands!(impl[S: Serializer, E: Executor] Map<S, E>);

@@ -1,0 +1,278 @@
+//! The models, and what they share: a key, options, and the key commands (expire,
+//! ttl, persist, rename) every model has.
+
+pub mod counter;
+pub mod map;
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::op::{Executor, Node, Op, ScriptCall, checked_args, decode};
+use crate::reply::Reply;
+use crate::script::{self, Script};
+
+/// Settings shared by every key of a model, like the class attributes of a Python
+/// redisext model (`EXPIRE`, the connection's read routing) plus a namespace.
+///
+/// ```
+/// use std::time::Duration;
+/// use redisext::ModelOptions;
+/// let options = ModelOptions::new()
+///     .namespace("shop:")                       // keys become shop:<key>
+///     .expire(Duration::from_secs(3600))        // what `expire(None)` uses
+///     .read_from_master(true);                  // read-your-writes
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ModelOptions {
+    namespace: Option<Arc<[u8]>>,
+    expire: Option<Duration>,
+    read_from_master: bool,
+}
+
+impl ModelOptions {
+    /// The defaults: no namespace, no default expiry, reads from the replica when
+    /// the client has one.
+    pub fn new() -> ModelOptions {
+        ModelOptions::default()
+    }
+
+    /// A prefix put before every key, as is (`"app:"` turns `users` into `app:users`).
+    pub fn namespace(mut self, prefix: impl AsRef<[u8]>) -> ModelOptions {
+        self.namespace = Some(Arc::from(prefix.as_ref()));
+        self
+    }
+
+    /// The expiry `expire(None)` applies (Python's `EXPIRE` attribute).
+    pub fn expire(mut self, ttl: Duration) -> ModelOptions {
+        self.expire = Some(ttl);
+        self
+    }
+
+    /// Read from the master even when the client has a replica, so a read always
+    /// sees this client's earlier writes (Python redisext cannot do this).
+    pub fn read_from_master(mut self, yes: bool) -> ModelOptions {
+        self.read_from_master = yes;
+        self
+    }
+}
+
+/// What every model holds: its executor, its full key and its options.
+#[derive(Clone, Debug)]
+pub(crate) struct Core<E> {
+    exec: E,
+    key: Key,
+    options: Arc<ModelOptions>,
+    redis_type: &'static str,
+}
+
+impl<E: Executor> Core<E> {
+    /// Checks the key and applies the namespace; fails before any round trip.
+    pub(crate) fn new(
+        exec: &E,
+        key: impl AsRef<[u8]>,
+        options: ModelOptions,
+        redis_type: &'static str,
+    ) -> Result<Core<E>> {
+        let key = Key::new(key)?.in_namespace(options.namespace.as_deref())?;
+        Ok(Core { exec: exec.clone(), key, options: Arc::new(options), redis_type })
+    }
+
+    pub(crate) fn key(&self) -> &Key {
+        &self.key
+    }
+
+    /// A call of `script` on this model's key, routed by the script's flags.
+    pub(crate) fn call(&self, script: Script, args: Vec<Vec<u8>>) -> Result<ScriptCall> {
+        self.call_with_keys(script, vec![self.key.clone()], args)
+    }
+
+    /// A call naming more keys than the model's own (which comes first).
+    pub(crate) fn call_with_keys(&self, script: Script, keys: Vec<Key>, args: Vec<Vec<u8>>) -> Result<ScriptCall> {
+        let node = if script.is_read_only() && !self.options.read_from_master { Node::Replica } else { Node::Master };
+        Ok(ScriptCall { script, keys, args: checked_args(args)?, node, redis_type: self.redis_type })
+    }
+
+    /// Executes a call and decodes its reply.
+    pub(crate) fn run<T: Send + 'static>(
+        &self,
+        call: Result<ScriptCall>,
+        decode: fn(Reply, &ScriptCall) -> Result<T>,
+    ) -> E::Output<T> {
+        self.exec.execute(Op::new(call, decode))
+    }
+
+    pub(crate) fn expire(&self, ttl: Option<Duration>) -> E::Output<bool> {
+        let call = match ttl.or(self.options.expire) {
+            None => Err(Error::NoDefaultExpiry { key: self.key.display() }),
+            Some(ttl) => millis(ttl, script::KEY_EXPIRE.name())
+                .and_then(|ms| self.call(script::KEY_EXPIRE, vec![ms.to_string().into_bytes()])),
+        };
+        self.run(call, decode::flag)
+    }
+
+    pub(crate) fn ttl(&self) -> E::Output<Ttl> {
+        self.run(self.call(script::KEY_TTL, vec![]), decode_ttl)
+    }
+
+    pub(crate) fn persist(&self) -> E::Output<bool> {
+        self.run(self.call(script::KEY_PERSIST, vec![]), decode::flag)
+    }
+
+    pub(crate) fn rename(&self, new_key: &[u8]) -> E::Output<bool> {
+        let call = Key::new(new_key)
+            .and_then(|new_key| new_key.in_namespace(self.options.namespace.as_deref()))
+            .and_then(|new_key| self.call_with_keys(script::KEY_RENAME, vec![self.key.clone(), new_key], vec![]));
+        self.run(call, decode::flag)
+    }
+}
+
+/// A duration in whole milliseconds, at least 1 (0 would delete the key at once).
+pub(crate) fn millis(duration: Duration, op: &'static str) -> Result<u64> {
+    let ms = duration.as_millis();
+    if ms == 0 {
+        return Err(Error::InvalidArgument { op, reason: "durations must be at least 1 ms".into() });
+    }
+    u64::try_from(ms).map_err(|_| Error::InvalidArgument { op, reason: "duration too long".into() })
+}
+
+/// A key's remaining time to live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ttl {
+    /// The key does not exist.
+    Missing,
+    /// The key exists and has no expiry.
+    Persistent,
+    /// The key expires after this long (millisecond precision).
+    Expires(Duration),
+}
+
+fn decode_ttl(reply: Reply, call: &ScriptCall) -> Result<Ttl> {
+    match decode::int(reply, call)? {
+        -2 => Ok(Ttl::Missing),
+        -1 => Ok(Ttl::Persistent),
+        ms => Ok(Ttl::Expires(Duration::from_millis(ms.max(0).unsigned_abs()))),
+    }
+}
+
+/// A model that can be made for any key from an executor and options: what
+/// [`ModelClass`] needs.
+pub trait Model: Sized {
+    /// What the model sends its operations to.
+    type Executor: Executor;
+
+    /// The model at `key`, with `options`. Fails on an empty key, before any
+    /// round trip.
+    fn with_options(exec: &Self::Executor, key: impl AsRef<[u8]>, options: ModelOptions) -> Result<Self>;
+}
+
+/// A family of models sharing a client and options, optionally bound to one fixed
+/// key: the Rust form of a Python redisext model class with `CONNECTION`,
+/// `EXPIRE` and `KEY` attributes.
+///
+/// ```
+/// # let server = redisext::testing::RedisServer::start()?;
+/// # let url = server.url();
+/// use std::time::Duration;
+/// use redisext::{Client, Counter, ModelClass, ModelOptions};
+/// let client = Client::open(&url)?;
+/// // class Visitors(Counter): CONNECTION = …; EXPIRE = 86400
+/// let visitors = ModelClass::<Counter>::new(&client)
+///     .options(ModelOptions::new().expire(Duration::from_secs(86400)));
+/// // class SiteVisitors(Visitors): KEY = 'site'
+/// let site_visitors = visitors.clone().fixed_key("site")?;
+///
+/// site_visitors.instance()?.incr(1)?;                 // SiteVisitors().incr()
+/// assert_eq!(visitors.at("site")?.get()?, 1);         // Visitors('site').get()
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ModelClass<M: Model> {
+    exec: M::Executor,
+    options: ModelOptions,
+    fixed_key: Option<Key>,
+    model: PhantomData<fn() -> M>,
+}
+
+impl<M: Model> Clone for ModelClass<M> {
+    fn clone(&self) -> Self {
+        ModelClass {
+            exec: self.exec.clone(),
+            options: self.options.clone(),
+            fixed_key: self.fixed_key.clone(),
+            model: PhantomData,
+        }
+    }
+}
+
+impl<M: Model> ModelClass<M> {
+    /// A class of models on `exec` with default options and no fixed key.
+    pub fn new(exec: &M::Executor) -> Self {
+        ModelClass { exec: exec.clone(), options: ModelOptions::default(), fixed_key: None, model: PhantomData }
+    }
+
+    /// Replaces the options.
+    pub fn options(mut self, options: ModelOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Binds the class to one key (Python's `KEY` attribute).
+    pub fn fixed_key(mut self, key: impl AsRef<[u8]>) -> Result<Self> {
+        self.fixed_key = Some(Key::new(key)?);
+        Ok(self)
+    }
+
+    /// The model at the fixed key. Without one it is [`Error::Config`].
+    pub fn instance(&self) -> Result<M> {
+        match &self.fixed_key {
+            Some(key) => M::with_options(&self.exec, key.as_bytes(), self.options.clone()),
+            None => Err(Error::Config("this model class has no fixed key: use `at(key)`".into())),
+        }
+    }
+
+    /// The model at `key`.
+    pub fn at(&self, key: impl AsRef<[u8]>) -> Result<M> {
+        M::with_options(&self.exec, key, self.options.clone())
+    }
+}
+
+/// Adds the key commands every model has, as inherent methods.
+macro_rules! key_commands {
+    (impl [$($generics:tt)*] $model:ty) => {
+        impl<$($generics)*> $model {
+            /// The model's full key (namespace included).
+            pub fn key(&self) -> &$crate::Key {
+                self.core.key()
+            }
+
+            /// Sets the key's time to live: `ttl`, or with `None` the model's
+            /// default ([`ModelOptions::expire`](crate::ModelOptions::expire)); with
+            /// neither it is [`Error::NoDefaultExpiry`](crate::Error::NoDefaultExpiry).
+            /// True when the key exists. Millisecond precision; below 1 ms is refused.
+            pub fn expire(&self, ttl: impl Into<Option<std::time::Duration>>) -> E::Output<bool> {
+                self.core.expire(ttl.into())
+            }
+
+            /// The key's remaining time to live.
+            pub fn ttl(&self) -> E::Output<$crate::Ttl> {
+                self.core.ttl()
+            }
+
+            /// Removes the key's expiry; true when there was one.
+            pub fn persist(&self) -> E::Output<bool> {
+                self.core.persist()
+            }
+
+            /// Renames the key (namespace applied to `new_key`) when it exists, at
+            /// once on the server; true when renamed. A value already at `new_key`
+            /// is replaced. This model keeps using its old key.
+            pub fn rename(&self, new_key: impl AsRef<[u8]>) -> E::Output<bool> {
+                self.core.rename(new_key.as_ref())
+            }
+        }
+    };
+}
+
+pub(crate) use key_commands;

@@ -1,0 +1,166 @@
+//! One definition of each model operation: which script, which keys, which
+//! arguments, where it may run, and how its reply is decoded. Blocking clients,
+//! async clients and pipelines all execute these same descriptions.
+
+use crate::error::{Error, Result, preview};
+use crate::key::{Key, MAX_BULK_LEN};
+use crate::reply::Reply;
+use crate::script::Script;
+use crate::serializer::Serializer;
+
+/// Which server an operation is sent to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Node {
+    /// The master: every write, and reads of models set to read from the master.
+    Master,
+    /// The replica when one is configured (else the master): reads.
+    Replica,
+}
+
+/// One script invocation, fully described.
+#[derive(Clone, Debug)]
+pub struct ScriptCall {
+    pub(crate) script: Script,
+    pub(crate) keys: Vec<Key>,
+    pub(crate) args: Vec<Vec<u8>>,
+    pub(crate) node: Node,
+    pub(crate) redis_type: &'static str,
+}
+
+impl ScriptCall {
+    /// The script this call runs.
+    pub fn script(&self) -> Script {
+        self.script
+    }
+
+    /// The keys passed as `KEYS`, in order.
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
+    }
+
+    /// The arguments passed as `ARGV`, in order.
+    pub fn args(&self) -> &[Vec<u8>] {
+        &self.args
+    }
+
+    /// The node the call is routed to.
+    pub fn node(&self) -> Node {
+        self.node
+    }
+
+    /// The model's key (`KEYS[1]`).
+    pub(crate) fn key(&self) -> &Key {
+        // Every model operation names at least its own key; the constructor
+        // `Op::new` is only called with a non-empty key list.
+        &self.keys[0]
+    }
+
+    /// The operation's name for messages: the script's name, `model/op`.
+    pub(crate) fn op_name(&self) -> &'static str {
+        self.script.name()
+    }
+}
+
+/// A model operation ready to run: a [`ScriptCall`] and how to decode its reply
+/// into `T`. Building it may already have failed (a value the serializer cannot
+/// encode); executing such an operation returns that error without a round trip.
+pub struct Op<T> {
+    pub(crate) call: Result<ScriptCall>,
+    pub(crate) decode: Decoder<T>,
+}
+
+/// Turns a script's reply into the operation's result.
+pub(crate) type Decoder<T> = fn(Reply, &ScriptCall) -> Result<T>;
+
+impl<T> Op<T> {
+    pub(crate) fn new(call: Result<ScriptCall>, decode: Decoder<T>) -> Op<T> {
+        Op { call, decode }
+    }
+
+    /// The call this operation makes, or the error that stopped it being built.
+    pub fn call(&self) -> Result<&ScriptCall, &Error> {
+        self.call.as_ref()
+    }
+}
+
+/// Runs model operations. [`Client`](crate::Client) returns `Result<T>` directly;
+/// other executors (async clients, pipelines) return a future or a slot.
+///
+/// Every model method is written once, generic over its executor, and returns
+/// `E::Output<T>`: for the blocking client that is simply [`Result<T>`](crate::Result).
+pub trait Executor: Clone {
+    /// What executing an operation yielding `T` gives back.
+    type Output<T: Send + 'static>;
+
+    /// Executes one operation.
+    fn execute<T: Send + 'static>(&self, op: Op<T>) -> Self::Output<T>;
+}
+
+/// Builds a call's argument list, refusing oversized values before any round trip.
+pub(crate) fn checked_args(args: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>> {
+    match args.iter().find(|arg| arg.len() > MAX_BULK_LEN) {
+        Some(arg) => Err(Error::TooLarge { what: "value", len: arg.len(), max: MAX_BULK_LEN }),
+        None => Ok(args),
+    }
+}
+
+/// Encodes a value with a model's serializer, naming the key on failure.
+pub(crate) fn encode<S: Serializer>(key: &Key, value: &S::Value) -> Result<Vec<u8>> {
+    S::encode(value).map_err(|reason| Error::Encode { key: key.display(), serializer: S::NAME, reason })
+}
+
+/// Decodes stored bytes with a model's serializer, naming the key on failure.
+pub(crate) fn decode_bytes<S: Serializer>(bytes: &[u8], call: &ScriptCall) -> Result<S::Owned> {
+    S::decode(bytes).map_err(|reason| Error::Decode {
+        key: call.key().display(),
+        serializer: S::NAME,
+        reason,
+        preview: preview(bytes, 48),
+    })
+}
+
+/// The error for a reply of the wrong shape.
+pub(crate) fn unexpected(reply: &Reply, call: &ScriptCall) -> Error {
+    Error::UnexpectedReply { op: call.op_name(), key: call.key().display(), reply: reply.describe() }
+}
+
+/// Decoders shared by many operations.
+pub(crate) mod decode {
+    use super::*;
+
+    /// An integer reply.
+    pub(crate) fn int(reply: Reply, call: &ScriptCall) -> Result<i64> {
+        match reply {
+            Reply::Int(n) => Ok(n),
+            other => Err(unexpected(&other, call)),
+        }
+    }
+
+    /// An integer reply read as a flag (non-zero = true).
+    pub(crate) fn flag(reply: Reply, call: &ScriptCall) -> Result<bool> {
+        int(reply, call).map(|n| n != 0)
+    }
+
+    /// A status reply (`OK`), returned as unit.
+    pub(crate) fn ok(reply: Reply, call: &ScriptCall) -> Result<()> {
+        match reply {
+            Reply::Status(_) => Ok(()),
+            other => Err(unexpected(&other, call)),
+        }
+    }
+
+    /// Nil or a stored value, decoded by the serializer.
+    pub(crate) fn optional<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Option<S::Owned>> {
+        match reply {
+            Reply::Nil => Ok(None),
+            Reply::Bulk(bytes) => decode_bytes::<S>(&bytes, call).map(Some),
+            other => Err(unexpected(&other, call)),
+        }
+    }
+
+    /// Nil or a stored decimal integer (Counter).
+    pub(crate) fn optional_int(reply: Reply, call: &ScriptCall) -> Result<Option<i64>> {
+        optional::<crate::serializer::Numeric>(reply, call)
+    }
+}

@@ -1,0 +1,290 @@
+//! Throwaway `redis-server` processes on free loopback ports, for tests, examples,
+//! benchmarks and demos — this crate's and yours.
+//!
+//! Each server runs with persistence off in a temporary directory, is stopped and
+//! its directory removed when the handle drops, and (on Linux) dies with the
+//! thread that started it even if the test process is killed.
+//!
+//! ```
+//! use redisext::testing::RedisServer;
+//! let master = RedisServer::start()?;
+//! let replica = RedisServer::start_replica_of(&master)?;
+//! assert_eq!(master.command(&["SET", "k", "v"])?, redisext::Reply::Status("OK".into()));
+//! replica.wait_for_key("k")?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::backend::{Backend, RedisBackend, Session};
+use crate::connection::{Dsn, Reuse, Timeouts};
+use crate::op::Node;
+use crate::reply::Reply;
+
+/// Why a throwaway server could not be started or queried.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// `redis-server` is not installed.
+    #[error(
+        "redis-server was not found ({0}); install it (Debian/Ubuntu: `sudo apt-get install -y redis-server`, \
+         macOS: `brew install redis`) or set REDIS_SERVER to its path"
+    )]
+    NotInstalled(String),
+    /// The server did not come up; the log's last lines are attached.
+    #[error("redis-server on port {port} did not start: {log}")]
+    DidNotStart {
+        /// The port it was given.
+        port: u16,
+        /// The end of its log.
+        log: String,
+    },
+    /// The server started but a command failed.
+    #[error("command on the test server failed: {0}")]
+    Command(String),
+    /// A filesystem or process error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// One throwaway `redis-server`.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    extra_args: Vec<String>,
+}
+
+static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
+
+impl RedisServer {
+    /// Starts a standalone server on a free loopback port.
+    pub fn start() -> Result<RedisServer, ServerError> {
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts a server with extra `redis-server` arguments (`["--maxmemory", "1mb"]`).
+    pub fn start_with(args: &[&str]) -> Result<RedisServer, ServerError> {
+        let extra_args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let mut last_error = None;
+        // A port found free may be taken by someone else before the server binds it.
+        for _ in 0..5 {
+            let port = free_port()?;
+            match RedisServer::spawn(port, extra_args.clone()) {
+                Ok(server) => return Ok(server),
+                Err(error @ ServerError::DidNotStart { .. }) => last_error = Some(error),
+                Err(error) => return Err(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| ServerError::Command("no free port".into())))
+    }
+
+    /// Starts a replica of `master` and waits until its link is up.
+    pub fn start_replica_of(master: &RedisServer) -> Result<RedisServer, ServerError> {
+        let port = master.port.to_string();
+        let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port])?;
+        replica.wait_until(Duration::from_secs(20), |server| {
+            Ok(server.info("replication")?.contains("master_link_status:up"))
+        })?;
+        Ok(replica)
+    }
+
+    /// Uses the server at `REDIS_URL` when the variable is set (`None` then), else
+    /// starts a throwaway one. For demos that should also run against a real server.
+    pub fn start_unless_env() -> Result<(Option<RedisServer>, String), ServerError> {
+        match std::env::var("REDIS_URL") {
+            Ok(url) if !url.is_empty() => Ok((None, url)),
+            _ => {
+                let server = RedisServer::start()?;
+                let url = server.url();
+                Ok((Some(server), url))
+            }
+        }
+    }
+
+    fn spawn(port: u16, extra_args: Vec<String>) -> Result<RedisServer, ServerError> {
+        let mut server = RedisServer { child: None, port, dir: PathBuf::new(), extra_args };
+        server.launch()?;
+        Ok(server)
+    }
+
+    /// Starts the process for this server's port and arguments in a new directory,
+    /// and waits until it answers.
+    fn launch(&mut self) -> Result<(), ServerError> {
+        let port = self.port;
+        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
+        let dir = std::env::temp_dir().join(format!(
+            "redisext-{}-{}-{}",
+            std::process::id(),
+            port,
+            NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let mut command = Command::new(&binary);
+        command
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--daemonize", "no", "--protected-mode", "no", "--logfile", "redis.log"])
+            .arg("--dir")
+            .arg(&dir)
+            .args(&self.extra_args)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        die_with_parent(&mut command);
+        self.dir = dir;
+        match command.spawn() {
+            Ok(child) => self.child = Some(child),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ServerError::NotInstalled(binary));
+            }
+            Err(error) => return Err(error.into()),
+        }
+        self.wait_ready()
+    }
+
+    fn wait_ready(&mut self) -> Result<(), ServerError> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return Err(ServerError::DidNotStart { port: self.port, log: self.log_tail() });
+                }
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && matches!(self.command(&["PING"]), Ok(Reply::Status(ref s)) if s == "PONG")
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(ServerError::DidNotStart { port: self.port, log: self.log_tail() });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
+    }
+
+    /// The server's DSN, `redis://127.0.0.1:<port>/0`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs one command on a new connection (for test set-up and checks).
+    pub fn command(&self, args: &[&str]) -> Result<Reply, ServerError> {
+        let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.command_bytes(&bytes)
+    }
+
+    /// Runs one command with binary arguments on a new connection.
+    pub fn command_bytes(&self, args: &[&[u8]]) -> Result<Reply, ServerError> {
+        let dsn = Dsn::tcp("127.0.0.1", self.port, 0);
+        let timeouts = Timeouts { connect: Duration::from_secs(2), response: Some(Duration::from_secs(10)) };
+        let backend = RedisBackend::new(&dsn, None, Reuse::PerCommand, timeouts)
+            .map_err(|e| ServerError::Command(e.to_string()))?;
+        let mut session = backend.session(Node::Master).map_err(|e| ServerError::Command(e.to_string()))?;
+        session.query(args).map_err(|e| ServerError::Command(e.to_string()))
+    }
+
+    /// The text of `INFO section`.
+    pub fn info(&self, section: &str) -> Result<String, ServerError> {
+        match self.command(&["INFO", section])? {
+            Reply::Bulk(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            other => Err(ServerError::Command(format!("INFO answered {}", other.describe()))),
+        }
+    }
+
+    /// How many times the server has run `command` (from `INFO commandstats`; 0 if never).
+    pub fn command_calls(&self, command: &str) -> Result<u64, ServerError> {
+        let info = self.info("commandstats")?;
+        let prefix = format!("cmdstat_{}:calls=", command.to_ascii_lowercase());
+        Ok(info
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Polls `check` every 10 ms until it is true or `timeout` passes.
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&RedisServer) -> Result<bool, ServerError>,
+    ) -> Result<(), ServerError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if check(self)? {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(ServerError::Command(format!("condition not met within {timeout:?}")));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits (up to 10 s) until `key` exists here: replication has caught up with it.
+    pub fn wait_for_key(&self, key: &str) -> Result<(), ServerError> {
+        self.wait_until(Duration::from_secs(10), |server| Ok(server.command(&["EXISTS", key])? == Reply::Int(1)))
+    }
+
+    /// Stops the server (data is lost: persistence is off) and starts a new one on
+    /// the same port: a server restart, as clients see it.
+    pub fn restart(&mut self) -> Result<(), ServerError> {
+        self.stop_process();
+        self.launch()
+    }
+
+    /// Kills the process and removes its directory.
+    fn stop_process(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop_process();
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+}
+
+/// On Linux, asks the kernel to kill the server when the thread that started it
+/// exits, so a killed test run leaves no server behind.
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {}
