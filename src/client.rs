@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use crate::backend::{Backend, RedisBackend, Session};
 use crate::connection::{Dsn, DsnError, Reuse, Timeouts};
-use crate::dispatch::{Dispatch, Step, name_node};
-use crate::error::{Error, Result};
-use crate::op::{Executor, Op, ScriptCall};
+use std::time::Instant;
+
+use crate::dispatch::{Dispatch, Request, Step, name_node};
+use crate::error::{CommandError, Error, Result};
+use crate::op::{Executor, Node, Op, ScriptCall, Wait};
 use crate::reply::Reply;
 
 /// A blocking client: where models send their operations.
@@ -72,6 +74,56 @@ impl<B: Backend> Executor for Client<B> {
     fn execute<T: Send + 'static>(&self, op: Op<T>) -> Result<T> {
         self.run(op)
     }
+
+    fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Result<Option<T>> {
+        let call = op.call?;
+        let deadline = Instant::now() + wait.timeout;
+        let mut pause = Wait::FIRST_PAUSE;
+        let mut signal_session = None;
+        loop {
+            if let Some(value) = (op.decode)(run_call(&*self.backend, &call)?, &call)? {
+                return Ok(Some(value));
+            }
+            let Some(remaining) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
+                return Ok(None);
+            };
+            match &wait.signal {
+                Some(signal) => {
+                    if signal_session.is_none() {
+                        let session = self
+                            .backend
+                            .dedicated_session(Node::Master, wait.timeout)
+                            .map_err(|e| command_error(&*self.backend, &call, e))?;
+                        signal_session = Some(session);
+                    }
+                    if let Some(session) = signal_session.as_mut() {
+                        let request = Request::Pop(signal.as_bytes(), remaining);
+                        request
+                            .with_args(|args| session.query(args))
+                            .map_err(|e| command_error(&*self.backend, &call, e))?;
+                    }
+                }
+                None => {
+                    std::thread::sleep(pause.min(remaining));
+                    pause = (pause * 2).min(Wait::MAX_PAUSE);
+                }
+            }
+        }
+    }
+}
+
+/// A backend error met while running `call`, as the crate's error.
+fn command_error<B: Backend>(backend: &B, call: &ScriptCall, error: CommandError) -> Error {
+    match error {
+        CommandError::Connection { delivery, source } => Error::Connection {
+            op: call.op_name(),
+            key: Some(call.key().display()),
+            node: backend.describe(call.node),
+            delivery,
+            source,
+        },
+        CommandError::Server(e) => crate::dispatch::server_error(call, e),
+    }
 }
 
 impl<B: Backend> std::fmt::Debug for Client<B> {
@@ -83,18 +135,7 @@ impl<B: Backend> std::fmt::Debug for Client<B> {
 /// Drives one script call through the dispatcher on blocking sessions.
 pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
     let describe = || backend.describe(call.node);
-    let open = || {
-        backend.session(call.node).map_err(|error| match error {
-            crate::error::CommandError::Connection { delivery, source } => Error::Connection {
-                op: call.op_name(),
-                key: Some(call.key().display()),
-                node: describe(),
-                delivery,
-                source,
-            },
-            crate::error::CommandError::Server(e) => crate::dispatch::server_error(call, e),
-        })
-    };
+    let open = || backend.session(call.node).map_err(|error| command_error(backend, call, error));
     let mut session = open()?;
     let (mut dispatch, mut request) = Dispatch::start(call);
     loop {

@@ -162,7 +162,10 @@ impl Dsn {
                 (Address::Unix(PathBuf::from(path)), db_from_query.unwrap_or(0))
             }
             other => {
-                return Err(DsnError::new(dsn, format!("unknown scheme {other:?}: use redis://, rediss:// or unix://")));
+                return Err(DsnError::new(
+                    dsn,
+                    format!("unknown scheme {other:?}: use redis://, rediss:// or unix://"),
+                ));
             }
         };
         Ok(Dsn { address, db, username, password })

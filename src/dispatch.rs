@@ -22,6 +22,8 @@ pub(crate) enum Request<'c> {
     Load(Script),
     /// `TYPE key`.
     Type(&'c [u8]),
+    /// `BLPOP key timeout`: wait for a model's signal (see `Wait::on_signal`).
+    Pop(&'c [u8], std::time::Duration),
 }
 
 impl Request<'_> {
@@ -40,6 +42,11 @@ impl Request<'_> {
             }
             Request::Load(script) => send(&[b"SCRIPT", b"LOAD", script.source().as_bytes()]),
             Request::Type(key) => send(&[b"TYPE", key]),
+            Request::Pop(key, timeout) => {
+                // BLPOP takes seconds as a decimal; 0 would mean "forever".
+                let seconds = format!("{:.3}", timeout.as_secs_f64().max(0.001));
+                send(&[b"BLPOP", key, seconds.as_bytes()])
+            }
         }
     }
 }
@@ -148,11 +155,7 @@ impl<'c> Dispatch<'c> {
 }
 
 /// A connection error for this call; the driver fills in the node's address.
-fn connection_error(
-    call: &ScriptCall,
-    delivery: Delivery,
-    source: Box<dyn std::error::Error + Send + Sync>,
-) -> Error {
+fn connection_error(call: &ScriptCall, delivery: Delivery, source: Box<dyn std::error::Error + Send + Sync>) -> Error {
     Error::Connection { op: call.op_name(), key: Some(call.key().display()), node: String::new(), delivery, source }
 }
 
@@ -172,10 +175,10 @@ pub(crate) fn server_error(call: &ScriptCall, error: ServerError) -> Error {
 
 /// Adds the node's address to a connection error coming out of the dispatcher.
 pub(crate) fn name_node(mut result: Result<Reply>, describe: impl FnOnce() -> String) -> Result<Reply> {
-    if let Err(Error::Connection { node, .. }) = &mut result {
-        if node.is_empty() {
-            *node = describe();
-        }
+    if let Err(Error::Connection { node, .. }) = &mut result
+        && node.is_empty()
+    {
+        *node = describe();
     }
     result
 }
@@ -213,10 +216,7 @@ mod tests {
         assert!(matches!(dispatch.advance(server("NOSCRIPT"), true), Step::Send(Request::Load(_))));
         let sha1 = Reply::Bulk(COUNTER_INCR.sha1().as_bytes().to_vec());
         assert!(matches!(dispatch.advance(Ok(sha1), true), Step::Send(Request::Eval(_))));
-        assert!(matches!(
-            dispatch.advance(server("NOSCRIPT"), true),
-            Step::Done(Err(Error::ScriptVanished { .. }))
-        ));
+        assert!(matches!(dispatch.advance(server("NOSCRIPT"), true), Step::Done(Err(Error::ScriptVanished { .. }))));
     }
 
     #[test]

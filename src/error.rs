@@ -114,7 +114,7 @@ pub enum Error {
     },
 
     /// Opening a connection, or talking on one, failed.
-    #[error("{}", connection_message(.op, .key, .node, *.delivery, .source))]
+    #[error("{}", connection_message(.op, .key, .node, *.delivery, .source.as_ref()))]
     Connection {
         /// The operation, as `model/op` (empty when no operation was under way).
         op: &'static str,
@@ -201,13 +201,13 @@ fn connection_message(
     key: &Option<KeyDisplay>,
     node: &str,
     delivery: Delivery,
-    source: &Box<dyn std::error::Error + Send + Sync>,
+    source: &(dyn std::error::Error + Send + Sync),
 ) -> String {
     let mut message = String::new();
     if op.is_empty() {
         message.push_str(&format!("connection to {node} failed"));
     } else {
-        message.push_str(&format!("{op}"));
+        message.push_str(op);
         if let Some(key) = key {
             message.push_str(&format!(" on key {key}"));
         }

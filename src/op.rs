@@ -95,6 +95,38 @@ pub trait Executor: Clone {
 
     /// Executes one operation.
     fn execute<T: Send + 'static>(&self, op: Op<T>) -> Self::Output<T>;
+
+    /// Executes an operation that yields `None` when it cannot proceed yet (no free
+    /// member, lock held), again and again until it yields `Some` or `wait.timeout`
+    /// passes (then `None`). Between attempts it blocks on the wait's signal key
+    /// (`BLPOP`, on a dedicated connection) or, without one, sleeps with backoff.
+    fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Self::Output<Option<T>>;
+}
+
+/// How an operation waits between attempts (see [`Executor::execute_waiting`]).
+#[derive(Clone, Debug)]
+pub struct Wait {
+    pub(crate) timeout: std::time::Duration,
+    pub(crate) signal: Option<Key>,
+}
+
+#[expect(dead_code, reason = "first used by the Lock and compound models")]
+impl Wait {
+    /// Polls with exponential backoff (2 ms doubling to 100 ms) for up to `timeout`.
+    pub(crate) fn polling(timeout: std::time::Duration) -> Wait {
+        Wait { timeout, signal: None }
+    }
+
+    /// Blocks on `BLPOP signal` between attempts, for up to `timeout`. The model's
+    /// scripts push to `signal` whenever an attempt could now succeed.
+    pub(crate) fn on_signal(timeout: std::time::Duration, signal: Key) -> Wait {
+        Wait { timeout, signal: Some(signal) }
+    }
+
+    /// The longest pause between polls.
+    pub(crate) const MAX_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+    /// The first pause between polls.
+    pub(crate) const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 }
 
 /// Builds a call's argument list, refusing oversized values before any round trip.

@@ -129,6 +129,8 @@ impl RedisServer {
         command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--daemonize", "no", "--protected-mode", "no", "--logfile", "redis.log"])
+            // Replicas sync at once instead of after the default 5 s batching delay.
+            .args(["--repl-diskless-sync-delay", "0"])
             .arg("--dir")
             .arg(&dir)
             .args(&self.extra_args)
@@ -151,14 +153,12 @@ impl RedisServer {
     fn wait_ready(&mut self) -> Result<(), ServerError> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return Err(ServerError::DidNotStart { port: self.port, log: self.log_tail() });
-                }
-            }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && matches!(self.command(&["PING"]), Ok(Reply::Status(ref s)) if s == "PONG")
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_)) = child.try_wait()
             {
+                return Err(ServerError::DidNotStart { port: self.port, log: self.log_tail() });
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.command(&["PING"]).is_ok() {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -174,9 +174,18 @@ impl RedisServer {
         lines[lines.len().saturating_sub(5)..].join(" | ")
     }
 
-    /// The server's DSN, `redis://127.0.0.1:<port>/0`.
+    /// The server's DSN, `redis://127.0.0.1:<port>/0` (with the password when the
+    /// server was started with `--requirepass`).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        match self.password() {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}/0", self.port),
+            None => format!("redis://127.0.0.1:{}/0", self.port),
+        }
+    }
+
+    fn password(&self) -> Option<&str> {
+        let position = self.extra_args.iter().position(|arg| arg == "--requirepass")?;
+        self.extra_args.get(position + 1).map(String::as_str)
     }
 
     /// The server's port.
@@ -192,7 +201,7 @@ impl RedisServer {
 
     /// Runs one command with binary arguments on a new connection.
     pub fn command_bytes(&self, args: &[&[u8]]) -> Result<Reply, ServerError> {
-        let dsn = Dsn::tcp("127.0.0.1", self.port, 0);
+        let dsn = Dsn::parse(&self.url()).map_err(|e| ServerError::Command(e.to_string()))?;
         let timeouts = Timeouts { connect: Duration::from_secs(2), response: Some(Duration::from_secs(10)) };
         let backend = RedisBackend::new(&dsn, None, Reuse::PerCommand, timeouts)
             .map_err(|e| ServerError::Command(e.to_string()))?;

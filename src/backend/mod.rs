@@ -10,6 +10,8 @@ mod redis_crate;
 
 pub use redis_crate::{RedisBackend, RedisSession};
 
+use std::time::Duration;
+
 use crate::error::{CommandError, ServerError};
 use crate::op::Node;
 use crate::reply::Reply;
@@ -28,6 +30,15 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The node's address for messages, without any password.
     fn describe(&self, node: Node) -> String;
+
+    /// A session on a connection of its own, for a blocking command (`BLPOP`) that
+    /// may hold it for up to `block`: it must not stall other operations. The
+    /// default reuses [`session`](Self::session), which suits only backends whose
+    /// sessions are never shared.
+    fn dedicated_session(&self, node: Node, block: Duration) -> Result<Self::Session<'_>, CommandError> {
+        let _ = block;
+        self.session(node)
+    }
 }
 
 /// A connection to one node, held while one operation runs. All the commands of

@@ -1,6 +1,7 @@
 //! The default backend, on the `redis` crate's blocking connections.
 
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use crate::backend::{Backend, Session};
 use crate::connection::{Address, Dsn, Reuse, Timeouts};
@@ -51,6 +52,17 @@ impl Backend for RedisBackend {
     fn describe(&self, node: Node) -> String {
         self.node(node).shown.clone()
     }
+
+    fn dedicated_session(&self, node: Node, block: Duration) -> Result<RedisSession<'_>, CommandError> {
+        let connection = self.node(node).opener.open()?;
+        // The reply may take as long as the block itself: wait that long, plus the
+        // usual response timeout for the network.
+        let response = self.node(node).opener.timeouts.response.map(|t| t + block);
+        connection
+            .set_read_timeout(response)
+            .map_err(|e| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() })?;
+        Ok(RedisSession { held: Held::Owned(Some(connection)), fresh: true })
+    }
 }
 
 /// How the connections of one node are kept.
@@ -77,7 +89,8 @@ struct Opener {
 
 impl Opener {
     fn open(&self) -> Result<redis::Connection, CommandError> {
-        let not_sent = |e: redis::RedisError| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() };
+        let not_sent =
+            |e: redis::RedisError| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() };
         let connection = self.client.get_connection_with_timeout(self.timeouts.connect).map_err(not_sent)?;
         connection.set_read_timeout(self.timeouts.response).map_err(not_sent)?;
         connection.set_write_timeout(self.timeouts.response).map_err(not_sent)?;
@@ -129,10 +142,9 @@ impl NodeConnections {
             Keeping::PerCommand => Ok(RedisSession { held: Held::Owned(Some(self.opener.open()?)), fresh: true }),
             #[cfg(feature = "pool")]
             Keeping::Pooled(pool) => {
-                let connection = pool.get().map_err(|e| CommandError::Connection {
-                    delivery: Delivery::NotSent,
-                    source: Box::new(e),
-                })?;
+                let connection = pool
+                    .get()
+                    .map_err(|e| CommandError::Connection { delivery: Delivery::NotSent, source: Box::new(e) })?;
                 let fresh = connection.returned == 0;
                 Ok(RedisSession { held: Held::Pooled(connection), fresh })
             }
@@ -157,19 +169,16 @@ fn redis_client(dsn: &Dsn) -> Result<redis::Client> {
         #[allow(unreachable_patterns)]
         other => return Err(Error::Config(format!("address {other:?} needs the `tls` feature"))),
     };
-    let mut settings = redis::RedisConnectionInfo::default()
-        .set_db(dsn.db())
-        .set_lib_name("redisext", env!("CARGO_PKG_VERSION"));
+    let mut settings =
+        redis::RedisConnectionInfo::default().set_db(dsn.db()).set_lib_name("redisext", env!("CARGO_PKG_VERSION"));
     if let Some(user) = dsn.username() {
         settings = settings.set_username(user);
     }
     if let Some(password) = dsn.password() {
         settings = settings.set_password(password.expose());
     }
-    let info = address
-        .into_connection_info()
-        .map_err(|e| Error::Config(format!("{dsn}: {e}")))?
-        .set_redis_settings(settings);
+    let info =
+        address.into_connection_info().map_err(|e| Error::Config(format!("{dsn}: {e}")))?.set_redis_settings(settings);
     redis::Client::open(info).map_err(|e| Error::Config(format!("{dsn}: {e}")))
 }
 
@@ -327,6 +336,6 @@ impl r2d2::ManageConnection for PoolManager {
     fn has_broken(&self, pooled: &mut PooledConnection) -> bool {
         // Called when a connection goes back to the pool: count it as used.
         pooled.returned += 1;
-        pooled.broken || !pooled.connection.is_open()
+        pooled.broken || !redis::ConnectionLike::is_open(&pooled.connection)
     }
 }

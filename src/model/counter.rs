@@ -37,6 +37,12 @@ impl<E: Executor> Counter<E> {
         Self::with_options(exec, key, ModelOptions::default())
     }
 
+    /// This counter on another executor (an async client, a pipeline), same key
+    /// and options.
+    pub fn on<E2: Executor>(&self, exec: &E2) -> Counter<E2> {
+        Counter { core: self.core.rebind(exec) }
+    }
+
     /// The counter's value; 0 when the key does not exist (as `incr` counts from 0).
     pub fn get(&self) -> E::Output<i64> {
         self.core.run(self.core.call(script::COUNTER_GET, vec![]), decode_count)

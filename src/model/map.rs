@@ -46,6 +46,12 @@ impl<S: Serializer, E: Executor> Map<S, E> {
         Self::with_options(exec, key, ModelOptions::default())
     }
 
+    /// This map on another executor (an async client, a pipeline), same key and
+    /// options.
+    pub fn on<E2: Executor>(&self, exec: &E2) -> Map<S, E2> {
+        Map { core: self.core.rebind(exec), serializer: PhantomData }
+    }
+
     /// The stored value, or `None` when the key does not exist. Bytes the
     /// serializer cannot read are [`Error::Decode`](crate::Error::Decode).
     pub fn get(&self) -> E::Output<Option<S::Owned>> {

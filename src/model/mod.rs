@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::op::{Executor, Node, Op, ScriptCall, checked_args, decode};
+use crate::op::{Executor, Node, Op, ScriptCall, Wait, checked_args, decode};
 use crate::reply::Reply;
 use crate::script::{self, Script};
 
@@ -84,6 +84,16 @@ impl<E: Executor> Core<E> {
         &self.key
     }
 
+    /// The same key and options on another executor.
+    pub(crate) fn rebind<E2: Executor>(&self, exec: &E2) -> Core<E2> {
+        Core {
+            exec: exec.clone(),
+            key: self.key.clone(),
+            options: Arc::clone(&self.options),
+            redis_type: self.redis_type,
+        }
+    }
+
     /// A call of `script` on this model's key, routed by the script's flags.
     pub(crate) fn call(&self, script: Script, args: Vec<Vec<u8>>) -> Result<ScriptCall> {
         self.call_with_keys(script, vec![self.key.clone()], args)
@@ -102,6 +112,18 @@ impl<E: Executor> Core<E> {
         decode: fn(Reply, &ScriptCall) -> Result<T>,
     ) -> E::Output<T> {
         self.exec.execute(Op::new(call, decode))
+    }
+
+    /// Executes a call that yields `None` until it can proceed, retrying as
+    /// `wait` says (see [`Executor::execute_waiting`]).
+    #[expect(dead_code, reason = "first used by the Lock model's acquire with a timeout")]
+    pub(crate) fn run_waiting<T: Send + 'static>(
+        &self,
+        call: Result<ScriptCall>,
+        decode: fn(Reply, &ScriptCall) -> Result<Option<T>>,
+        wait: Wait,
+    ) -> E::Output<Option<T>> {
+        self.exec.execute_waiting(Op::new(call, decode), wait)
     }
 
     pub(crate) fn expire(&self, ttl: Option<Duration>) -> E::Output<bool> {

@@ -1,0 +1,29 @@
+# Shared set-up steps, sourced by scripts/test, scripts/demo and .ci/run.
+# Each step installs what a fresh machine lacks and does nothing otherwise.
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else
+    echo "need root to run: $*" >&2; return 1
+  fi
+}
+
+# redis-server >= 7.0 (script shebang flags need it), from apt when missing.
+ensure_redis_server() {
+  if ! command -v "${REDIS_SERVER:-redis-server}" >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1; then
+      echo "redis-server is missing: installing it with apt-get" >&2
+      as_root apt-get update -qq
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    else
+      echo "redis-server is missing: install Redis >= 7.0 (e.g. brew install redis) or set REDIS_SERVER" >&2
+      return 1
+    fi
+  fi
+  local version
+  version=$("${REDIS_SERVER:-redis-server}" --version | sed -n 's/.*v=\([0-9]*\)\..*/\1/p')
+  if [ -z "$version" ] || [ "$version" -lt 7 ]; then
+    echo "redis-server $("${REDIS_SERVER:-redis-server}" --version) is too old: redisext needs Redis >= 7.0" >&2
+    return 1
+  fi
+}

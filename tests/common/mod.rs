@@ -1,0 +1,41 @@
+//! Helpers shared by the integration tests: throwaway servers and checks.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use redisext::testing::RedisServer;
+use redisext::{Client, Reply};
+
+/// A fresh standalone server for one test.
+pub fn server() -> RedisServer {
+    RedisServer::start().expect("start redis-server (is it installed?)")
+}
+
+/// A lazy client on `server`.
+pub fn client(server: &RedisServer) -> Client {
+    Client::open(&server.url()).expect("client")
+}
+
+/// Asserts that every bundled script of `model` has been loaded on `server`.
+/// On a fresh server a script is only loaded when an operation ran it (after its
+/// first EVALSHA met NOSCRIPT), so this proves each one was exercised.
+pub fn assert_every_script_ran(server: &RedisServer, model: &str) {
+    let scripts: Vec<_> = redisext::script::all().filter(|s| s.model() == model).collect();
+    assert!(!scripts.is_empty(), "no scripts for model {model}");
+    let mut args = vec!["SCRIPT", "EXISTS"];
+    args.extend(scripts.iter().map(|s| s.sha1()));
+    let Reply::Array(flags) = server.command(&args).expect("SCRIPT EXISTS") else { panic!("not an array") };
+    for (script, flag) in scripts.iter().zip(flags) {
+        assert_eq!(flag, Reply::Int(1), "script {} never ran in this test", script.name());
+    }
+}
+
+/// The value of one `INFO` field, as a number.
+pub fn info_number(server: &RedisServer, section: &str, field: &str) -> u64 {
+    let info = server.info(section).expect("INFO");
+    let prefix = format!("{field}:");
+    info.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
