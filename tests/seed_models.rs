@@ -350,7 +350,7 @@ fn binary_and_non_ascii_values_round_trip_in_every_model() {
     let pool = Pool::<Raw>::new(&client, b"p\x00").unwrap();
     pool.push(&bytes).unwrap();
     assert!(pool.contains(&bytes).unwrap());
-    assert_eq!(pool.members().unwrap(), [bytes.clone()]);
+    assert_eq!(pool.members().unwrap(), vec![bytes.clone()]);
     assert_eq!(pool.pop().unwrap(), Some(bytes.clone()));
     let pool = Pool::<Str>::new(&client, "пул").unwrap();
     pool.push(text).unwrap();
@@ -367,7 +367,7 @@ fn binary_and_non_ascii_values_round_trip_in_every_model() {
 
     let queue = Queue::<Raw>::new(&client, b"q\x01").unwrap();
     queue.push(&bytes).unwrap();
-    assert_eq!(queue.items().unwrap(), [bytes.clone()]);
+    assert_eq!(queue.items().unwrap(), vec![bytes.clone()]);
     assert_eq!(queue.pop().unwrap(), Some(bytes.clone()));
     let queue = Queue::<Str>::new(&client, "очередь").unwrap();
     queue.push(text).unwrap();
