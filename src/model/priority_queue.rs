@@ -65,7 +65,7 @@ impl<S: Serializer, E: Executor> PriorityQueue<S, E> {
     /// ever receive the same item.
     ///
     /// An item the serializer cannot decode is still removed: the error,
-    /// [`Error::PoppedUndecodable`](crate::Error::PoppedUndecodable), carries its
+    /// [`Error::PoppedUndecodable`], carries its
     /// bytes so it is not lost.
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
         self.core.run(self.core.call(script::PRIORITY_QUEUE_POP, vec![]), decode::popped::<S>)
