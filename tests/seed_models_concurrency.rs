@@ -87,6 +87,43 @@ fn lock_never_has_two_holders() {
 }
 
 #[test]
+fn the_overlap_count_catches_python_redisexts_three_command_lock() {
+    // A control for the test above: the same count, on Python redisext's acquire
+    // (EXISTS, then SET; release is DEL) sent as plain commands. If it never saw
+    // an overlap here, a zero above would prove nothing.
+    let server = Arc::new(server());
+    const MAX_ROUNDS: usize = 200;
+    let holders = Arc::new(AtomicU64::new(0));
+    let overlaps = Arc::new(AtomicU64::new(0));
+    let (h, o, shared) = (Arc::clone(&holders), Arc::clone(&overlaps), Arc::clone(&server));
+    let acquired = on_threads(&server, move |_, _| {
+        let mut acquired = 0u64;
+        // Stop at the first overlap anyone sees: one is all this needs to show.
+        for _ in 0..MAX_ROUNDS {
+            if o.load(Ordering::SeqCst) > 0 {
+                break;
+            }
+            if shared.command(&["EXISTS", "racy"]).unwrap() != redisext::Reply::Int(0) {
+                continue;
+            }
+            shared.command(&["SET", "racy", ""]).unwrap();
+            acquired += 1;
+            if h.fetch_add(1, Ordering::SeqCst) > 0 {
+                o.fetch_add(1, Ordering::SeqCst);
+            }
+            std::thread::yield_now();
+            h.fetch_sub(1, Ordering::SeqCst);
+            shared.command(&["DEL", "racy"]).unwrap();
+        }
+        acquired
+    });
+    let acquired: u64 = acquired.iter().sum();
+    let overlaps = overlaps.load(Ordering::SeqCst);
+    println!("python-style lock (control): {acquired} acquisitions, {overlaps} overlapping holders before stopping");
+    assert!(overlaps > 0, "the racy lock showed no overlap in {acquired} acquisitions: the count is not sensitive");
+}
+
+#[test]
 fn lock_try_acquire_storm_admits_one_holder_at_a_time() {
     // Without waiting: every thread hammers `acquire` and counts what it gets.
     let server = server();
