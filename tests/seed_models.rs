@@ -405,3 +405,75 @@ fn binary_and_non_ascii_values_round_trip_in_every_model() {
     );
     assert_eq!(items.pop().unwrap(), Some(Item { name: "Zoë".into(), weight: 0.1 }));
 }
+
+#[test]
+fn lock_state_is_read_from_the_master_even_with_a_replica() {
+    let master = server();
+    let replica = redisext::testing::RedisServer::start_replica_of(&master).unwrap();
+    let client = redisext::Client::builder().master(&master.url()).replica(&replica.url()).build().unwrap();
+    let lock = Lock::new(&client, "routed-lock").unwrap();
+    for _ in 0..20 {
+        let token = lock.acquire(None).unwrap().unwrap();
+        assert!(lock.locked().unwrap(), "no replication lag: asked the master");
+        assert!(lock.release(&token).unwrap());
+        assert!(!lock.locked().unwrap());
+    }
+    assert_eq!(replica.command_calls("evalsha_ro").unwrap() + replica.command_calls("evalsha").unwrap(), 0);
+}
+
+#[test]
+fn pops_and_removals_still_work_when_the_server_is_out_of_memory() {
+    // Scripts that only take data away are flagged allow-oom (and lock/locked,
+    // which writes nothing), so consumers can drain a server that has hit
+    // maxmemory; scripts that add data are refused with OOM.
+    let server =
+        redisext::testing::RedisServer::start_with(&["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"])
+            .unwrap();
+    let client = client(&server);
+    let filler = Queue::<Raw>::new(&client, "filler").unwrap();
+    let is_oom =
+        |result: redisext::Result<_>| matches!(result, Err(redisext::Error::Server { ref code, .. }) if code == "OOM");
+    // Fills memory until even a small push is refused: a lasting out-of-memory
+    // state (a big value alone would only be refused for its own size).
+    let saturate = || {
+        for size in [64 * 1024, 1024, 16] {
+            let item = vec![b'x'; size];
+            for attempt in 0.. {
+                assert!(attempt < 10_000, "maxmemory never reached");
+                if is_oom(filler.push(&item).map(|_| ())) {
+                    break;
+                }
+            }
+        }
+    };
+    let stack = Stack::<Raw>::new(&client, "s").unwrap();
+    let pool = Pool::<Raw>::new(&client, "p").unwrap();
+    let pq = PriorityQueue::<Raw>::new(&client, "pq").unwrap();
+    let set = SortedSet::<Raw>::new(&client, "z").unwrap();
+    let hash = HashMap::<Raw>::new(&client, "h").unwrap();
+    let lock = Lock::new(&client, "l").unwrap();
+    let token = lock.acquire(None).unwrap().unwrap();
+    stack.push(b"s").unwrap();
+    pool.push(b"p").unwrap();
+    pq.push(b"pq", 1).unwrap();
+    set.add(b"z", 1.0).unwrap();
+    hash.set("f", b"h").unwrap();
+
+    let other_lock = Lock::new(&client, "l2").unwrap();
+    let mut checked = 0;
+    let mut under_oom = |what: &str, removal: &dyn Fn() -> bool| {
+        saturate();
+        assert!(is_oom(other_lock.acquire(None).map(|_| ())), "{what}: the server is out of memory for writes");
+        assert!(removal(), "{what} under OOM");
+        checked += 1;
+    };
+    under_oom("queue/pop", &|| filler.pop().unwrap().is_some());
+    under_oom("stack/pop", &|| stack.pop().unwrap() == Some(b"s".to_vec()));
+    under_oom("pool/pop", &|| pool.pop().unwrap() == Some(b"p".to_vec()));
+    under_oom("priority_queue/pop", &|| pq.pop().unwrap() == Some(b"pq".to_vec()));
+    under_oom("sorted_set/rem", &|| set.rem(b"z").unwrap());
+    under_oom("hash_map/remove", &|| hash.remove("f").unwrap());
+    under_oom("lock/locked", &|| lock.locked().unwrap());
+    under_oom("lock/release", &|| lock.release(&token).unwrap());
+    println!("{checked} removals ran while writes were refused for lack of memory");
+}

@@ -29,7 +29,7 @@ use crate::script;
 /// | [`acquire`](Self::acquire), [`acquire_timeout`](Self::acquire_timeout), [`guard`](Self::guard) | `lock/acquire` |
 /// | [`release`](Self::release) | `lock/release` |
 /// | [`extend`](Self::extend) | `lock/extend` |
-/// | [`locked`](Self::locked) | `lock/locked` (read-only) |
+/// | [`locked`](Self::locked) | `lock/locked` (on the master) |
 ///
 /// ```
 /// # let server = redisext::testing::RedisServer::start()?;
@@ -151,7 +151,8 @@ impl<E: Executor> Lock<E> {
     }
 
     /// True when anyone holds the lock: the key exists (whatever its value or type,
-    /// as in Python redisext).
+    /// as in Python redisext). Always asked of the master, even when the client
+    /// has a replica, since a replica may lag behind an acquire or a release.
     pub fn locked(&self) -> E::Output<bool> {
         self.core.run(self.core.call(script::LOCK_LOCKED, vec![]), decode::flag)
     }
