@@ -110,7 +110,6 @@ pub struct Wait {
     pub(crate) signal: Option<Key>,
 }
 
-#[expect(dead_code, reason = "first used by the Lock and compound models")]
 impl Wait {
     /// Polls with exponential backoff (2 ms doubling to 100 ms) for up to `timeout`.
     pub(crate) fn polling(timeout: std::time::Duration) -> Wait {
@@ -119,6 +118,7 @@ impl Wait {
 
     /// Blocks on `BLPOP signal` between attempts, for up to `timeout`. The model's
     /// scripts push to `signal` whenever an attempt could now succeed.
+    #[expect(dead_code, reason = "first used by the compound models")]
     pub(crate) fn on_signal(timeout: std::time::Duration, signal: Key) -> Wait {
         Wait { timeout, signal: Some(signal) }
     }
@@ -187,6 +187,48 @@ pub(crate) mod decode {
         match reply {
             Reply::Nil => Ok(None),
             Reply::Bulk(bytes) => decode_bytes::<S>(&bytes, call).map(Some),
+            other => Err(unexpected(&other, call)),
+        }
+    }
+
+    /// A non-negative integer reply: a length or a number of members.
+    pub(crate) fn count(reply: Reply, call: &ScriptCall) -> Result<u64> {
+        match reply {
+            Reply::Int(n) if n >= 0 => Ok(n.unsigned_abs()),
+            other => Err(unexpected(&other, call)),
+        }
+    }
+
+    /// Nil or an item a script has just removed (a pop). Bytes the serializer
+    /// cannot decode are returned whole in [`Error::PoppedUndecodable`], since the
+    /// item is no longer in Redis.
+    pub(crate) fn popped<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Option<S::Owned>> {
+        match reply {
+            Reply::Nil => Ok(None),
+            Reply::Bulk(bytes) => match S::decode(&bytes) {
+                Ok(value) => Ok(Some(value)),
+                Err(reason) => Err(Error::PoppedUndecodable {
+                    op: call.op_name(),
+                    key: call.key().display(),
+                    serializer: S::NAME,
+                    reason,
+                    bytes,
+                }),
+            },
+            other => Err(unexpected(&other, call)),
+        }
+    }
+
+    /// An array of stored values, each decoded by the serializer, in order.
+    pub(crate) fn list<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Vec<S::Owned>> {
+        match reply {
+            Reply::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    Reply::Bulk(bytes) => decode_bytes::<S>(&bytes, call),
+                    other => Err(unexpected(&other, call)),
+                })
+                .collect(),
             other => Err(unexpected(&other, call)),
         }
     }
