@@ -419,12 +419,15 @@ fn lock_state_is_read_from_the_master_even_with_a_replica() {
         assert!(!lock.locked().unwrap());
     }
     assert_eq!(replica.command_calls("evalsha_ro").unwrap() + replica.command_calls("evalsha").unwrap(), 0);
+    // lock/locked is read-only (EVALSHA_RO) and went to the master all 40 times
+    // (plus its retry after the first NOSCRIPT).
+    assert_eq!(master.command_calls("evalsha_ro").unwrap(), 41);
 }
 
 #[test]
 fn pops_and_removals_still_work_when_the_server_is_out_of_memory() {
-    // Scripts that only take data away are flagged allow-oom (and lock/locked,
-    // which writes nothing), so consumers can drain a server that has hit
+    // Scripts that only take data away are flagged allow-oom (read-only scripts
+    // need no flag), so consumers can drain a server that has hit
     // maxmemory; scripts that add data are refused with OOM.
     let server =
         redisext::testing::RedisServer::start_with(&["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"])

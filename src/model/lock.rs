@@ -154,7 +154,7 @@ impl<E: Executor> Lock<E> {
     /// as in Python redisext). Always asked of the master, even when the client
     /// has a replica, since a replica may lag behind an acquire or a release.
     pub fn locked(&self) -> E::Output<bool> {
-        self.core.run(self.core.call(script::LOCK_LOCKED, vec![]), decode::flag)
+        self.core.run(self.core.call_on_master(script::LOCK_LOCKED, vec![]), decode::flag)
     }
 
     fn acquire_call(&self, ttl: Option<Duration>) -> Result<ScriptCall> {

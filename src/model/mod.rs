@@ -118,6 +118,12 @@ impl<E: Executor> Core<E> {
         Ok(ScriptCall { script, keys, args: checked_args(args)?, node, redis_type: self.redis_type })
     }
 
+    /// A read-only call sent to the master whatever the model's options: for reads
+    /// that must not see a lagging replica (a lock's state).
+    pub(crate) fn call_on_master(&self, script: Script, args: Vec<Vec<u8>>) -> Result<ScriptCall> {
+        self.call(script, args).map(|call| ScriptCall { node: Node::Master, ..call })
+    }
+
     /// Executes a call and decodes its reply.
     pub(crate) fn run<T: Send + 'static>(
         &self,
