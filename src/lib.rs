@@ -51,6 +51,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+mod batch;
 mod client;
 pub mod connection;
 mod dispatch;
@@ -58,6 +59,7 @@ mod error;
 mod key;
 pub mod model;
 mod op;
+mod pipeline;
 mod reply;
 pub mod script;
 pub mod serializer;
@@ -72,5 +74,6 @@ pub use model::counter::Counter;
 pub use model::map::Map;
 pub use model::{Model, ModelClass, ModelOptions, Ttl};
 pub use op::{Executor, Node, Op, ScriptCall, Wait};
+pub use pipeline::{Pipeline, Slot, Slots};
 pub use reply::Reply;
 pub use script::Script;

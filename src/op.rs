@@ -129,6 +129,45 @@ impl Wait {
     pub(crate) const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 }
 
+/// What to do between two attempts of a waiting operation.
+#[derive(Debug)]
+pub(crate) enum Pause<'w> {
+    /// `BLPOP` the signal key, on a dedicated connection, for at most this long.
+    Signal(&'w Key, std::time::Duration),
+    /// Sleep this long, then poll again.
+    Sleep(std::time::Duration),
+}
+
+/// The schedule of a waiting operation's pauses: every driver (blocking, async)
+/// follows this one, so they wait the same way.
+#[derive(Debug)]
+pub(crate) struct Waiting<'w> {
+    wait: &'w Wait,
+    deadline: std::time::Instant,
+    next_sleep: std::time::Duration,
+}
+
+impl<'w> Waiting<'w> {
+    /// Starts the clock: the deadline is `wait.timeout` from now.
+    pub(crate) fn start(wait: &'w Wait) -> Waiting<'w> {
+        Waiting { wait, deadline: std::time::Instant::now() + wait.timeout, next_sleep: Wait::FIRST_PAUSE }
+    }
+
+    /// The pause after an attempt that could not proceed, or `None` when the
+    /// deadline has passed (the operation then yields `None`).
+    pub(crate) fn next_pause(&mut self) -> Option<Pause<'w>> {
+        let remaining = self.deadline.checked_duration_since(std::time::Instant::now()).filter(|d| !d.is_zero())?;
+        Some(match &self.wait.signal {
+            Some(signal) => Pause::Signal(signal, remaining),
+            None => {
+                let sleep = self.next_sleep.min(remaining);
+                self.next_sleep = (self.next_sleep * 2).min(Wait::MAX_PAUSE);
+                Pause::Sleep(sleep)
+            }
+        })
+    }
+}
+
 /// Builds a call's argument list, refusing oversized values before any round trip.
 pub(crate) fn checked_args(args: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>> {
     match args.iter().find(|arg| arg.len() > MAX_BULK_LEN) {

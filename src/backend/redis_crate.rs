@@ -3,7 +3,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::backend::{Backend, Session};
+use crate::backend::{Backend, Session, is_connection_error};
 use crate::connection::{Address, Dsn, Reuse, Timeouts};
 use crate::error::{CommandError, Delivery, Error, Result, ServerError};
 use crate::op::Node;
@@ -62,6 +62,10 @@ impl Backend for RedisBackend {
             .set_read_timeout(response)
             .map_err(|e| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() })?;
         Ok(RedisSession { held: Held::Owned(Some(connection)), fresh: true })
+    }
+
+    fn serving(&self, node: Node) -> Node {
+        if self.replica.is_some() { node } else { Node::Master }
     }
 }
 
@@ -221,10 +225,7 @@ impl Session for RedisSession<'_> {
     fn query(&mut self, args: &[&[u8]]) -> Result<Reply, CommandError> {
         let packed = pack_command(args);
         let Some(connection) = self.connection() else {
-            return Err(CommandError::Connection {
-                delivery: Delivery::NotSent,
-                source: "the connection was discarded after an earlier error".into(),
-            });
+            return Err(discarded());
         };
         // A write that fails leaves the command incomplete on the server, which
         // never runs a partial command: not sent. A failure while reading the
@@ -236,10 +237,7 @@ impl Session for RedisSession<'_> {
         match outcome {
             Ok(value) => reply_from(value),
             Err((delivery, error)) => match error.code() {
-                Some(code) => Err(CommandError::Server(ServerError {
-                    code: code.to_owned(),
-                    message: error.detail().unwrap_or_default().to_owned(),
-                })),
+                Some(_) => Err(server_error_of(&error)),
                 None => {
                     self.discard();
                     Err(CommandError::Connection { delivery, source: error.into() })
@@ -251,6 +249,59 @@ impl Session for RedisSession<'_> {
     fn is_fresh(&self) -> bool {
         self.fresh
     }
+
+    fn query_pipelined(&mut self, commands: &[&[&[u8]]]) -> Vec<Result<Reply, CommandError>> {
+        let mut packed = Vec::new();
+        for command in commands {
+            packed.extend(pack_command(command));
+        }
+        let Some(connection) = self.connection() else {
+            return commands.iter().map(|_| Err(discarded())).collect();
+        };
+        // Part of a pipeline may have been written (and run) before a write fails:
+        // then no command's fate is known.
+        let mut failure = connection.send_packed_command(&packed).err().map(|e| (Delivery::Unknown, e));
+        let mut results = Vec::with_capacity(commands.len());
+        for _ in commands {
+            if failure.is_none() {
+                match connection.recv_response() {
+                    Ok(value) => results.push(reply_from(value)),
+                    Err(error) if error.code().is_some() => results.push(Err(server_error_of(&error))),
+                    Err(error) => failure = Some((Delivery::Unknown, error)),
+                }
+            }
+            if let Some((delivery, error)) = &failure {
+                // The first failed command carries the error itself; the later
+                // ones were in the same write, so their fate is just as unknown.
+                let source: Box<dyn std::error::Error + Send + Sync> = if results.iter().any(is_connection_error) {
+                    "no reply: the connection failed on an earlier command of the same batch".into()
+                } else {
+                    error.to_string().into()
+                };
+                results.push(Err(CommandError::Connection { delivery: *delivery, source }));
+            }
+        }
+        if failure.is_some() {
+            self.discard();
+        }
+        results
+    }
+}
+
+/// The error for a session whose connection was dropped after an earlier failure.
+fn discarded() -> CommandError {
+    CommandError::Connection {
+        delivery: Delivery::NotSent,
+        source: "the connection was discarded after an earlier error".into(),
+    }
+}
+
+/// An error reply the `redis` crate returned as an `Err`.
+fn server_error_of(error: &redis::RedisError) -> CommandError {
+    CommandError::Server(ServerError {
+        code: error.code().unwrap_or("ERR").to_owned(),
+        message: error.detail().unwrap_or_default().to_owned(),
+    })
 }
 
 /// Encodes a command in RESP: `*<n>` then `$<len>` and the bytes of each argument.
