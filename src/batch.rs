@@ -157,7 +157,9 @@ impl<'c> Batch<'c> {
         self.outcomes
             .into_iter()
             .zip(calls)
-            .map(|(outcome, call)| outcome.unwrap_or_else(|| Outcome::connection(call, delivery, message.clone().into())))
+            .map(|(outcome, call)| {
+                outcome.unwrap_or_else(|| Outcome::connection(call, delivery, message.clone().into()))
+            })
             .collect()
     }
 
@@ -222,13 +224,15 @@ impl<'c> Batch<'c> {
             let call = self.calls[index];
             let outcome = match reply {
                 Ok(reply) => Outcome::Answered(Ok(reply)),
-                Err(CommandError::Server(e)) if e.code == "NOSCRIPT" => match failures.iter().find(|(s, _)| *s == call.script) {
-                    Some((_, failure)) => Outcome::NotRun(failure.error(call)),
-                    None => {
-                        noscript.push(index);
-                        continue;
+                Err(CommandError::Server(e)) if e.code == "NOSCRIPT" => {
+                    match failures.iter().find(|(s, _)| *s == call.script) {
+                        Some((_, failure)) => Outcome::NotRun(failure.error(call)),
+                        None => {
+                            noscript.push(index);
+                            continue;
+                        }
                     }
-                },
+                }
                 Err(CommandError::Server(e)) if e.code == "WRONGTYPE" => {
                     self.wrong_type.push(index);
                     continue;
@@ -270,9 +274,7 @@ impl<'c> Batch<'c> {
             };
             self.outcomes[index] = Some(match (&exec, queued) {
                 // This command is why the transaction was aborted.
-                (Err(CommandError::Server(_)), Err(CommandError::Server(e))) => {
-                    Outcome::NotRun(server_error(call, e))
-                }
+                (Err(CommandError::Server(_)), Err(CommandError::Server(e))) => Outcome::NotRun(server_error(call, e)),
                 (Err(CommandError::Server(e)), _) => not_applied(format!("the transaction was aborted: {e}")),
                 (Ok(Reply::Nil), _) => not_applied("EXEC answered nil: the transaction was discarded".to_owned()),
                 (Err(CommandError::Connection { delivery, source }), _) => {

@@ -106,13 +106,9 @@ impl<B: Backend> Executor for Client<B> {
 /// A backend error met while running `call`, as the crate's error.
 pub(crate) fn command_error(node: impl FnOnce() -> String, call: &ScriptCall, error: CommandError) -> Error {
     match error {
-        CommandError::Connection { delivery, source } => Error::Connection {
-            op: call.op_name(),
-            key: Some(call.key().display()),
-            node: node(),
-            delivery,
-            source,
-        },
+        CommandError::Connection { delivery, source } => {
+            Error::Connection { op: call.op_name(), key: Some(call.key().display()), node: node(), delivery, source }
+        }
         CommandError::Server(e) => crate::dispatch::server_error(call, e),
     }
 }

@@ -187,7 +187,11 @@ pub(crate) fn wrong_type(call: &ScriptCall, type_reply: Result<Reply, CommandErr
 }
 
 /// A connection error for this call; the driver fills in the node's address.
-pub(crate) fn connection_error(call: &ScriptCall, delivery: Delivery, source: Box<dyn std::error::Error + Send + Sync>) -> Error {
+pub(crate) fn connection_error(
+    call: &ScriptCall,
+    delivery: Delivery,
+    source: Box<dyn std::error::Error + Send + Sync>,
+) -> Error {
     Error::Connection { op: call.op_name(), key: Some(call.key().display()), node: String::new(), delivery, source }
 }
 

@@ -50,6 +50,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod async_client;
 pub mod backend;
 mod batch;
 mod client;
@@ -65,8 +67,14 @@ pub mod script;
 pub mod serializer;
 pub mod testing;
 
+#[cfg(feature = "tokio")]
+pub use async_client::{AsyncClient, AsyncClientBuilder, Pending};
+#[cfg(feature = "tokio")]
+pub use backend::{AsyncBackend, AsyncSession, RedisAsyncBackend};
 pub use backend::{Backend, RedisBackend, Session};
 pub use client::{Client, ClientBuilder};
+#[cfg(feature = "tokio")]
+pub use connection::AsyncReuse;
 pub use connection::{Dsn, DsnError, Reuse, Timeouts};
 pub use error::{CommandError, Delivery, Error, Result, ServerError};
 pub use key::{Key, KeyDisplay, MAX_BULK_LEN};
@@ -77,3 +85,27 @@ pub use op::{Executor, Node, Op, ScriptCall, Wait};
 pub use pipeline::{Pipeline, Slot, Slots};
 pub use reply::Reply;
 pub use script::Script;
+
+/// Compile-time proof that clients, pipelines, slots and models built on them can
+/// be shared across threads (and async tasks): this block fails to compile if a
+/// change makes one of them lose `Send` or `Sync`.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Client>();
+    shareable::<Pipeline>();
+    shareable::<Slot<i64>>();
+    shareable::<Counter>();
+    shareable::<Map<serializer::Json<serde_json::Value>>>();
+    shareable::<Counter<Pipeline>>();
+    shareable::<ModelClass<Counter>>();
+    shareable::<Error>();
+    #[cfg(feature = "tokio")]
+    {
+        const fn sendable<T: Send>() {}
+        shareable::<AsyncClient>();
+        shareable::<Counter<AsyncClient>>();
+        shareable::<Map<serializer::Str, AsyncClient>>();
+        shareable::<Pipeline<AsyncClient>>();
+        sendable::<Pending<i64>>();
+    }
+};

@@ -77,7 +77,7 @@ impl<C> std::fmt::Debug for Pipeline<C> {
 }
 
 /// Stores a call's decoded result (or error) into its slot.
-type Fill = Box<dyn FnOnce(Result<Reply>, &ScriptCall) + Send>;
+type Fill = Box<dyn FnOnce(Result<Reply>, &ScriptCall) + Send + Sync>;
 
 /// One queued operation.
 enum Entry {
@@ -373,5 +373,102 @@ fn run_batch<B: Backend>(backend: &B, node: Node, calls: Vec<&ScriptCall>, atomi
             }
             BatchStep::Done(outcomes) => return outcomes,
         }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<B: crate::AsyncBackend> Pipeline<crate::AsyncClient<B>> {
+    /// Sends every queued operation — one round trip per server — and fills the
+    /// slots: [`Pipeline::run`] of the blocking client, as a `Send + 'static`
+    /// future. What was queued when this is called is what the future sends.
+    pub fn run(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(false))
+    }
+
+    /// Sends every queued operation as one MULTI/EXEC transaction on the master:
+    /// [`Pipeline::run_atomic`] of the blocking client, as a future.
+    pub fn run_atomic(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(true))
+    }
+}
+
+#[cfg(feature = "tokio")]
+async fn run_taken_async<B: crate::AsyncBackend>(backend: Arc<B>, taken: Taken) -> Result<()> {
+    let backend = &*backend;
+    let mut outcomes = Vec::new();
+    for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
+        let results = run_batch_async(backend, node, calls, taken.atomic).await;
+        outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
+    }
+    taken.finish(outcomes)
+}
+
+/// Drives one batch through the batch dispatcher on async sessions.
+#[cfg(feature = "tokio")]
+async fn run_batch_async<B: crate::AsyncBackend>(
+    backend: &B,
+    node: Node,
+    calls: Vec<&ScriptCall>,
+    atomic: bool,
+) -> Vec<Outcome> {
+    use crate::AsyncSession;
+
+    let (mut batch, mut requests) = Batch::start(calls, atomic);
+    let mut session = match backend.session(node).await {
+        Ok(session) => session,
+        Err(error) => return batch.fail(error),
+    };
+    loop {
+        let commands = Commands::new(&requests);
+        let slices = commands.slices();
+        let slices: Vec<&[&[u8]]> = slices.iter().map(Vec::as_slice).collect();
+        let replies = session.query_pipelined(&slices).await;
+        match batch.advance(replies, session.is_fresh()) {
+            BatchStep::Send(next) => requests = next,
+            BatchStep::Reconnect(next) => {
+                drop(session);
+                session = match backend.session(node).await {
+                    Ok(session) => session,
+                    Err(error) => return batch.fail(error),
+                };
+                requests = next;
+            }
+            BatchStep::Done(outcomes) => return outcomes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::key::Key;
+    use crate::model::{Core, ModelOptions};
+    use crate::op::decode;
+    use crate::script;
+    use crate::testing::RedisServer;
+
+    fn opened(reply: Reply, call: &ScriptCall) -> Result<Option<i64>> {
+        decode::optional_int(reply, call).map(|value| value.filter(|n| *n >= 1))
+    }
+
+    #[test]
+    fn a_waiting_operation_makes_exactly_one_attempt_in_a_pipeline() {
+        let server = RedisServer::start().unwrap();
+        let client = Client::open(&server.url()).unwrap();
+        let pipe = client.pipeline();
+        let core = Core::new(&pipe, "gate", ModelOptions::default(), "string").unwrap();
+        let wait = Wait { timeout: Duration::from_secs(3600), signal: Some(Key::new("gate:signal").unwrap()) };
+        let closed = pipe.execute_waiting(Op::new(core.call(script::COUNTER_GET, vec![]), opened), wait.clone());
+        pipe.run().unwrap();
+        assert_eq!(closed.take().unwrap(), None, "could not proceed: no wait inside a batch");
+        assert_eq!(server.command_calls("evalsha_ro").unwrap(), 1, "one attempt");
+        assert_eq!(server.command_calls("blpop").unwrap(), 0, "never blocked");
+
+        server.command(&["SET", "gate", "1"]).unwrap();
+        let open = pipe.execute_waiting(Op::new(core.call(script::COUNTER_GET, vec![]), opened), wait);
+        pipe.run().unwrap();
+        assert_eq!(open.take().unwrap(), Some(1));
     }
 }

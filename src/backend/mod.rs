@@ -6,8 +6,16 @@
 //! backend, [`RedisBackend`], uses the `redis` crate; implement these two traits to
 //! use another client, a proxy or a test double of your own.
 
+#[cfg(feature = "tokio")]
+mod nonblocking;
+#[cfg(feature = "tokio")]
+mod redis_async;
 mod redis_crate;
 
+#[cfg(feature = "tokio")]
+pub use nonblocking::{AsyncBackend, AsyncSession};
+#[cfg(feature = "tokio")]
+pub use redis_async::{RedisAsyncBackend, RedisAsyncSession};
 pub use redis_crate::{RedisBackend, RedisSession};
 
 use std::time::Duration;

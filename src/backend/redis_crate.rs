@@ -157,7 +157,7 @@ impl NodeConnections {
 }
 
 /// Builds the `redis` crate's client for a DSN (nothing is connected).
-fn redis_client(dsn: &Dsn) -> Result<redis::Client> {
+pub(super) fn redis_client(dsn: &Dsn) -> Result<redis::Client> {
     use redis::IntoConnectionInfo;
 
     let address = match dsn.address() {
@@ -297,7 +297,7 @@ fn discarded() -> CommandError {
 }
 
 /// An error reply the `redis` crate returned as an `Err`.
-fn server_error_of(error: &redis::RedisError) -> CommandError {
+pub(super) fn server_error_of(error: &redis::RedisError) -> CommandError {
     CommandError::Server(ServerError {
         code: error.code().unwrap_or("ERR").to_owned(),
         message: error.detail().unwrap_or_default().to_owned(),
@@ -322,7 +322,7 @@ fn pack_command(args: &[&[u8]]) -> Vec<u8> {
 }
 
 /// Converts a top-level reply; an error reply becomes `Err`.
-fn reply_from(value: redis::Value) -> Result<Reply, CommandError> {
+pub(super) fn reply_from(value: redis::Value) -> Result<Reply, CommandError> {
     match value {
         redis::Value::ServerError(error) => Err(CommandError::Server(server_error(&error))),
         other => Ok(convert(other)),
