@@ -43,6 +43,28 @@
 //! Every model method is generic over its [`Executor`] and returns
 //! `E::Output<T>`; with the blocking [`Client`] that is [`Result<T>`].
 //!
+//! ## Pipelines and async
+//!
+//! The same operations run elsewhere by rebinding a model with `on(&executor)`:
+//! a [`Pipeline`] queues them and sends them in one round trip (or one MULTI/EXEC
+//! transaction), filling a typed [`Slot`] per operation; the `AsyncClient`
+//! (feature `tokio`) returns `Send` futures. No model has code of its own for
+//! either: the dispatcher's rules (`dispatch`, and `batch` for pipelines) are
+//! written once, without I/O, and each driver runs them.
+//!
+//! ```
+//! # let server = redisext::testing::RedisServer::start()?;
+//! # let url = server.url();
+//! use redisext::{Client, Counter, Slots};
+//! let client = Client::open(&url)?;
+//! let visitors = Counter::new(&client, "visitors")?;
+//! let pipe = client.pipeline();
+//! let slots = (visitors.on(&pipe).incr(1), visitors.on(&pipe).incr(1));
+//! pipe.run_atomic()?;
+//! assert_eq!(slots.take()?, (1, 2));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Scripts
 //!
 //! [`script::all`] lists every bundled script with its SHA1 and flags;
