@@ -302,6 +302,16 @@ pub struct Timeouts {
     pub response: Option<Duration>,
 }
 
+impl Timeouts {
+    /// Refuses zero durations, which would fail every operation.
+    pub(crate) fn check(&self) -> crate::Result<()> {
+        if self.connect.is_zero() || self.response.is_some_and(|t| t.is_zero()) {
+            return Err(crate::Error::Config("timeouts must be longer than zero (use None to wait forever)".into()));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts { connect: Duration::from_secs(5), response: Some(Duration::from_secs(30)) }

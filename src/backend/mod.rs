@@ -87,6 +87,35 @@ pub trait Session {
     }
 }
 
+/// A backend's connections to its master and optional replica, routed by [`Node`].
+pub(crate) struct Routed<T> {
+    master: T,
+    replica: Option<T>,
+}
+
+impl<T> Routed<T> {
+    pub(crate) fn new(master: T, replica: Option<T>) -> Routed<T> {
+        Routed { master, replica }
+    }
+
+    /// What serves `node`: the replica's for reads when there is one, else the master's.
+    pub(crate) fn get(&self, node: Node) -> &T {
+        match node {
+            Node::Replica => self.replica.as_ref().unwrap_or(&self.master),
+            _ => &self.master,
+        }
+    }
+
+    /// The node that serves `node` (see [`Backend::serving`]).
+    pub(crate) fn serving(&self, node: Node) -> Node {
+        if self.replica.is_some() { node } else { Node::Master }
+    }
+
+    pub(crate) fn has_replica(&self) -> bool {
+        self.replica.is_some()
+    }
+}
+
 /// True for a connection failure (after which a session sends nothing more).
 pub(crate) fn is_connection_error(result: &Result<Reply, CommandError>) -> bool {
     matches!(result, Err(CommandError::Connection { .. }))

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 
+use super::Routed;
 use super::nonblocking::{AsyncBackend, AsyncSession};
 use super::redis_crate::{redis_client, reply_from, server_error_of};
 use crate::connection::{AsyncReuse, Dsn, Timeouts};
@@ -25,8 +26,7 @@ use crate::reply::Reply;
 /// It must be used inside a tokio runtime; connections open on first use, on the
 /// runtime that first uses them.
 pub struct RedisAsyncBackend {
-    master: AsyncNode,
-    replica: Option<AsyncNode>,
+    nodes: Routed<AsyncNode>,
 }
 
 impl RedisAsyncBackend {
@@ -37,28 +37,25 @@ impl RedisAsyncBackend {
         reuse: AsyncReuse,
         timeouts: Timeouts,
     ) -> Result<RedisAsyncBackend> {
-        if timeouts.connect.is_zero() || timeouts.response.is_some_and(|t| t.is_zero()) {
-            return Err(Error::Config("timeouts must be longer than zero (use None to wait forever)".into()));
-        }
+        timeouts.check()?;
         if reuse == (AsyncReuse::Multiplexed { connections: 0 }) {
             return Err(Error::Config("multiplexed reuse needs at least one connection".into()));
         }
         Ok(RedisAsyncBackend {
-            master: AsyncNode::new(master, &reuse, timeouts)?,
-            replica: replica.map(|dsn| AsyncNode::new(dsn, &reuse, timeouts)).transpose()?,
+            nodes: Routed::new(
+                AsyncNode::new(master, &reuse, timeouts)?,
+                replica.map(|dsn| AsyncNode::new(dsn, &reuse, timeouts)).transpose()?,
+            ),
         })
     }
 
     fn node(&self, node: Node) -> &AsyncNode {
-        match node {
-            Node::Replica => self.replica.as_ref().unwrap_or(&self.master),
-            _ => &self.master,
-        }
+        self.nodes.get(node)
     }
 
     /// True when reads go to a separate replica.
     pub fn has_replica(&self) -> bool {
-        self.replica.is_some()
+        self.nodes.has_replica()
     }
 }
 
@@ -85,7 +82,7 @@ impl AsyncBackend for RedisAsyncBackend {
     }
 
     fn serving(&self, node: Node) -> Node {
-        if self.replica.is_some() { node } else { Node::Master }
+        self.nodes.serving(node)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::backend::{Backend, Session, is_connection_error};
+use crate::backend::{Backend, Routed, Session, is_connection_error};
 use crate::connection::{Address, Dsn, Reuse, Timeouts};
 use crate::error::{CommandError, Delivery, Error, Result, ServerError};
 use crate::op::Node;
@@ -12,33 +12,29 @@ use crate::reply::Reply;
 /// The default [`Backend`]: blocking `redis` crate connections to a master and an
 /// optional replica, reused as [`Reuse`] says.
 pub struct RedisBackend {
-    master: NodeConnections,
-    replica: Option<NodeConnections>,
+    nodes: Routed<NodeConnections>,
 }
 
 impl RedisBackend {
     /// A backend for `master` and an optional `replica`. Nothing is connected yet:
     /// connections open on first use.
     pub fn new(master: &Dsn, replica: Option<&Dsn>, reuse: Reuse, timeouts: Timeouts) -> Result<RedisBackend> {
-        if timeouts.connect.is_zero() || timeouts.response.is_some_and(|t| t.is_zero()) {
-            return Err(Error::Config("timeouts must be longer than zero (use None to wait forever)".into()));
-        }
+        timeouts.check()?;
         Ok(RedisBackend {
-            master: NodeConnections::new(master, &reuse, timeouts)?,
-            replica: replica.map(|dsn| NodeConnections::new(dsn, &reuse, timeouts)).transpose()?,
+            nodes: Routed::new(
+                NodeConnections::new(master, &reuse, timeouts)?,
+                replica.map(|dsn| NodeConnections::new(dsn, &reuse, timeouts)).transpose()?,
+            ),
         })
     }
 
     fn node(&self, node: Node) -> &NodeConnections {
-        match node {
-            Node::Replica => self.replica.as_ref().unwrap_or(&self.master),
-            _ => &self.master,
-        }
+        self.nodes.get(node)
     }
 
     /// True when reads go to a separate replica.
     pub fn has_replica(&self) -> bool {
-        self.replica.is_some()
+        self.nodes.has_replica()
     }
 }
 
@@ -65,7 +61,7 @@ impl Backend for RedisBackend {
     }
 
     fn serving(&self, node: Node) -> Node {
-        if self.replica.is_some() { node } else { Node::Master }
+        self.nodes.serving(node)
     }
 }
 
