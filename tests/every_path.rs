@@ -1,7 +1,7 @@
-//! One test matrix for the three ways of running an operation — the blocking
-//! client, the async client, a pipeline: master/replica routing, per-command
-//! connections and the expire helpers are written once, as scenarios generic over
-//! a [`Path`], and run on every path.
+//! One test matrix for the ways of running an operation — the blocking client, the
+//! async client, a pipeline on either: master/replica routing, per-command
+//! connections, the expire helpers and restarts are written once, as scenarios
+//! generic over a [`Path`], and run on every path.
 
 mod common;
 
@@ -105,6 +105,31 @@ impl Path for Async {
     }
 }
 
+/// A pipeline on the async client: the async batch driver.
+#[cfg(feature = "tokio")]
+struct AsyncPipelined(tokio::runtime::Runtime, Pipeline<redisext::AsyncClient>);
+
+#[cfg(feature = "tokio")]
+impl Path for AsyncPipelined {
+    type Exec = Pipeline<redisext::AsyncClient>;
+
+    fn connect(master: &RedisServer, replica: Option<&RedisServer>, per_command: bool) -> Self {
+        let Async(runtime, client) = Async::connect(master, replica, per_command);
+        AsyncPipelined(runtime, client.pipeline())
+    }
+
+    fn exec(&self) -> &Pipeline<redisext::AsyncClient> {
+        &self.1
+    }
+
+    fn resolve<T: Send + 'static>(&self, slot: redisext::Slot<T>) -> Result<T> {
+        match self.0.block_on(self.1.run()) {
+            Ok(()) | Err(Error::BatchIncomplete { .. }) => slot.take(),
+            Err(other) => Err(other),
+        }
+    }
+}
+
 fn server() -> RedisServer {
     common::server()
 }
@@ -198,6 +223,37 @@ fn expire_ttl_persist_and_rename_behave_the_same<P: Path>() {
     assert!(matches!(path.resolve(session.ttl()).unwrap(), Ttl::Expires(left) if left <= Duration::from_secs(5)));
 }
 
+fn reads_survive_a_restart_and_writes_are_never_resent<P: Path>() {
+    let mut server = server();
+    let path = P::connect(&server, None, false);
+    let map = Map::<Str, P::Exec>::new(path.exec(), "m").unwrap();
+    let counter = Counter::new(path.exec(), "c").unwrap();
+    path.resolve(map.set("before")).unwrap();
+
+    // The reused connection is dead; a read is sent again on a fresh one.
+    server.restart().unwrap();
+    assert_eq!(path.resolve(map.get()).unwrap(), None, "the restarted server is empty");
+
+    // A write sent on a dead connection is never sent again: the new server never
+    // sees it, and the caller is told.
+    server.restart().unwrap();
+    match path.resolve(counter.incr(1)) {
+        Err(error @ Error::Connection { .. }) => {
+            println!("{}: a write cut by a restart: {error}", std::any::type_name::<P>());
+            assert_eq!(server.command_calls("evalsha").unwrap(), 0, "the write was resent");
+        }
+        // A client may have noticed the close and reconnected before sending.
+        Ok(value) => {
+            println!("{}: a write after a restart went to the new server", std::any::type_name::<P>());
+            assert_eq!(value, 1)
+        }
+        Err(other) => panic!("expected a connection error, got {other}"),
+    }
+    // Work resumes.
+    let after = path.resolve(counter.incr(1)).unwrap();
+    assert!((1..=2).contains(&after), "{after}");
+}
+
 /// Instantiates every scenario on every path.
 macro_rules! on_every_path {
     ($($scenario:ident),* $(,)?) => {
@@ -211,6 +267,10 @@ macro_rules! on_every_path {
         mod asynchronous {
             $(#[test] fn $scenario() { super::$scenario::<super::Async>() })*
         }
+        #[cfg(feature = "tokio")]
+        mod async_pipelined {
+            $(#[test] fn $scenario() { super::$scenario::<super::AsyncPipelined>() })*
+        }
     };
 }
 
@@ -218,4 +278,5 @@ on_every_path!(
     reads_go_to_the_replica_and_writes_to_the_master,
     per_command_mode_opens_and_closes_a_connection_per_operation,
     expire_ttl_persist_and_rename_behave_the_same,
+    reads_survive_a_restart_and_writes_are_never_resent,
 );

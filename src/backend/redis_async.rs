@@ -240,6 +240,7 @@ impl AsyncSession for RedisAsyncSession {
                 // Error replies are values here, one per command.
                 Ok(values) => values.into_iter().map(reply_from).collect(),
                 Err(error) => {
+                    let cause = error.to_string();
                     let first = command_error(error);
                     let delivery = match &first {
                         CommandError::Connection { delivery, .. } => *delivery,
@@ -249,7 +250,7 @@ impl AsyncSession for RedisAsyncSession {
                     results.extend((1..count).map(|_| {
                         Err(CommandError::Connection {
                             delivery,
-                            source: "no reply: the batch failed on an earlier command".into(),
+                            source: format!("no reply: the batch failed on an earlier command: {cause}").into(),
                         })
                     }));
                     results

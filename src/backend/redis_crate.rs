@@ -270,7 +270,7 @@ impl Session for RedisSession<'_> {
                 // The first failed command carries the error itself; the later
                 // ones were in the same write, so their fate is just as unknown.
                 let source: Box<dyn std::error::Error + Send + Sync> = if results.iter().any(is_connection_error) {
-                    "no reply: the connection failed on an earlier command of the same batch".into()
+                    format!("no reply: the connection failed on an earlier command of the same batch: {error}").into()
                 } else {
                     error.to_string().into()
                 };
