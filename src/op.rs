@@ -100,6 +100,8 @@ pub trait Executor: Clone {
     /// member, lock held), again and again until it yields `Some` or `wait.timeout`
     /// passes (then `None`). Between attempts it blocks on the wait's signal key
     /// (`BLPOP`, on a dedicated connection) or, without one, sleeps with backoff.
+    /// A [`Pipeline`](crate::Pipeline) makes exactly one attempt: a batch cannot
+    /// wait without holding up all its other operations.
     fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Self::Output<Option<T>>;
 }
 
