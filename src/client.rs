@@ -5,11 +5,9 @@ use std::sync::Arc;
 
 use crate::backend::{Backend, RedisBackend, Session};
 use crate::connection::{Dsn, DsnError, Reuse, Timeouts};
-use std::time::Instant;
-
 use crate::dispatch::{Dispatch, Request, Step, name_node};
 use crate::error::{CommandError, Error, Result};
-use crate::op::{Executor, Node, Op, ScriptCall, Wait};
+use crate::op::{Executor, Node, Op, Pause, ScriptCall, Wait, Waiting};
 use crate::reply::Reply;
 
 /// A blocking client: where models send their operations.
@@ -77,35 +75,28 @@ impl<B: Backend> Executor for Client<B> {
 
     fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Result<Option<T>> {
         let call = op.call?;
-        let deadline = Instant::now() + wait.timeout;
-        let mut pause = Wait::FIRST_PAUSE;
+        let mut waiting = Waiting::start(&wait);
         let mut signal_session = None;
         loop {
             if let Some(value) = (op.decode)(run_call(&*self.backend, &call)?, &call)? {
                 return Ok(Some(value));
             }
-            let Some(remaining) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
-                return Ok(None);
-            };
-            match &wait.signal {
-                Some(signal) => {
+            match waiting.next_pause() {
+                None => return Ok(None),
+                Some(Pause::Sleep(pause)) => std::thread::sleep(pause),
+                Some(Pause::Signal(signal, remaining)) => {
+                    let backend = &*self.backend;
                     if signal_session.is_none() {
-                        let session = self
-                            .backend
+                        let session = backend
                             .dedicated_session(Node::Master, wait.timeout)
-                            .map_err(|e| command_error(&*self.backend, &call, e))?;
+                            .map_err(|e| command_error(|| backend.describe(Node::Master), &call, e))?;
                         signal_session = Some(session);
                     }
                     if let Some(session) = signal_session.as_mut() {
-                        let request = Request::Pop(signal.as_bytes(), remaining);
-                        request
+                        Request::Pop(signal.as_bytes(), remaining)
                             .with_args(|args| session.query(args))
-                            .map_err(|e| command_error(&*self.backend, &call, e))?;
+                            .map_err(|e| command_error(|| backend.describe(Node::Master), &call, e))?;
                     }
-                }
-                None => {
-                    std::thread::sleep(pause.min(remaining));
-                    pause = (pause * 2).min(Wait::MAX_PAUSE);
                 }
             }
         }
@@ -113,15 +104,11 @@ impl<B: Backend> Executor for Client<B> {
 }
 
 /// A backend error met while running `call`, as the crate's error.
-fn command_error<B: Backend>(backend: &B, call: &ScriptCall, error: CommandError) -> Error {
+pub(crate) fn command_error(node: impl FnOnce() -> String, call: &ScriptCall, error: CommandError) -> Error {
     match error {
-        CommandError::Connection { delivery, source } => Error::Connection {
-            op: call.op_name(),
-            key: Some(call.key().display()),
-            node: backend.describe(call.node),
-            delivery,
-            source,
-        },
+        CommandError::Connection { delivery, source } => {
+            Error::Connection { op: call.op_name(), key: Some(call.key().display()), node: node(), delivery, source }
+        }
         CommandError::Server(e) => crate::dispatch::server_error(call, e),
     }
 }
@@ -135,7 +122,7 @@ impl<B: Backend> std::fmt::Debug for Client<B> {
 /// Drives one script call through the dispatcher on blocking sessions.
 pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
     let describe = || backend.describe(call.node);
-    let open = || backend.session(call.node).map_err(|error| command_error(backend, call, error));
+    let open = || backend.session(call.node).map_err(|error| command_error(describe, call, error));
     let mut session = open()?;
     let (mut dispatch, mut request) = Dispatch::start(call);
     loop {

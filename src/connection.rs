@@ -264,6 +264,33 @@ pub enum Reuse {
     },
 }
 
+/// How the async client ([`AsyncClient`](crate::AsyncClient)) keeps its
+/// connections to each node.
+#[cfg(feature = "tokio")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AsyncReuse {
+    /// `connections` multiplexed connections per node, each shared by every task
+    /// and reconnecting by itself (the redis crate's `ConnectionManager`);
+    /// operations take them in turn. One is the default and enough for most
+    /// services: a multiplexed connection already carries any number of concurrent
+    /// requests. More spread the load over several sockets (see the README).
+    Multiplexed {
+        /// How many connections per node (at least 1).
+        connections: usize,
+    },
+    /// A new connection for every operation, closed right after it. Slow; for
+    /// rarely used clients.
+    PerCommand,
+}
+
+#[cfg(feature = "tokio")]
+impl Default for AsyncReuse {
+    fn default() -> Self {
+        AsyncReuse::Multiplexed { connections: 1 }
+    }
+}
+
 /// Timeouts for the default backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
@@ -273,6 +300,16 @@ pub struct Timeouts {
     /// Default: 30 s. A timeout after sending a write leaves its outcome unknown
     /// ([`Delivery::Unknown`](crate::Delivery)).
     pub response: Option<Duration>,
+}
+
+impl Timeouts {
+    /// Refuses zero durations, which would fail every operation.
+    pub(crate) fn check(&self) -> crate::Result<()> {
+        if self.connect.is_zero() || self.response.is_some_and(|t| t.is_zero()) {
+            return Err(crate::Error::Config("timeouts must be longer than zero (use None to wait forever)".into()));
+        }
+        Ok(())
+    }
 }
 
 impl Default for Timeouts {

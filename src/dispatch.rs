@@ -8,6 +8,8 @@
 //! 4. never resend after a connection error, except a read-only script on a reused
 //!    connection, which is retried once on a fresh one (a read cannot apply twice).
 
+use std::borrow::Cow;
+
 use crate::error::{CommandError, Delivery, Error, Result, ServerError};
 use crate::op::ScriptCall;
 use crate::reply::Reply;
@@ -24,30 +26,62 @@ pub(crate) enum Request<'c> {
     Type(&'c [u8]),
     /// `BLPOP key timeout`: wait for a model's signal (see `Wait::on_signal`).
     Pop(&'c [u8], std::time::Duration),
+    /// `MULTI`: the start of a transaction (pipelines' atomic mode).
+    Multi,
+    /// `EXEC`: runs the queued transaction.
+    Exec,
 }
 
-impl Request<'_> {
-    /// Calls `send` with the command's arguments, name first.
-    pub(crate) fn with_args<R>(&self, send: impl FnOnce(&[&[u8]]) -> R) -> R {
-        match self {
+impl<'c> Request<'c> {
+    /// The command's arguments, name first. Keys and values are borrowed, never copied.
+    pub(crate) fn args(&self) -> Vec<Cow<'c, [u8]>> {
+        match *self {
             Request::Eval(call) => {
-                let numkeys = call.keys.len().to_string();
-                let mut args: Vec<&[u8]> = Vec::with_capacity(3 + call.keys.len() + call.args.len());
-                args.push(eval_command(call.script));
-                args.push(call.script.sha1().as_bytes());
-                args.push(numkeys.as_bytes());
-                args.extend(call.keys.iter().map(|key| key.as_bytes()));
-                args.extend(call.args.iter().map(Vec::as_slice));
-                send(&args)
+                let mut args: Vec<Cow<'c, [u8]>> = Vec::with_capacity(3 + call.keys.len() + call.args.len());
+                args.push(Cow::Borrowed(eval_command(call.script)));
+                args.push(Cow::Borrowed(call.script.sha1().as_bytes()));
+                args.push(Cow::Owned(call.keys.len().to_string().into_bytes()));
+                args.extend(call.keys.iter().map(|key| Cow::Borrowed(key.as_bytes())));
+                args.extend(call.args.iter().map(|arg| Cow::Borrowed(arg.as_slice())));
+                args
             }
-            Request::Load(script) => send(&[b"SCRIPT", b"LOAD", script.source().as_bytes()]),
-            Request::Type(key) => send(&[b"TYPE", key]),
+            Request::Load(script) => {
+                vec![Cow::Borrowed(b"SCRIPT"), Cow::Borrowed(b"LOAD"), Cow::Borrowed(script.source().as_bytes())]
+            }
+            Request::Type(key) => vec![Cow::Borrowed(b"TYPE"), Cow::Borrowed(key)],
             Request::Pop(key, timeout) => {
                 // BLPOP takes seconds as a decimal; 0 would mean "forever".
                 let seconds = format!("{:.3}", timeout.as_secs_f64().max(0.001));
-                send(&[b"BLPOP", key, seconds.as_bytes()])
+                vec![Cow::Borrowed(b"BLPOP"), Cow::Borrowed(key), Cow::Owned(seconds.into_bytes())]
             }
+            Request::Multi => vec![Cow::Borrowed(b"MULTI")],
+            Request::Exec => vec![Cow::Borrowed(b"EXEC")],
         }
+    }
+
+    /// Calls `send` with the command's arguments, name first.
+    pub(crate) fn with_args<R>(&self, send: impl FnOnce(&[&[u8]]) -> R) -> R {
+        let args = self.args();
+        let args: Vec<&[u8]> = args.iter().map(AsRef::as_ref).collect();
+        send(&args)
+    }
+}
+
+/// The arguments of several requests, kept so that a pipelined send can borrow them
+/// as `&[&[&[u8]]]`.
+pub(crate) struct Commands<'c> {
+    args: Vec<Vec<Cow<'c, [u8]>>>,
+}
+
+impl<'c> Commands<'c> {
+    pub(crate) fn new(requests: &[Request<'c>]) -> Commands<'c> {
+        Commands { args: requests.iter().map(Request::args).collect() }
+    }
+
+    /// Each command's arguments as slices; `.iter().map(Vec::as_slice)` gives what
+    /// `Session::query_pipelined` takes.
+    pub(crate) fn slices(&self) -> Vec<Vec<&[u8]>> {
+        self.args.iter().map(|args| args.iter().map(AsRef::as_ref).collect()).collect()
     }
 }
 
@@ -137,25 +171,27 @@ impl<'c> Dispatch<'c> {
             (Stage::Load, Err(CommandError::Connection { source, .. })) => {
                 Step::Done(Err(connection_error(call, Delivery::NotSent, source)))
             }
-            (Stage::Type, outcome) => {
-                let found = match outcome {
-                    Ok(Reply::Status(found)) => found,
-                    Ok(Reply::Bulk(found)) => String::from_utf8_lossy(&found).into_owned(),
-                    _ => "unknown type".to_owned(),
-                };
-                Step::Done(Err(Error::WrongType {
-                    op: call.op_name(),
-                    key: call.key().display(),
-                    expected: call.redis_type,
-                    found,
-                }))
-            }
+            (Stage::Type, outcome) => Step::Done(Err(wrong_type(call, outcome))),
         }
     }
 }
 
+/// The error for a call refused with `WRONGTYPE`, from the reply to `TYPE key`.
+pub(crate) fn wrong_type(call: &ScriptCall, type_reply: Result<Reply, CommandError>) -> Error {
+    let found = match type_reply {
+        Ok(Reply::Status(found)) => found,
+        Ok(Reply::Bulk(found)) => String::from_utf8_lossy(&found).into_owned(),
+        _ => "unknown type".to_owned(),
+    };
+    Error::WrongType { op: call.op_name(), key: call.key().display(), expected: call.redis_type, found }
+}
+
 /// A connection error for this call; the driver fills in the node's address.
-fn connection_error(call: &ScriptCall, delivery: Delivery, source: Box<dyn std::error::Error + Send + Sync>) -> Error {
+pub(crate) fn connection_error(
+    call: &ScriptCall,
+    delivery: Delivery,
+    source: Box<dyn std::error::Error + Send + Sync>,
+) -> Error {
     Error::Connection { op: call.op_name(), key: Some(call.key().display()), node: String::new(), delivery, source }
 }
 
@@ -175,12 +211,19 @@ pub(crate) fn server_error(call: &ScriptCall, error: ServerError) -> Error {
 
 /// Adds the node's address to a connection error coming out of the dispatcher.
 pub(crate) fn name_node(mut result: Result<Reply>, describe: impl FnOnce() -> String) -> Result<Reply> {
-    if let Err(Error::Connection { node, .. }) = &mut result
+    if let Err(error) = &mut result {
+        name_node_in(error, describe);
+    }
+    result
+}
+
+/// Adds the node's address to a connection error that has none yet.
+pub(crate) fn name_node_in(error: &mut Error, describe: impl FnOnce() -> String) {
+    if let Error::Connection { node, .. } = error
         && node.is_empty()
     {
         *node = describe();
     }
-    result
 }
 
 #[cfg(test)]

@@ -201,6 +201,50 @@ pub enum Error {
         script: &'static str,
     },
 
+    /// The operation was not applied because the transaction it belonged to was
+    /// not: it was aborted (`EXECABORT`), or another of its operations could not
+    /// be built. Nothing of that transaction was applied.
+    #[error("{op} on key {key} was not applied: {reason}")]
+    NotApplied {
+        /// The operation, as `model/op`.
+        op: &'static str,
+        /// The key.
+        key: KeyDisplay,
+        /// Why the transaction did not run.
+        reason: String,
+    },
+
+    /// A pipeline or transaction did not run every operation it was given. Each
+    /// operation's slot holds its own result or typed error; these lists say which
+    /// is which, by position in the batch (from 0).
+    #[error(
+        "{} of {} operations of the batch did not run ({} surely not, {} maybe); first: {first}",
+        .not_run.len() + .unknown.len(),
+        .answered.len() + .not_run.len() + .unknown.len(),
+        .not_run.len(),
+        .unknown.len()
+    )]
+    BatchIncomplete {
+        /// Operations the server answered: their slots hold a result, or the
+        /// operation's own error reply.
+        answered: Vec<usize>,
+        /// Operations that surely did not run (not sent, refused with `NOSCRIPT`,
+        /// an aborted transaction).
+        not_run: Vec<usize>,
+        /// Operations that may or may not have run (a connection failed after they
+        /// were sent): check the state before retrying them.
+        unknown: Vec<usize>,
+        /// What happened to the first operation that did not run.
+        first: String,
+    },
+
+    /// A pipeline slot was read before its pipeline ran.
+    #[error("the pipeline holding operation #{index} has not run yet: call run() or run_atomic() first")]
+    PipelineNotRun {
+        /// The operation's position in its pipeline.
+        index: usize,
+    },
+
     /// The server replied with a shape the operation does not expect.
     #[error("{op} on key {key}: unexpected reply {reply}")]
     UnexpectedReply {
@@ -216,8 +260,14 @@ pub enum Error {
 impl Error {
     /// True when a write may or may not have been applied: an I/O error or a
     /// timeout after the request was sent. Check the state before retrying.
+    /// For a [`BatchIncomplete`](Error::BatchIncomplete) batch: true when some of
+    /// its operations may have been applied unseen.
     pub fn may_have_applied(&self) -> bool {
-        matches!(self, Error::Connection { delivery: Delivery::Unknown, .. })
+        match self {
+            Error::Connection { delivery, .. } => *delivery == Delivery::Unknown,
+            Error::BatchIncomplete { unknown, .. } => !unknown.is_empty(),
+            _ => false,
+        }
     }
 }
 

@@ -62,6 +62,28 @@
 //! Every model method is generic over its [`Executor`] and returns
 //! `E::Output<T>`; with the blocking [`Client`] that is [`Result<T>`].
 //!
+//! ## Pipelines and async
+//!
+//! The same operations run elsewhere by rebinding a model with `on(&executor)`:
+//! a [`Pipeline`] queues them and sends them in one round trip (or one MULTI/EXEC
+//! transaction), filling a typed [`Slot`] per operation; the `AsyncClient`
+//! (feature `tokio`) returns `Send` futures. No model has code of its own for
+//! either: the dispatcher's rules (`dispatch`, and `batch` for pipelines) are
+//! written once, without I/O, and each driver runs them.
+//!
+//! ```
+//! # let server = redisext::testing::RedisServer::start()?;
+//! # let url = server.url();
+//! use redisext::{Client, Counter, Slots};
+//! let client = Client::open(&url)?;
+//! let visitors = Counter::new(&client, "visitors")?;
+//! let pipe = client.pipeline();
+//! let slots = (visitors.on(&pipe).incr(1), visitors.on(&pipe).incr(1));
+//! pipe.run_atomic()?;
+//! assert_eq!(slots.take()?, (1, 2));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Scripts
 //!
 //! [`script::all`] lists every bundled script with its SHA1 and flags;
@@ -69,7 +91,10 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod async_client;
 pub mod backend;
+mod batch;
 mod client;
 pub mod connection;
 mod dispatch;
@@ -77,13 +102,20 @@ mod error;
 mod key;
 pub mod model;
 mod op;
+mod pipeline;
 mod reply;
 pub mod script;
 pub mod serializer;
 pub mod testing;
 
+#[cfg(feature = "tokio")]
+pub use async_client::{AsyncClient, AsyncClientBuilder, Pending};
+#[cfg(feature = "tokio")]
+pub use backend::{AsyncBackend, AsyncSession, RedisAsyncBackend};
 pub use backend::{Backend, RedisBackend, Session};
 pub use client::{Client, ClientBuilder};
+#[cfg(feature = "tokio")]
+pub use connection::AsyncReuse;
 pub use connection::{Dsn, DsnError, Reuse, Timeouts};
 pub use error::{CommandError, Delivery, Error, Result, ServerError};
 pub use key::{Key, KeyDisplay, MAX_BULK_LEN};
@@ -98,5 +130,30 @@ pub use model::sorted_set::{Scored, SortedSet};
 pub use model::stack::Stack;
 pub use model::{Model, ModelClass, ModelOptions, Ttl};
 pub use op::{Executor, Node, Op, ScriptCall, Wait};
+pub use pipeline::{Pipeline, Slot, Slots};
 pub use reply::Reply;
 pub use script::Script;
+
+/// Compile-time proof that clients, pipelines, slots and models built on them can
+/// be shared across threads (and async tasks): this block fails to compile if a
+/// change makes one of them lose `Send` or `Sync`.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Client>();
+    shareable::<Pipeline>();
+    shareable::<Slot<i64>>();
+    shareable::<Counter>();
+    shareable::<Map<serializer::Json<serde_json::Value>>>();
+    shareable::<Counter<Pipeline>>();
+    shareable::<ModelClass<Counter>>();
+    shareable::<Error>();
+    #[cfg(feature = "tokio")]
+    {
+        const fn sendable<T: Send>() {}
+        shareable::<AsyncClient>();
+        shareable::<Counter<AsyncClient>>();
+        shareable::<Map<serializer::Str, AsyncClient>>();
+        shareable::<Pipeline<AsyncClient>>();
+        sendable::<Pending<i64>>();
+    }
+};

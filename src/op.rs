@@ -100,6 +100,8 @@ pub trait Executor: Clone {
     /// member, lock held), again and again until it yields `Some` or `wait.timeout`
     /// passes (then `None`). Between attempts it blocks on the wait's signal key
     /// (`BLPOP`, on a dedicated connection) or, without one, sleeps with backoff.
+    /// A [`Pipeline`](crate::Pipeline) makes exactly one attempt: a batch cannot
+    /// wait without holding up all its other operations.
     fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Self::Output<Option<T>>;
 }
 
@@ -127,6 +129,45 @@ impl Wait {
     pub(crate) const MAX_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
     /// The first pause between polls.
     pub(crate) const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
+}
+
+/// What to do between two attempts of a waiting operation.
+#[derive(Debug)]
+pub(crate) enum Pause<'w> {
+    /// `BLPOP` the signal key, on a dedicated connection, for at most this long.
+    Signal(&'w Key, std::time::Duration),
+    /// Sleep this long, then poll again.
+    Sleep(std::time::Duration),
+}
+
+/// The schedule of a waiting operation's pauses: every driver (blocking, async)
+/// follows this one, so they wait the same way.
+#[derive(Debug)]
+pub(crate) struct Waiting<'w> {
+    wait: &'w Wait,
+    deadline: std::time::Instant,
+    next_sleep: std::time::Duration,
+}
+
+impl<'w> Waiting<'w> {
+    /// Starts the clock: the deadline is `wait.timeout` from now.
+    pub(crate) fn start(wait: &'w Wait) -> Waiting<'w> {
+        Waiting { wait, deadline: std::time::Instant::now() + wait.timeout, next_sleep: Wait::FIRST_PAUSE }
+    }
+
+    /// The pause after an attempt that could not proceed, or `None` when the
+    /// deadline has passed (the operation then yields `None`).
+    pub(crate) fn next_pause(&mut self) -> Option<Pause<'w>> {
+        let remaining = self.deadline.checked_duration_since(std::time::Instant::now()).filter(|d| !d.is_zero())?;
+        Some(match &self.wait.signal {
+            Some(signal) => Pause::Signal(signal, remaining),
+            None => {
+                let sleep = self.next_sleep.min(remaining);
+                self.next_sleep = (self.next_sleep * 2).min(Wait::MAX_PAUSE);
+                Pause::Sleep(sleep)
+            }
+        })
+    }
 }
 
 /// Builds a call's argument list, refusing oversized values before any round trip.

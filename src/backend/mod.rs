@@ -6,8 +6,16 @@
 //! backend, [`RedisBackend`], uses the `redis` crate; implement these two traits to
 //! use another client, a proxy or a test double of your own.
 
+#[cfg(feature = "tokio")]
+mod nonblocking;
+#[cfg(feature = "tokio")]
+mod redis_async;
 mod redis_crate;
 
+#[cfg(feature = "tokio")]
+pub use nonblocking::{AsyncBackend, AsyncSession};
+#[cfg(feature = "tokio")]
+pub use redis_async::{RedisAsyncBackend, RedisAsyncSession};
 pub use redis_crate::{RedisBackend, RedisSession};
 
 use std::time::Duration;
@@ -39,6 +47,14 @@ pub trait Backend: Send + Sync + 'static {
         let _ = block;
         self.session(node)
     }
+
+    /// The node that really serves operations routed to `node`. Pipelines send all
+    /// the operations one server serves in one batch. The default keeps master and
+    /// replica apart, which is always correct; a backend without a replica answers
+    /// [`Node::Master`] for both, saving a round trip.
+    fn serving(&self, node: Node) -> Node {
+        node
+    }
 }
 
 /// A connection to one node, held while one operation runs. All the commands of
@@ -52,6 +68,65 @@ pub trait Session {
     /// True when the connection was opened for this session (not reused): a
     /// failure on a fresh connection is not a stale-connection problem.
     fn is_fresh(&self) -> bool;
+
+    /// Sends several commands in one round trip and reads one result per command,
+    /// in order. Once a command meets a connection error the connection is done
+    /// for: every later command must carry a connection error too (with
+    /// [`Delivery::NotSent`](crate::Delivery) only when it surely never reached
+    /// the server).
+    ///
+    /// The default sends them one by one with [`query`](Self::query): correct for
+    /// any backend, but one round trip per command.
+    fn query_pipelined(&mut self, commands: &[&[&[u8]]]) -> Vec<Result<Reply, CommandError>> {
+        let mut results = Vec::with_capacity(commands.len());
+        for command in commands {
+            let failed = results.last().is_some_and(is_connection_error);
+            results.push(if failed { Err(not_sent_after_failure()) } else { self.query(command) });
+        }
+        results
+    }
+}
+
+/// A backend's connections to its master and optional replica, routed by [`Node`].
+pub(crate) struct Routed<T> {
+    master: T,
+    replica: Option<T>,
+}
+
+impl<T> Routed<T> {
+    pub(crate) fn new(master: T, replica: Option<T>) -> Routed<T> {
+        Routed { master, replica }
+    }
+
+    /// What serves `node`: the replica's for reads when there is one, else the master's.
+    pub(crate) fn get(&self, node: Node) -> &T {
+        match node {
+            Node::Replica => self.replica.as_ref().unwrap_or(&self.master),
+            _ => &self.master,
+        }
+    }
+
+    /// The node that serves `node` (see [`Backend::serving`]).
+    pub(crate) fn serving(&self, node: Node) -> Node {
+        if self.replica.is_some() { node } else { Node::Master }
+    }
+
+    pub(crate) fn has_replica(&self) -> bool {
+        self.replica.is_some()
+    }
+}
+
+/// True for a connection failure (after which a session sends nothing more).
+pub(crate) fn is_connection_error(result: &Result<Reply, CommandError>) -> bool {
+    matches!(result, Err(CommandError::Connection { .. }))
+}
+
+/// The error for a command of a pipelined send that followed a connection failure.
+pub(crate) fn not_sent_after_failure() -> CommandError {
+    CommandError::Connection {
+        delivery: crate::Delivery::NotSent,
+        source: "not sent: the connection failed on an earlier command of the same batch".into(),
+    }
 }
 
 impl From<ServerError> for CommandError {

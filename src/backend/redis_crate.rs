@@ -3,7 +3,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::backend::{Backend, Session};
+use crate::backend::{Backend, Routed, Session, is_connection_error};
 use crate::connection::{Address, Dsn, Reuse, Timeouts};
 use crate::error::{CommandError, Delivery, Error, Result, ServerError};
 use crate::op::Node;
@@ -12,33 +12,29 @@ use crate::reply::Reply;
 /// The default [`Backend`]: blocking `redis` crate connections to a master and an
 /// optional replica, reused as [`Reuse`] says.
 pub struct RedisBackend {
-    master: NodeConnections,
-    replica: Option<NodeConnections>,
+    nodes: Routed<NodeConnections>,
 }
 
 impl RedisBackend {
     /// A backend for `master` and an optional `replica`. Nothing is connected yet:
     /// connections open on first use.
     pub fn new(master: &Dsn, replica: Option<&Dsn>, reuse: Reuse, timeouts: Timeouts) -> Result<RedisBackend> {
-        if timeouts.connect.is_zero() || timeouts.response.is_some_and(|t| t.is_zero()) {
-            return Err(Error::Config("timeouts must be longer than zero (use None to wait forever)".into()));
-        }
+        timeouts.check()?;
         Ok(RedisBackend {
-            master: NodeConnections::new(master, &reuse, timeouts)?,
-            replica: replica.map(|dsn| NodeConnections::new(dsn, &reuse, timeouts)).transpose()?,
+            nodes: Routed::new(
+                NodeConnections::new(master, &reuse, timeouts)?,
+                replica.map(|dsn| NodeConnections::new(dsn, &reuse, timeouts)).transpose()?,
+            ),
         })
     }
 
     fn node(&self, node: Node) -> &NodeConnections {
-        match node {
-            Node::Replica => self.replica.as_ref().unwrap_or(&self.master),
-            _ => &self.master,
-        }
+        self.nodes.get(node)
     }
 
     /// True when reads go to a separate replica.
     pub fn has_replica(&self) -> bool {
-        self.replica.is_some()
+        self.nodes.has_replica()
     }
 }
 
@@ -62,6 +58,10 @@ impl Backend for RedisBackend {
             .set_read_timeout(response)
             .map_err(|e| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() })?;
         Ok(RedisSession { held: Held::Owned(Some(connection)), fresh: true })
+    }
+
+    fn serving(&self, node: Node) -> Node {
+        self.nodes.serving(node)
     }
 }
 
@@ -153,7 +153,7 @@ impl NodeConnections {
 }
 
 /// Builds the `redis` crate's client for a DSN (nothing is connected).
-fn redis_client(dsn: &Dsn) -> Result<redis::Client> {
+pub(super) fn redis_client(dsn: &Dsn) -> Result<redis::Client> {
     use redis::IntoConnectionInfo;
 
     let address = match dsn.address() {
@@ -221,10 +221,7 @@ impl Session for RedisSession<'_> {
     fn query(&mut self, args: &[&[u8]]) -> Result<Reply, CommandError> {
         let packed = pack_command(args);
         let Some(connection) = self.connection() else {
-            return Err(CommandError::Connection {
-                delivery: Delivery::NotSent,
-                source: "the connection was discarded after an earlier error".into(),
-            });
+            return Err(discarded());
         };
         // A write that fails leaves the command incomplete on the server, which
         // never runs a partial command: not sent. A failure while reading the
@@ -236,10 +233,7 @@ impl Session for RedisSession<'_> {
         match outcome {
             Ok(value) => reply_from(value),
             Err((delivery, error)) => match error.code() {
-                Some(code) => Err(CommandError::Server(ServerError {
-                    code: code.to_owned(),
-                    message: error.detail().unwrap_or_default().to_owned(),
-                })),
+                Some(_) => Err(server_error_of(&error)),
                 None => {
                     self.discard();
                     Err(CommandError::Connection { delivery, source: error.into() })
@@ -251,6 +245,59 @@ impl Session for RedisSession<'_> {
     fn is_fresh(&self) -> bool {
         self.fresh
     }
+
+    fn query_pipelined(&mut self, commands: &[&[&[u8]]]) -> Vec<Result<Reply, CommandError>> {
+        let mut packed = Vec::new();
+        for command in commands {
+            packed.extend(pack_command(command));
+        }
+        let Some(connection) = self.connection() else {
+            return commands.iter().map(|_| Err(discarded())).collect();
+        };
+        // Part of a pipeline may have been written (and run) before a write fails:
+        // then no command's fate is known.
+        let mut failure = connection.send_packed_command(&packed).err().map(|e| (Delivery::Unknown, e));
+        let mut results = Vec::with_capacity(commands.len());
+        for _ in commands {
+            if failure.is_none() {
+                match connection.recv_response() {
+                    Ok(value) => results.push(reply_from(value)),
+                    Err(error) if error.code().is_some() => results.push(Err(server_error_of(&error))),
+                    Err(error) => failure = Some((Delivery::Unknown, error)),
+                }
+            }
+            if let Some((delivery, error)) = &failure {
+                // The first failed command carries the error itself; the later
+                // ones were in the same write, so their fate is just as unknown.
+                let source: Box<dyn std::error::Error + Send + Sync> = if results.iter().any(is_connection_error) {
+                    format!("no reply: the connection failed on an earlier command of the same batch: {error}").into()
+                } else {
+                    error.to_string().into()
+                };
+                results.push(Err(CommandError::Connection { delivery: *delivery, source }));
+            }
+        }
+        if failure.is_some() {
+            self.discard();
+        }
+        results
+    }
+}
+
+/// The error for a session whose connection was dropped after an earlier failure.
+fn discarded() -> CommandError {
+    CommandError::Connection {
+        delivery: Delivery::NotSent,
+        source: "the connection was discarded after an earlier error".into(),
+    }
+}
+
+/// An error reply the `redis` crate returned as an `Err`.
+pub(super) fn server_error_of(error: &redis::RedisError) -> CommandError {
+    CommandError::Server(ServerError {
+        code: error.code().unwrap_or("ERR").to_owned(),
+        message: error.detail().unwrap_or_default().to_owned(),
+    })
 }
 
 /// Encodes a command in RESP: `*<n>` then `$<len>` and the bytes of each argument.
@@ -271,7 +318,7 @@ fn pack_command(args: &[&[u8]]) -> Vec<u8> {
 }
 
 /// Converts a top-level reply; an error reply becomes `Err`.
-fn reply_from(value: redis::Value) -> Result<Reply, CommandError> {
+pub(super) fn reply_from(value: redis::Value) -> Result<Reply, CommandError> {
     match value {
         redis::Value::ServerError(error) => Err(CommandError::Server(server_error(&error))),
         other => Ok(convert(other)),

@@ -1,0 +1,310 @@
+//! The async client (feature `tokio`): the same operations as the blocking
+//! [`Client`](crate::Client), returned as futures, run by the same dispatcher.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::backend::{AsyncBackend, AsyncSession, RedisAsyncBackend};
+use crate::client::command_error;
+use crate::connection::{AsyncReuse, Dsn, DsnError, Timeouts};
+use crate::dispatch::{Dispatch, Request, Step, name_node};
+use crate::error::{Error, Result};
+use crate::op::{Executor, Node, Op, Pause, ScriptCall, Wait, Waiting};
+use crate::reply::Reply;
+
+/// An async client on tokio: where models send their operations when every call
+/// should return a future.
+///
+/// Any model works on it unchanged: build the model on the async client (or rebind
+/// one with `on(&async_client)`) and `.await` its methods. Each future is `Send`
+/// and `'static`, so it may be spawned; nothing is sent until it is polled.
+///
+/// Cheap to clone (an `Arc`); clones share connections. By default each node gets
+/// one multiplexed connection that every task shares and that reconnects by
+/// itself; blocking waits use connections of their own (see [`AsyncReuse`]).
+///
+/// ```
+/// # let server = redisext::testing::RedisServer::start()?;
+/// # let url = server.url();
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// use redisext::{AsyncClient, Counter};
+/// let client = AsyncClient::open(&url)?; // url: "redis://127.0.0.1:6379/0"
+/// let visitors = Counter::new(&client, "visitors")?;
+/// assert_eq!(visitors.incr(1).await?, 1);
+/// assert_eq!(visitors.get().await?, 1);
+/// # Ok::<(), redisext::Error>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct AsyncClient<B: AsyncBackend = RedisAsyncBackend> {
+    backend: Arc<B>,
+}
+
+impl<B: AsyncBackend> Clone for AsyncClient<B> {
+    fn clone(&self) -> Self {
+        AsyncClient { backend: Arc::clone(&self.backend) }
+    }
+}
+
+impl<B: AsyncBackend> std::fmt::Debug for AsyncClient<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncClient").field("master", &self.backend.describe(Node::Master)).finish()
+    }
+}
+
+impl AsyncClient {
+    /// A client for one server, from a DSN (see [`Dsn`]). Nothing is connected
+    /// until the first operation, which must run inside a tokio runtime.
+    pub fn open(dsn: &str) -> Result<AsyncClient> {
+        AsyncClient::builder().master(dsn).build()
+    }
+
+    /// A builder for a master, an optional replica, reuse and timeouts.
+    pub fn builder() -> AsyncClientBuilder {
+        AsyncClientBuilder::default()
+    }
+}
+
+impl<B: AsyncBackend> AsyncClient<B> {
+    /// A client on an async backend of your own (see [`AsyncBackend`]).
+    pub fn with_backend(backend: B) -> AsyncClient<B> {
+        AsyncClient { backend: Arc::new(backend) }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    pub(crate) fn shared_backend(&self) -> &Arc<B> {
+        &self.backend
+    }
+
+    /// An empty [`Pipeline`](crate::Pipeline) on this client; its `run` is async.
+    pub fn pipeline(&self) -> crate::Pipeline<AsyncClient<B>> {
+        crate::Pipeline::new(self)
+    }
+}
+
+/// The future of one operation on an [`AsyncClient`]: resolves to its result.
+/// `Send` and `'static`; nothing is sent until it is polled.
+#[must_use = "an operation does nothing until it is awaited"]
+pub struct Pending<T> {
+    future: Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>,
+}
+
+impl<T> Pending<T> {
+    fn new(future: impl Future<Output = Result<T>> + Send + 'static) -> Pending<T> {
+        Pending { future: Box::pin(future) }
+    }
+}
+
+impl<T> Future for Pending<T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        self.future.as_mut().poll(cx)
+    }
+}
+
+impl<T> std::fmt::Debug for Pending<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pending")
+    }
+}
+
+impl<B: AsyncBackend> Executor for AsyncClient<B> {
+    type Output<T: Send + 'static> = Pending<T>;
+
+    fn execute<T: Send + 'static>(&self, op: Op<T>) -> Pending<T> {
+        let backend = Arc::clone(&self.backend);
+        Pending::new(async move {
+            let call = op.call?;
+            let reply = run_call(&*backend, &call).await?;
+            (op.decode)(reply, &call)
+        })
+    }
+
+    fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Pending<Option<T>> {
+        let backend = Arc::clone(&self.backend);
+        Pending::new(async move {
+            let backend = &*backend;
+            let call = op.call?;
+            let mut waiting = Waiting::start(&wait);
+            let mut signal_session = None;
+            loop {
+                if let Some(value) = (op.decode)(run_call(backend, &call).await?, &call)? {
+                    return Ok(Some(value));
+                }
+                match waiting.next_pause() {
+                    None => return Ok(None),
+                    Some(Pause::Sleep(pause)) => tokio::time::sleep(pause).await,
+                    Some(Pause::Signal(signal, remaining)) => {
+                        let failed = |e| command_error(|| backend.describe(Node::Master), &call, e);
+                        // A connection of its own: a BLPOP on a multiplexed
+                        // connection would hold up every other task's requests.
+                        if signal_session.is_none() {
+                            signal_session =
+                                Some(backend.dedicated_session(Node::Master, wait.timeout).await.map_err(failed)?);
+                        }
+                        if let Some(session) = signal_session.as_mut() {
+                            let args = Request::Pop(signal.as_bytes(), remaining).args();
+                            let args: Vec<&[u8]> = args.iter().map(AsRef::as_ref).collect();
+                            session.query(&args).await.map_err(failed)?;
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Drives one script call through the dispatcher on async sessions.
+pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
+    let describe = || backend.describe(call.node);
+    let open = || async { backend.session(call.node).await.map_err(|error| command_error(describe, call, error)) };
+    let mut session = open().await?;
+    let (mut dispatch, mut request) = Dispatch::start(call);
+    loop {
+        let args = request.args();
+        let args: Vec<&[u8]> = args.iter().map(AsRef::as_ref).collect();
+        let outcome = session.query(&args).await;
+        match dispatch.advance(outcome, session.is_fresh()) {
+            Step::Send(next) => request = next,
+            Step::Reconnect(next) => {
+                drop(session);
+                session = open().await?;
+                request = next;
+            }
+            Step::Done(result) => return name_node(result, describe),
+        }
+    }
+}
+
+/// Builds an [`AsyncClient`]: a master, an optional replica, connection reuse,
+/// timeouts.
+///
+/// ```
+/// use std::time::Duration;
+/// use redisext::{AsyncClient, AsyncReuse, Timeouts};
+/// let client = AsyncClient::builder()
+///     .master("redis://10.0.0.1:6379/0")
+///     .replica("redis://10.0.0.2:6379/0")
+///     .reuse(AsyncReuse::Multiplexed { connections: 2 })
+///     // The redis crate's own default response timeout is 500 ms; ours is 30 s.
+///     .timeouts(Timeouts { connect: Duration::from_secs(2), response: Some(Duration::from_secs(5)) })
+///     .build()?; // parses and checks; connects on first use
+/// # Ok::<(), redisext::Error>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct AsyncClientBuilder {
+    master: Option<Result<Dsn, DsnError>>,
+    replica: Option<Result<Dsn, DsnError>>,
+    reuse: AsyncReuse,
+    timeouts: Timeouts,
+}
+
+impl AsyncClientBuilder {
+    /// The master's DSN: every write goes there.
+    pub fn master(mut self, dsn: &str) -> Self {
+        self.master = Some(Dsn::parse(dsn));
+        self
+    }
+
+    /// A replica's DSN: reads go there unless a model reads from the master.
+    pub fn replica(mut self, dsn: &str) -> Self {
+        self.replica = Some(Dsn::parse(dsn));
+        self
+    }
+
+    /// How connections are kept (default: one multiplexed connection per node).
+    pub fn reuse(mut self, reuse: AsyncReuse) -> Self {
+        self.reuse = reuse;
+        self
+    }
+
+    /// Connection and response timeouts (default: 5 s and 30 s).
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Parses the DSNs and checks the settings. Connects to nothing.
+    pub fn build(self) -> Result<AsyncClient> {
+        let master = self.master.ok_or_else(|| Error::Config("no master DSN given".into()))??;
+        let replica = self.replica.transpose()?;
+        let backend = RedisAsyncBackend::new(&master, replica.as_ref(), self.reuse, self.timeouts)?;
+        Ok(AsyncClient::with_backend(backend))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::key::Key;
+    use crate::model::{Core, ModelOptions};
+    use crate::op::decode;
+    use crate::testing::RedisServer;
+    use crate::{Counter, script};
+
+    /// The counter at `gate`, once it is at least 1; `None` before.
+    fn opened(reply: Reply, call: &ScriptCall) -> Result<Option<i64>> {
+        decode::optional_int(reply, call).map(|value| value.filter(|n| *n >= 1))
+    }
+
+    fn gate_op(client: &AsyncClient) -> Op<Option<i64>> {
+        let core = Core::new(client, "gate", ModelOptions::default(), "string").unwrap();
+        Op::new(core.call(script::COUNTER_GET, vec![]), opened)
+    }
+
+    fn blocked_clients(server: &RedisServer) -> u64 {
+        let info = server.info("clients").unwrap();
+        info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).unwrap().trim().parse().unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_signal_wait_blocks_a_connection_of_its_own_never_the_shared_one() {
+        let server = RedisServer::start().unwrap();
+        let client = AsyncClient::open(&server.url()).unwrap();
+        let wait = Wait { timeout: Duration::from_secs(60), signal: Some(Key::new("gate:signal").unwrap()) };
+        let waiter = tokio::spawn(client.execute_waiting(gate_op(&client), wait));
+        let watched = tokio::task::spawn_blocking(move || {
+            server.wait_until(Duration::from_secs(10), |s| Ok(blocked_clients(s) == 1)).unwrap();
+            server
+        });
+        let server = watched.await.unwrap();
+
+        // While the BLPOP blocks, the shared multiplexed connection keeps serving:
+        // on it, these would queue behind the BLPOP for up to a minute.
+        let other = Counter::new(&client, "other").unwrap();
+        for expected in 1..=200 {
+            assert_eq!(other.incr(1).await.unwrap(), expected);
+        }
+        assert!(!waiter.is_finished(), "the waiter is still waiting for its signal");
+        assert_eq!(blocked_clients(&server), 1);
+
+        Counter::new(&client, "gate").unwrap().incr(1).await.unwrap();
+        server.command(&["RPUSH", "gate:signal", "1"]).unwrap();
+        assert_eq!(waiter.await.unwrap().unwrap(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_polling_wait_retries_until_it_can_proceed_or_times_out() {
+        let server = RedisServer::start().unwrap();
+        let client = AsyncClient::open(&server.url()).unwrap();
+        let wait = Wait { timeout: Duration::from_millis(30), signal: None };
+        assert_eq!(client.execute_waiting(gate_op(&client), wait).await.unwrap(), None);
+        let polls_before = server.command_calls("evalsha_ro").unwrap();
+        assert!(polls_before >= 2, "it polled more than once: {polls_before}");
+
+        let wait = Wait { timeout: Duration::from_secs(30), signal: None };
+        let waiter = tokio::spawn(client.execute_waiting(gate_op(&client), wait));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Counter::new(&client, "gate").unwrap().incr(1).await.unwrap();
+        assert_eq!(waiter.await.unwrap().unwrap(), Some(1));
+    }
+}

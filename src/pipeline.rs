@@ -1,0 +1,474 @@
+//! Pipelines: any model operations, across models and keys, sent in one round trip
+//! (per server), optionally as one MULTI/EXEC transaction.
+//!
+//! A [`Pipeline`] is an [`Executor`]: a model rebound to it with `on(&pipe)` queues
+//! its operations instead of running them, and each queued operation gives back a
+//! typed [`Slot`]. [`Pipeline::run`] (or [`run_atomic`](Pipeline::run_atomic))
+//! sends the queue and fills the slots. The operations are the very ones the
+//! blocking and async clients run — same scripts, keys, arguments and decoding.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::backend::{Backend, Session};
+use crate::batch::{Batch, BatchStep, Outcome, name_nodes};
+use crate::client::Client;
+use crate::dispatch::Commands;
+use crate::error::{Error, Result};
+use crate::op::{Executor, Node, Op, ScriptCall, Wait};
+use crate::reply::Reply;
+
+/// A batch of model operations sent in one round trip, with typed results.
+///
+/// Cheap to clone: clones share the queue. Rebind any model to it with `on`, call
+/// its methods to queue operations (each gives a [`Slot`]), then
+/// [`run`](Pipeline::run) — or [`run_atomic`](Pipeline::run_atomic) for a MULTI/EXEC
+/// transaction — and read the slots. A pipeline can be run again: each run sends
+/// what was queued since the last one.
+///
+/// ```
+/// # let server = redisext::testing::RedisServer::start()?;
+/// # let url = server.url();
+/// use redisext::{Client, Counter, Map, Slots, serializer::Str};
+/// let client = Client::open(&url)?;
+/// let visitors = Counter::new(&client, "visitors")?;
+/// let greeting = Map::<Str>::new(&client, "greeting")?;
+///
+/// let pipe = client.pipeline();
+/// let slots = (visitors.on(&pipe).incr(1), greeting.on(&pipe).set("hi"), visitors.on(&pipe).incr(2));
+/// pipe.run()?; // one round trip
+/// let (first, (), second) = slots.take()?;
+/// assert_eq!((first, second), (1, 3));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// **Scripts.** Every script of the batch is loaded (`SCRIPT LOAD`) in the same round
+/// trip, before the first `EVALSHA`, so a batch never depends on the server's
+/// script cache. In [`run_atomic`](Pipeline::run_atomic) the loads are inside the
+/// transaction, so nothing can flush them before the operations run. In a plain
+/// [`run`](Pipeline::run) another client may flush the scripts between the load
+/// and an operation: the operations refused with `NOSCRIPT` did not run, and when
+/// they are the whole end of the batch they are sent again once, in order.
+/// Otherwise run returns [`Error::BatchIncomplete`], naming which operations ran;
+/// no operation is ever dropped silently or applied twice.
+///
+/// **Routing.** A plain run sends each operation where the blocking client would:
+/// writes to the master, reads to the replica when the client has one — one batch
+/// per server, the master's first. An atomic run sends everything to the master.
+///
+/// **Waiting operations** (those that wait for a lock or a free member) make exactly
+/// one attempt in a pipeline: their slot holds `None` when they could not proceed
+/// at that moment, as if their timeout were zero. A pipeline cannot wait between
+/// attempts without holding up every other operation of the batch.
+pub struct Pipeline<C = Client> {
+    client: C,
+    queue: Arc<Mutex<Vec<Entry>>>,
+}
+
+impl<C: Clone> Clone for Pipeline<C> {
+    fn clone(&self) -> Self {
+        Pipeline { client: self.client.clone(), queue: Arc::clone(&self.queue) }
+    }
+}
+
+impl<C> std::fmt::Debug for Pipeline<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").field("queued", &self.len()).finish()
+    }
+}
+
+/// Stores a call's decoded result (or error) into its slot.
+type Fill = Box<dyn FnOnce(Result<Reply>, &ScriptCall) + Send + Sync>;
+
+/// One queued operation.
+enum Entry {
+    /// Ready to send.
+    Queued { call: ScriptCall, fill: Fill },
+    /// Building it failed; its slot already holds the error. The message says why.
+    Failed { reason: String },
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks cannot leave a half-made change:
+    // every critical section is a single push or take.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<C> Pipeline<C> {
+    /// An empty pipeline on `client` (a [`Client`], or an
+    /// [`AsyncClient`](crate::AsyncClient) with the `tokio` feature).
+    pub fn new(client: &C) -> Pipeline<C>
+    where
+        C: Clone,
+    {
+        Pipeline { client: client.clone(), queue: Arc::new(Mutex::new(Vec::new())) }
+    }
+
+    /// How many operations are queued.
+    pub fn len(&self) -> usize {
+        lock(&self.queue).len()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the queue for a run.
+    fn take(&self, atomic: bool) -> Taken {
+        Taken { entries: std::mem::take(&mut *lock(&self.queue)), atomic }
+    }
+}
+
+impl<C: Clone> Executor for Pipeline<C> {
+    type Output<T: Send + 'static> = Slot<T>;
+
+    /// Queues the operation; its result lands in the slot when the pipeline runs.
+    fn execute<T: Send + 'static>(&self, op: Op<T>) -> Slot<T> {
+        let cell = Arc::new(Mutex::new(None));
+        let mut queue = lock(&self.queue);
+        let index = queue.len();
+        match op.call {
+            Ok(call) => {
+                let target = Arc::clone(&cell);
+                let decode = op.decode;
+                let fill: Fill = Box::new(move |reply: Result<Reply>, call: &ScriptCall| {
+                    *lock(&target) = Some(reply.and_then(|reply| decode(reply, call)));
+                });
+                queue.push(Entry::Queued { call, fill });
+            }
+            Err(error) => {
+                queue.push(Entry::Failed { reason: error.to_string() });
+                *lock(&cell) = Some(Err(error));
+            }
+        }
+        Slot { index, cell }
+    }
+
+    /// Queues one attempt: the slot holds `None` when the operation could not
+    /// proceed when the pipeline ran (see [`Pipeline`]).
+    fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, _single_attempt: Wait) -> Slot<Option<T>> {
+        self.execute(op)
+    }
+}
+
+/// The typed result of one queued operation, filled when its pipeline runs.
+///
+/// Reading it before is [`Error::PipelineNotRun`].
+#[derive(Debug)]
+pub struct Slot<T> {
+    index: usize,
+    cell: Arc<Mutex<Option<Result<T>>>>,
+}
+
+impl<T> Slot<T> {
+    /// The operation's position in its batch (from 0), as
+    /// [`Error::BatchIncomplete`] names it.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// True once the pipeline has run (the slot holds a result or an error).
+    pub fn is_ready(&self) -> bool {
+        lock(&self.cell).is_some()
+    }
+
+    /// The operation's result, or its error.
+    pub fn take(self) -> Result<T> {
+        lock(&self.cell).take().unwrap_or(Err(Error::PipelineNotRun { index: self.index }))
+    }
+}
+
+/// Slots whose results can be taken together: one [`Slot`], a tuple of up to 8
+/// (nested as you like), or a `Vec` of slots of one type.
+pub trait Slots {
+    /// The results: `T` for a `Slot<T>`, a tuple of results for a tuple of slots,
+    /// a `Vec<T>` for a `Vec<Slot<T>>`.
+    type Values;
+
+    /// Takes every result, or the first error in order.
+    fn take(self) -> Result<Self::Values>;
+}
+
+impl<T> Slots for Slot<T> {
+    type Values = T;
+
+    fn take(self) -> Result<T> {
+        Slot::take(self)
+    }
+}
+
+impl<S: Slots> Slots for Vec<S> {
+    type Values = Vec<S::Values>;
+
+    fn take(self) -> Result<Vec<S::Values>> {
+        self.into_iter().map(Slots::take).collect()
+    }
+}
+
+macro_rules! tuple_slots {
+    ($($name:ident),+) => {
+        impl<$($name: Slots),+> Slots for ($($name,)+) {
+            type Values = ($($name::Values,)+);
+
+            #[allow(non_snake_case, reason = "the type names double as value names")]
+            fn take(self) -> Result<Self::Values> {
+                let ($($name,)+) = self;
+                Ok(($($name.take()?,)+))
+            }
+        }
+    };
+}
+
+tuple_slots!(A);
+tuple_slots!(A, B);
+tuple_slots!(A, B, C);
+tuple_slots!(A, B, C, D);
+tuple_slots!(A, B, C, D, E);
+tuple_slots!(A, B, C, D, E, F);
+tuple_slots!(A, B, C, D, E, F, G);
+tuple_slots!(A, B, C, D, E, F, G, H);
+
+/// The queue of one run, and what the drivers need from it.
+struct Taken {
+    entries: Vec<Entry>,
+    atomic: bool,
+}
+
+impl Taken {
+    /// The batches to send: which server, and which entries. An atomic run is one
+    /// batch on the master, or none when one of its operations failed to build.
+    fn groups(&self, serving: impl Fn(Node) -> Node) -> Vec<(Node, Vec<&ScriptCall>, Vec<usize>)> {
+        if self.atomic && self.entries.iter().any(|entry| matches!(entry, Entry::Failed { .. })) {
+            return Vec::new();
+        }
+        let mut groups: Vec<(Node, Vec<&ScriptCall>, Vec<usize>)> = Vec::new();
+        for (index, entry) in self.entries.iter().enumerate() {
+            let Entry::Queued { call, .. } = entry else { continue };
+            let node = if self.atomic { Node::Master } else { serving(call.node) };
+            match groups.iter_mut().find(|(n, ..)| *n == node) {
+                Some((_, calls, indices)) => {
+                    calls.push(call);
+                    indices.push(index);
+                }
+                None => groups.push((node, vec![call], vec![index])),
+            }
+        }
+        // The master's batch first: a read routed to a replica sees at best what
+        // the master had.
+        groups.sort_by_key(|(node, ..)| *node != Node::Master);
+        groups
+    }
+
+    /// Fills every slot from the outcomes (by entry position) and tells whether
+    /// every operation was answered.
+    fn finish(self, outcomes: Vec<(usize, Outcome)>) -> Result<()> {
+        let mut by_index: Vec<Option<Outcome>> = self.entries.iter().map(|_| None).collect();
+        for (index, outcome) in outcomes {
+            by_index[index] = Some(outcome);
+        }
+        let unbuilt = self.entries.iter().enumerate().find_map(|(index, entry)| match entry {
+            Entry::Failed { reason } => Some(format!("operation #{index} could not be built: {reason}")),
+            Entry::Queued { .. } => None,
+        });
+        let (mut answered, mut not_run, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+        let mut first = None;
+        for ((index, entry), outcome) in self.entries.into_iter().enumerate().zip(by_index) {
+            let Entry::Queued { call, fill } = entry else {
+                not_run.push(index);
+                continue;
+            };
+            let outcome = outcome.unwrap_or_else(|| {
+                // Not sent: the transaction was refused before any round trip.
+                let reason = unbuilt.clone().unwrap_or_else(|| "not sent".to_owned());
+                Outcome::NotRun(Error::NotApplied { op: call.op_name(), key: call.key().display(), reason })
+            });
+            let result = match outcome {
+                Outcome::Answered(result) => {
+                    answered.push(index);
+                    result
+                }
+                Outcome::NotRun(error) => {
+                    not_run.push(index);
+                    first.get_or_insert_with(|| format!("operation #{index}: {error}"));
+                    Err(error)
+                }
+                Outcome::Unknown(error) => {
+                    unknown.push(index);
+                    first.get_or_insert_with(|| format!("operation #{index}: {error}"));
+                    Err(error)
+                }
+            };
+            fill(result, &call);
+        }
+        let first = first.or(unbuilt);
+        match first {
+            Some(first) => Err(Error::BatchIncomplete { answered, not_run, unknown, first }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<B: Backend> Client<B> {
+    /// An empty [`Pipeline`] on this client.
+    pub fn pipeline(&self) -> Pipeline<Client<B>> {
+        Pipeline::new(self)
+    }
+}
+
+impl<B: Backend> Pipeline<Client<B>> {
+    /// Sends every queued operation — one round trip per server — and fills the
+    /// slots.
+    ///
+    /// `Ok` means the server answered every operation: each slot holds its result,
+    /// or that operation's own error (a wrong type, a refusal). Otherwise it is
+    /// [`Error::BatchIncomplete`], which lists the operations that did not run or
+    /// may not have; the slots of those that did hold their results.
+    pub fn run(&self) -> Result<()> {
+        self.run_taken(self.take(false))
+    }
+
+    /// Sends every queued operation as one MULTI/EXEC transaction on the master:
+    /// no other client's command runs between them. As with Redis transactions, an
+    /// operation refused with an error does not undo the others.
+    ///
+    /// Results are as for [`run`](Self::run). When the transaction could not run
+    /// at all (an operation failed to build, the server aborted it), nothing was
+    /// applied and every operation is listed as not run.
+    pub fn run_atomic(&self) -> Result<()> {
+        self.run_taken(self.take(true))
+    }
+
+    fn run_taken(&self, taken: Taken) -> Result<()> {
+        let backend = self.client.backend();
+        let mut outcomes = Vec::new();
+        for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
+            let results = run_batch(backend, node, calls, taken.atomic);
+            outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
+        }
+        taken.finish(outcomes)
+    }
+}
+
+/// Drives one batch through the batch dispatcher on blocking sessions.
+fn run_batch<B: Backend>(backend: &B, node: Node, calls: Vec<&ScriptCall>, atomic: bool) -> Vec<Outcome> {
+    let (mut batch, mut requests) = Batch::start(calls, atomic);
+    let mut session = match backend.session(node) {
+        Ok(session) => session,
+        Err(error) => return batch.fail(error),
+    };
+    loop {
+        let commands = Commands::new(&requests);
+        let slices = commands.slices();
+        let slices: Vec<&[&[u8]]> = slices.iter().map(Vec::as_slice).collect();
+        let replies = session.query_pipelined(&slices);
+        match batch.advance(replies, session.is_fresh()) {
+            BatchStep::Send(next) => requests = next,
+            BatchStep::Reconnect(next) => {
+                drop(session);
+                session = match backend.session(node) {
+                    Ok(session) => session,
+                    Err(error) => return batch.fail(error),
+                };
+                requests = next;
+            }
+            BatchStep::Done(outcomes) => return outcomes,
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<B: crate::AsyncBackend> Pipeline<crate::AsyncClient<B>> {
+    /// Sends every queued operation — one round trip per server — and fills the
+    /// slots: [`Pipeline::run`] of the blocking client, as a `Send + 'static`
+    /// future. What was queued when this is called is what the future sends.
+    pub fn run(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(false))
+    }
+
+    /// Sends every queued operation as one MULTI/EXEC transaction on the master:
+    /// [`Pipeline::run_atomic`] of the blocking client, as a future.
+    pub fn run_atomic(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(true))
+    }
+}
+
+#[cfg(feature = "tokio")]
+async fn run_taken_async<B: crate::AsyncBackend>(backend: Arc<B>, taken: Taken) -> Result<()> {
+    let backend = &*backend;
+    let mut outcomes = Vec::new();
+    for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
+        let results = run_batch_async(backend, node, calls, taken.atomic).await;
+        outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
+    }
+    taken.finish(outcomes)
+}
+
+/// Drives one batch through the batch dispatcher on async sessions.
+#[cfg(feature = "tokio")]
+async fn run_batch_async<B: crate::AsyncBackend>(
+    backend: &B,
+    node: Node,
+    calls: Vec<&ScriptCall>,
+    atomic: bool,
+) -> Vec<Outcome> {
+    use crate::AsyncSession;
+
+    let (mut batch, mut requests) = Batch::start(calls, atomic);
+    let mut session = match backend.session(node).await {
+        Ok(session) => session,
+        Err(error) => return batch.fail(error),
+    };
+    loop {
+        let commands = Commands::new(&requests);
+        let slices = commands.slices();
+        let slices: Vec<&[&[u8]]> = slices.iter().map(Vec::as_slice).collect();
+        let replies = session.query_pipelined(&slices).await;
+        match batch.advance(replies, session.is_fresh()) {
+            BatchStep::Send(next) => requests = next,
+            BatchStep::Reconnect(next) => {
+                drop(session);
+                session = match backend.session(node).await {
+                    Ok(session) => session,
+                    Err(error) => return batch.fail(error),
+                };
+                requests = next;
+            }
+            BatchStep::Done(outcomes) => return outcomes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::key::Key;
+    use crate::model::{Core, ModelOptions};
+    use crate::op::decode;
+    use crate::script;
+    use crate::testing::RedisServer;
+
+    fn opened(reply: Reply, call: &ScriptCall) -> Result<Option<i64>> {
+        decode::optional_int(reply, call).map(|value| value.filter(|n| *n >= 1))
+    }
+
+    #[test]
+    fn a_waiting_operation_makes_exactly_one_attempt_in_a_pipeline() {
+        let server = RedisServer::start().unwrap();
+        let client = Client::open(&server.url()).unwrap();
+        let pipe = client.pipeline();
+        let core = Core::new(&pipe, "gate", ModelOptions::default(), "string").unwrap();
+        let wait = Wait { timeout: Duration::from_secs(3600), signal: Some(Key::new("gate:signal").unwrap()) };
+        let closed = pipe.execute_waiting(Op::new(core.call(script::COUNTER_GET, vec![]), opened), wait.clone());
+        pipe.run().unwrap();
+        assert_eq!(closed.take().unwrap(), None, "could not proceed: no wait inside a batch");
+        assert_eq!(server.command_calls("evalsha_ro").unwrap(), 1, "one attempt");
+        assert_eq!(server.command_calls("blpop").unwrap(), 0, "never blocked");
+
+        server.command(&["SET", "gate", "1"]).unwrap();
+        let open = pipe.execute_waiting(Op::new(core.call(script::COUNTER_GET, vec![]), opened), wait);
+        pipe.run().unwrap();
+        assert_eq!(open.take().unwrap(), Some(1));
+    }
+}
