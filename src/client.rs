@@ -97,7 +97,8 @@ impl<B: Backend> Executor for Client<B> {
                         signal_session = Some(session);
                     }
                     if let Some(session) = signal_session.as_mut() {
-                        let request = Request::Pop(signal.as_bytes(), remaining);
+                        let block = wait.recheck.map_or(remaining, |recheck| recheck.min(remaining));
+                        let request = Request::Pop(signal.as_bytes(), block);
                         request
                             .with_args(|args| session.query(args))
                             .map_err(|e| command_error(&*self.backend, &call, e))?;

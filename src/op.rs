@@ -99,7 +99,8 @@ pub trait Executor: Clone {
     /// Executes an operation that yields `None` when it cannot proceed yet (no free
     /// member, lock held), again and again until it yields `Some` or `wait.timeout`
     /// passes (then `None`). Between attempts it blocks on the wait's signal key
-    /// (`BLPOP`, on a dedicated connection) or, without one, sleeps with backoff.
+    /// (`BLPOP`, on a dedicated connection, for at most the wait's recheck interval
+    /// when it has one) or, without one, sleeps with backoff.
     fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Self::Output<Option<T>>;
 }
 
@@ -108,19 +109,28 @@ pub trait Executor: Clone {
 pub struct Wait {
     pub(crate) timeout: std::time::Duration,
     pub(crate) signal: Option<Key>,
+    pub(crate) recheck: Option<std::time::Duration>,
 }
 
-#[expect(dead_code, reason = "first used by the Lock and compound models")]
 impl Wait {
     /// Polls with exponential backoff (2 ms doubling to 100 ms) for up to `timeout`.
+    #[expect(dead_code, reason = "first used by the Lock model's acquire with a timeout")]
     pub(crate) fn polling(timeout: std::time::Duration) -> Wait {
-        Wait { timeout, signal: None }
+        Wait { timeout, signal: None, recheck: None }
     }
 
     /// Blocks on `BLPOP signal` between attempts, for up to `timeout`. The model's
     /// scripts push to `signal` whenever an attempt could now succeed.
     pub(crate) fn on_signal(timeout: std::time::Duration, signal: Key) -> Wait {
-        Wait { timeout, signal: Some(signal) }
+        Wait { timeout, signal: Some(signal), recheck: None }
+    }
+
+    /// Blocks on the signal for at most `interval` at a time, so that a change no
+    /// script signals (a lease or deadline that simply passes) is noticed within
+    /// `interval`.
+    pub(crate) fn recheck_every(mut self, interval: std::time::Duration) -> Wait {
+        self.recheck = Some(interval);
+        self
     }
 
     /// The longest pause between polls.
@@ -187,6 +197,50 @@ pub(crate) mod decode {
         match reply {
             Reply::Nil => Ok(None),
             Reply::Bulk(bytes) => decode_bytes::<S>(&bytes, call).map(Some),
+            other => Err(unexpected(&other, call)),
+        }
+    }
+
+    /// A non-negative integer reply (a count, a length).
+    pub(crate) fn count(reply: Reply, call: &ScriptCall) -> Result<u64> {
+        match reply {
+            Reply::Int(n) if n >= 0 => Ok(n.unsigned_abs()),
+            other => Err(unexpected(&other, call)),
+        }
+    }
+
+    /// An array of non-negative integers, exactly `N` of them.
+    pub(crate) fn counts<const N: usize>(reply: Reply, call: &ScriptCall) -> Result<[u64; N]> {
+        let mut out = [0; N];
+        match reply {
+            Reply::Array(items) if items.len() == N => {
+                for (slot, item) in out.iter_mut().zip(items) {
+                    *slot = count(item, call)?;
+                }
+                Ok(out)
+            }
+            other => Err(unexpected(&other, call)),
+        }
+    }
+
+    /// Nil or a non-negative integer.
+    pub(crate) fn optional_count(reply: Reply, call: &ScriptCall) -> Result<Option<u64>> {
+        match reply {
+            Reply::Nil => Ok(None),
+            other => count(other, call).map(Some),
+        }
+    }
+
+    /// An array of stored values, each decoded by the serializer.
+    pub(crate) fn values<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Vec<S::Owned>> {
+        match reply {
+            Reply::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    Reply::Bulk(bytes) => decode_bytes::<S>(&bytes, call),
+                    other => Err(unexpected(&other, call)),
+                })
+                .collect(),
             other => Err(unexpected(&other, call)),
         }
     }
