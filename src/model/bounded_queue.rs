@@ -62,7 +62,7 @@ impl Overflow {
 /// | [`pop`](Self::pop) / [`pop_wait`](Self::pop_wait) | `bounded_queue/pop` |
 /// | [`size`](Self::size) | `bounded_queue/size` (read-only) |
 /// | [`stored_settings`](Self::stored_settings) | `bounded_queue/settings` (read-only) |
-/// | [`clear`](Self::clear) | `key/unlink` |
+/// | [`clear`](Self::clear) | `compound/clear` |
 ///
 /// ```
 /// # let server = redisext::testing::RedisServer::start()?;
@@ -208,7 +208,7 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     /// Deletes the queue, its stored settings and its signal; returns how many keys
     /// existed. The next push stores its client's settings anew.
     pub fn clear(&self) -> E::Output<u64> {
-        self.core.unlink([&self.settings, &self.signal])
+        self.core.clear([&self.settings, &self.signal])
     }
 }
 

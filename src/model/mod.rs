@@ -176,8 +176,8 @@ impl<E: Executor> Core<E> {
     }
 
     /// Deletes the model's key and the given sibling keys at once.
-    pub(crate) fn unlink<const N: usize>(&self, siblings: [&Key; N]) -> E::Output<u64> {
-        self.run(self.call_with_keys(script::KEY_UNLINK, self.with_siblings(siblings), vec![]), decode::count)
+    pub(crate) fn clear<const N: usize>(&self, siblings: [&Key; N]) -> E::Output<u64> {
+        self.run(self.call_with_keys(script::COMPOUND_CLEAR, self.with_siblings(siblings), vec![]), decode::count)
     }
 }
 

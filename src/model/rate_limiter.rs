@@ -75,7 +75,7 @@ impl Quota {
 /// | method | script |
 /// |---|---|
 /// | [`acquire`](Self::acquire) | `rate_limiter/acquire` |
-/// | [`reset`](Self::reset) | `key/unlink` |
+/// | [`reset`](Self::reset) | `compound/clear` |
 ///
 /// ```
 /// # let server = redisext::testing::RedisServer::start()?;
@@ -165,7 +165,7 @@ impl<E: Executor> RateLimiter<E> {
     /// Forgets all past requests (deletes the key): a full burst is available.
     /// True when there was state to forget.
     pub fn reset(&self) -> E::Output<bool> {
-        self.core.run(self.core.call(script::KEY_UNLINK, vec![]), decode::flag)
+        self.core.run(self.core.call(script::COMPOUND_CLEAR, vec![]), decode::flag)
     }
 }
 

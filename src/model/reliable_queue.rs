@@ -38,7 +38,7 @@ use crate::serializer::{Raw, Serializer};
 /// | [`extend`](Self::extend) | `reliable_queue/extend` |
 /// | [`counts`](Self::counts) | `reliable_queue/counts` (read-only) |
 /// | [`pop_dead`](Self::pop_dead) | `reliable_queue/pop_dead` |
-/// | [`clear`](Self::clear) | `key/unlink` |
+/// | [`clear`](Self::clear) | `compound/clear` |
 ///
 /// Keys: the ready ids are a list at the key itself; the siblings `{key}:items`
 /// (hash id → value), `{key}:deliveries` (hash id → count), `{key}:inflight` (zset
@@ -310,7 +310,7 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// existed. The id counter is kept, so an old receipt never matches a new item.
     pub fn clear(&self) -> E::Output<u64> {
         let QueueKeys { items, deliveries, inflight, ids: _, dead, signal } = &self.keys;
-        self.core.unlink([items, deliveries, inflight, dead, signal])
+        self.core.clear([items, deliveries, inflight, dead, signal])
     }
 }
 

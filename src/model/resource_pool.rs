@@ -36,7 +36,7 @@ use crate::serializer::{Raw, Serializer};
 /// | [`checkin`](Self::checkin) | `resource_pool/checkin` |
 /// | [`extend`](Self::extend) | `resource_pool/extend` |
 /// | [`counts`](Self::counts) | `resource_pool/counts` (read-only) |
-/// | [`clear`](Self::clear) | `key/unlink` |
+/// | [`clear`](Self::clear) | `compound/clear` |
 ///
 /// Keys: the idle members are a sorted set at the key itself; the siblings
 /// `{key}:leased` (zset, deadlines), `{key}:leases` (hash, fencing numbers),
@@ -244,7 +244,7 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// keys existed. The fencing counter is kept, so fencing numbers keep growing
     /// if the pool is filled again. Current holders' checkins then report false.
     pub fn clear(&self) -> E::Output<u64> {
-        self.core.unlink([&self.keys.leased, &self.keys.leases, &self.keys.retiring, &self.keys.signal])
+        self.core.clear([&self.keys.leased, &self.keys.leases, &self.keys.retiring, &self.keys.signal])
     }
 }
 

@@ -30,7 +30,7 @@ use crate::script;
 /// | [`release`](Self::release) | `semaphore/release` |
 /// | [`extend`](Self::extend) | `semaphore/extend` |
 /// | [`held`](Self::held) | `semaphore/held` (read-only) |
-/// | [`clear`](Self::clear) | `key/unlink` |
+/// | [`clear`](Self::clear) | `compound/clear` |
 ///
 /// ```
 /// # let server = redisext::testing::RedisServer::start()?;
@@ -164,7 +164,7 @@ impl<E: Executor> Semaphore<E> {
     /// Deletes the semaphore (holders, stored settings, signal) and returns how
     /// many keys existed. The id counter is kept, so ids keep growing.
     pub fn clear(&self) -> E::Output<u64> {
-        self.core.unlink([&self.settings, &self.signal])
+        self.core.clear([&self.settings, &self.signal])
     }
 }
 

@@ -1,5 +1,5 @@
 #!lua flags=allow-oom
---[[ key/unlink
+--[[ compound/clear
   Delete every key of a model at once (UNLINK: the memory is reclaimed in the background).
   KEYS[1]  the model's key, KEYS[2..] its sibling keys
   Returns  the number of keys that existed
