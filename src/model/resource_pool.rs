@@ -79,7 +79,7 @@ struct PoolKeys {
 }
 
 /// One lease of a pool member: what [`ResourcePool::checkout`] returns.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Lease<T> {
     member: T,
     stored: Vec<u8>,
@@ -108,6 +108,17 @@ impl<T> Lease<T> {
     /// When the lease ends unless extended, in the server's time.
     pub fn deadline(&self) -> SystemTime {
         self.deadline
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Lease<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The stored bytes repeat the member; leave them out.
+        f.debug_struct("Lease")
+            .field("member", &self.member)
+            .field("fence", &self.fence)
+            .field("deadline", &self.deadline)
+            .finish()
     }
 }
 
