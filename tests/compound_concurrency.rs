@@ -88,7 +88,7 @@ fn queue_consume(url: &str, key: &str) -> QueueTally {
             tally.violations += 1;
         }
         let number: u64 = delivered.value().trim_start_matches("item-").parse().unwrap();
-        if number % 7 == 0 && delivered.delivery() == 1 {
+        if number.is_multiple_of(7) && delivered.delivery() == 1 {
             tally.nacks += 1;
             if queue.nack(delivered.receipt()).unwrap() != redisext::Nacked::Requeued {
                 tally.violations += 1;
@@ -367,7 +367,7 @@ fn bounded_queue_never_exceeds_its_capacity_and_loses_nothing() {
                     let item = format!("p{p}-{i}");
                     // Every other push is a batch of two, all or nothing.
                     loop {
-                        let result = if i % 2 == 0 {
+                        let result = if i.is_multiple_of(2) {
                             queue.push(&item).map(|_| ())
                         } else {
                             queue.push_many([item.as_str(), &format!("{item}-b")]).map(|_| ())
@@ -443,7 +443,7 @@ fn bounded_queue_with_eviction_accounts_for_every_item() {
                     if queue.size().unwrap() > CAPACITY {
                         violations += 1;
                     }
-                    if i % 3 == 0 {
+                    if i.is_multiple_of(3) {
                         popped.extend(queue.pop().unwrap());
                     }
                 }
