@@ -289,19 +289,27 @@ fn reliable_queue_delivers_each_item_once_at_a_time_and_loses_none() {
     assert_eq!((counts.total(), counts.dead), (0, 0), "{counts:?}");
 }
 
+/// Starts a worker that takes one item or member with a 300 ms deadline and
+/// reports `value number deadline`; kills it (SIGKILL) right after the report, so it
+/// never acknowledges nor checks in. Returns what it held, its delivery or fencing
+/// number, and its deadline in Unix ms.
+fn killed_holding(role: &str, url: &str, key: &str) -> (String, u64, u128) {
+    let mut worker = spawn_worker(role, url, key, 300);
+    let report = reports(&mut worker, true);
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    let fields: Vec<&str> = report.first().expect("the worker's report").split(' ').collect();
+    let [held, number, deadline] = fields[..] else { panic!("{report:?}") };
+    (held.to_owned(), number.parse().unwrap(), deadline.parse().unwrap())
+}
+
 #[test]
 fn reliable_queue_item_of_a_killed_consumer_comes_back_once() {
     let server = server();
     let queue = ReliableQueue::<Str>::new(&client(&server), "crash-jobs").unwrap();
     queue.push("precious").unwrap();
-    let mut consumer = spawn_worker("crash-queue", &server.url(), "crash-jobs", 300);
-    let report = reports(&mut consumer, true);
-    assert_eq!(report.len(), 1, "the worker popped the item");
-    let fields: Vec<&str> = report[0].split(' ').collect();
-    assert_eq!(fields[..2], ["precious", "1"]);
-    let first_deadline: u128 = fields[2].parse().unwrap();
-    consumer.kill().unwrap(); // SIGKILL between pop and ack
-    consumer.wait().unwrap();
+    let (value, delivery, first_deadline) = killed_holding("crash-queue", &server.url(), "crash-jobs");
+    assert_eq!((value.as_str(), delivery), ("precious", 1), "the worker popped the item");
     let counts = queue.counts().unwrap();
     assert_eq!((counts.ready, counts.in_flight + counts.overdue), (0, 1), "in flight with the dead consumer");
 
@@ -320,15 +328,8 @@ fn resource_pool_member_of_a_killed_holder_comes_back() {
     let server = server();
     let pool = ResourcePool::<Str>::new(&client(&server), "crash-pool").unwrap();
     pool.add("connection-1").unwrap();
-    let mut holder = spawn_worker("crash-pool", &server.url(), "crash-pool", 300);
-    let report = reports(&mut holder, true);
-    assert_eq!(report.len(), 1, "the worker checked the member out");
-    let fields: Vec<&str> = report[0].split(' ').collect();
-    let [member, fence, deadline] = fields[..] else { panic!("{report:?}") };
-    let (fence, first_deadline): (u64, u128) = (fence.parse().unwrap(), deadline.parse().unwrap());
-    assert_eq!(member, "connection-1");
-    holder.kill().unwrap(); // SIGKILL before checkin
-    holder.wait().unwrap();
+    let (member, fence, first_deadline) = killed_holding("crash-pool", &server.url(), "crash-pool");
+    assert_eq!(member, "connection-1", "the worker checked the member out");
     let lease = pool.checkout_wait(LONG, WAIT).unwrap().expect("reclaimed after the dead holder's deadline");
     assert_eq!(lease.member(), "connection-1");
     assert!(lease.fence() > fence, "the new lease fences out the dead holder");
