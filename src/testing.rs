@@ -297,3 +297,104 @@ fn die_with_parent(command: &mut Command) {
 
 #[cfg(not(target_os = "linux"))]
 fn die_with_parent(_command: &mut Command) {}
+
+/// A throwaway Redis Cluster: `masters` nodes on free loopback ports, the 16384
+/// slots split evenly between them, no replicas.
+///
+/// ```
+/// use redisext::testing::RedisCluster;
+/// let cluster = RedisCluster::start(3)?;
+/// assert_eq!(cluster.nodes().len(), 3);
+/// let info = cluster.nodes()[0].command(&["CLUSTER", "INFO"])?;
+/// assert!(matches!(info, redisext::Reply::Bulk(ref text) if text.starts_with(b"cluster_state:ok")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// The number of hash slots in a Redis Cluster.
+    pub const SLOTS: u16 = 16384;
+
+    /// Starts the nodes, assigns the slots, introduces the nodes to each other and
+    /// waits until every node reports `cluster_state:ok`.
+    pub fn start(masters: usize) -> Result<RedisCluster, ServerError> {
+        if masters == 0 || masters > usize::from(Self::SLOTS) {
+            return Err(ServerError::Command(format!("a cluster of {masters} masters is not possible")));
+        }
+        let mut nodes = Vec::with_capacity(masters);
+        let mut bus_ports = Vec::with_capacity(masters);
+        for _ in 0..masters {
+            // The cluster bus needs a port of its own; ask for a free one rather than
+            // relying on port + 10000 being free (or below 65536).
+            let bus = free_port()?.to_string();
+            bus_ports.push(bus.clone());
+            nodes.push(RedisServer::start_with(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "2000",
+                "--cluster-port",
+                &bus,
+            ])?);
+        }
+        let slots = usize::from(Self::SLOTS);
+        for (index, node) in nodes.iter().enumerate() {
+            let first = (slots * index / masters).to_string();
+            let last = (slots * (index + 1) / masters - 1).to_string();
+            expect_ok(node.command(&["CLUSTER", "ADDSLOTSRANGE", &first, &last])?)?;
+        }
+        let first_port = nodes[0].port().to_string();
+        for node in &nodes[1..] {
+            expect_ok(node.command(&["CLUSTER", "MEET", "127.0.0.1", &first_port, &bus_ports[0]])?)?;
+        }
+        let cluster = RedisCluster { nodes };
+        for node in &cluster.nodes {
+            node.wait_until(Duration::from_secs(30), |node| {
+                let known = match node.command(&["CLUSTER", "NODES"])? {
+                    Reply::Bulk(text) => String::from_utf8_lossy(&text).lines().count(),
+                    _ => 0,
+                };
+                Ok(known == masters && node.info_field("cluster", "cluster_state")? == "ok")
+            })?;
+        }
+        Ok(cluster)
+    }
+
+    /// The nodes, in slot order (node 0 serves the lowest slots).
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// A DSN for one node of the cluster (any node serves as a seed).
+    pub fn url(&self) -> String {
+        self.nodes[0].url()
+    }
+}
+
+fn expect_ok(reply: Reply) -> Result<(), ServerError> {
+    match reply {
+        Reply::Status(status) if status == "OK" => Ok(()),
+        other => Err(ServerError::Command(format!("expected OK, got {}", other.describe()))),
+    }
+}
+
+impl RedisServer {
+    /// One `field:value` of `INFO section` (for `CLUSTER INFO`, pass section `cluster`).
+    pub fn info_field(&self, section: &str, field: &str) -> Result<String, ServerError> {
+        let text = if section == "cluster" {
+            match self.command(&["CLUSTER", "INFO"])? {
+                Reply::Bulk(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                other => return Err(ServerError::Command(format!("CLUSTER INFO answered {}", other.describe()))),
+            }
+        } else {
+            self.info(section)?
+        };
+        let prefix = format!("{field}:");
+        Ok(text.lines().find_map(|line| line.strip_prefix(&prefix)).unwrap_or_default().trim().to_owned())
+    }
+}

@@ -176,3 +176,19 @@ fn reads_survive_a_restart_transparently() {
     // read cannot apply twice.
     assert_eq!(map.get().unwrap(), None, "the restarted server is empty");
 }
+
+#[test]
+fn unix_socket_dsns_connect_and_select_the_db() {
+    let dir = std::env::temp_dir().join(format!("redisext-sock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("redis.sock");
+    let server = RedisServer::start_with(&["--unixsocket", socket.to_str().unwrap()]).unwrap();
+    let client = Client::open(&format!("unix://{}?db=3", socket.display())).unwrap();
+    let counter = Counter::new(&client, "over-the-socket").unwrap();
+    assert_eq!(counter.incr(2).unwrap(), 2);
+    // The key is absent from db 0 (where `command` connects) and counted in db 3.
+    assert_eq!(server.command(&["EXISTS", "over-the-socket"]).unwrap(), redisext::Reply::Int(0));
+    assert!(server.info("keyspace").unwrap().contains("db3:keys=1"), "the key lives in db 3");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
