@@ -5,7 +5,7 @@
 mod common;
 
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{assert_every_script_ran, client, server, wait_past};
 use redisext::serializer::{Json, Str};
@@ -16,6 +16,14 @@ use redisext::{
 
 const LONG: Duration = Duration::from_secs(60);
 const SHORT: Duration = Duration::from_millis(40);
+
+/// A wait of up to 20 s for something no script signals (a deadline passing) must
+/// end by the 100 ms recheck, not the timeout: the only check on elapsed time here,
+/// with a 100-fold margin.
+fn assert_woken_early(started: Instant) {
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(10), "waited {waited:?}: the recheck did not notice the passed deadline");
+}
 
 #[test]
 fn resource_pool_leases_each_member_to_one_holder() {
@@ -155,8 +163,10 @@ fn resource_pool_checkout_wait_is_woken_by_checkin_and_by_expiry() {
     let expiring = pool.checkout(SHORT).unwrap();
     assert!(expiring.is_none(), "still leased to the waiter");
     assert!(pool.extend(&got, SHORT).unwrap().is_some());
+    let started = Instant::now();
     let reclaimed = pool.checkout_wait(LONG, Duration::from_secs(20)).unwrap().expect("reclaimed after its deadline");
     assert!(reclaimed.fence() > got.fence());
+    assert_woken_early(started);
     let signal = server.command(&["LLEN", "{seats}:signal"]).unwrap();
     assert!(matches!(signal, Reply::Int(n) if n <= 1), "signals stay bounded: {signal:?}");
 }
@@ -351,8 +361,10 @@ fn reliable_queue_pop_wait_is_woken_by_push_and_by_a_passing_deadline() {
     jobs.push("task").unwrap();
     let delivered = consumer.join().unwrap().expect("woken by the push");
     assert!(jobs.extend(delivered.receipt(), SHORT).unwrap().is_some());
+    let started = Instant::now();
     let again = jobs.pop_wait(LONG, Duration::from_secs(20)).unwrap().expect("back after its deadline");
     assert_eq!((again.value().as_str(), again.delivery()), ("task", 2));
+    assert_woken_early(started);
 }
 
 #[test]
@@ -393,6 +405,13 @@ fn semaphore_grants_at_most_its_permits() {
     assert!(slots.release(&b).unwrap());
     assert!(waiter.join().unwrap().is_some());
     assert!(slots.acquire_wait(LONG, Duration::from_millis(30)).unwrap().is_none(), "times out");
+    // Waiting: woken (within the recheck interval) by a permit that lapses.
+    let lapsing = slots.acquire_wait(LONG, Duration::ZERO);
+    assert!(lapsing.unwrap().is_none(), "both permits held");
+    assert!(slots.extend(&d, SHORT).unwrap().is_some());
+    let started = Instant::now();
+    assert!(slots.acquire_wait(LONG, Duration::from_secs(20)).unwrap().is_some(), "the lapsed permit");
+    assert_woken_early(started);
     assert!(slots.clear().unwrap() >= 2);
     assert_eq!(slots.held().unwrap(), 0);
     assert!(other.acquire(LONG).unwrap().is_some(), "a cleared semaphore takes new settings");

@@ -9,7 +9,7 @@
   KEYS[3]  signal list (never longer than the queue was after the last push)
   ARGV[1]  capacity (>= 1)
   ARGV[2]  overflow policy: reject or evict
-  ARGV[3]  first value to push (the oldest of them), ARGV[4..] more, at most capacity in all
+  ARGV[3..]  the values to push, oldest first, at most capacity of them (none only stores the settings)
   Returns  the evicted items, oldest first (empty unless overflow is evict),
            or error REDISEXT_FULL when refused, REDISEXT_SETTINGS on other settings
   Worst case  O(V + E), V values pushed and E items evicted, both at most the capacity
@@ -39,8 +39,10 @@ end
 for first = 3, #ARGV, 1000 do
   redis.call('LPUSH', KEYS[1], unpack(ARGV, first, math.min(first + 999, #ARGV)))
 end
-for _ = 1, math.min(count, 64) do
-  redis.call('LPUSH', KEYS[3], 1)
+if count > 0 then
+  for _ = 1, math.min(count, 64) do
+    redis.call('LPUSH', KEYS[3], 1)
+  end
+  redis.call('LTRIM', KEYS[3], 0, length - #evicted + count - 1)
 end
-redis.call('LTRIM', KEYS[3], 0, length - #evicted + count - 1)
 return evicted

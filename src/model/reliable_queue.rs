@@ -324,18 +324,17 @@ fn decode_delivered<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Op
         Reply::Array(items) => items,
         other => return Err(unexpected(&other, call)),
     };
-    match items.as_slice() {
-        [Reply::Int(id), Reply::Int(delivery), Reply::Int(deadline), Reply::Bulk(value)]
-            if *id > 0 && *deadline >= 0 && u32::try_from(*delivery).is_ok_and(|d| d > 0) =>
-        {
-            Ok(Some(Delivered {
-                value: decode_bytes::<S>(value, call)?,
-                receipt: Receipt { id: id.unsigned_abs(), delivery: u32::try_from(*delivery).unwrap_or(u32::MAX) },
-                deadline: server_time(deadline.unsigned_abs()),
-            }))
-        }
-        _ => Err(unexpected(&Reply::Array(items), call)),
+    if let [Reply::Int(id), Reply::Int(delivery), Reply::Int(deadline), Reply::Bulk(value)] = items.as_slice()
+        && let (Ok(id @ 1..), Ok(delivery @ 1..), Ok(deadline)) =
+            (u64::try_from(*id), u32::try_from(*delivery), u64::try_from(*deadline))
+    {
+        return Ok(Some(Delivered {
+            value: decode_bytes::<S>(value, call)?,
+            receipt: Receipt { id, delivery },
+            deadline: server_time(deadline),
+        }));
     }
+    Err(unexpected(&Reply::Array(items), call))
 }
 
 fn decode_nacked(reply: Reply, call: &ScriptCall) -> Result<Nacked> {
