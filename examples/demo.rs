@@ -8,11 +8,11 @@
 
 use std::time::Duration;
 
-use redisext::serializer::{Json, Numeric, Str};
+use redisext::serializer::{Json, Numeric, Raw, Str};
 use redisext::testing::{RedisServer, ServerError};
 use redisext::{
-    BoundedQueue, Client, Counter, Map, ModelClass, ModelOptions, Overflow, Quota, RateLimiter, ReliableQueue,
-    ResourcePool, Semaphore,
+    BoundedQueue, Client, Counter, HashMap, Lock, Map, ModelClass, ModelOptions, Overflow, Pool, PriorityQueue, Queue,
+    Quota, RateLimiter, ReliableQueue, ResourcePool, Semaphore, SortedSet, Stack,
 };
 
 /// Prints an operation as written and what it returned.
@@ -84,6 +84,77 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     show!(profile.set(&Profile { name: "Zoë".into(), langs: vec!["rust".into(), "python".into()] })?);
     show!(profile.get()?);
 
+    println!("\nHashMap (fields of a hash; scripts hash_map/*)");
+    let prices = ModelClass::<HashMap<Numeric>>::new(&client).options(options.clone()).at("prices")?;
+    show!(prices.set("apple", &120)?);
+    show!(prices.set("apple", &110)?);
+    show!(prices.get("apple")?);
+    show!(prices.remove("apple")?);
+    show!(prices.get("apple")?);
+
+    println!("\nPool (a set; scripts pool/*)");
+    let workers = ModelClass::<Pool<Str>>::new(&client).options(options.clone()).at("workers")?;
+    show!(workers.push("w1")?);
+    show!(workers.push("w1")?);
+    show!(workers.push("w2")?);
+    show!(workers.contains("w2")?);
+    show!(workers.members()?.len());
+    show!(workers.pop()?.is_some());
+
+    println!("\nSortedSet (a sorted set, f64 scores; scripts sorted_set/*)");
+    let board = ModelClass::<SortedSet<Str>>::new(&client).options(options.clone()).at("board")?;
+    show!(board.add("ada", 31.5)?);
+    show!(board.add("bob", 12.0)?);
+    show!(board.add("cy", 20.0)?);
+    show!(board.members()?);
+    show!(board.members_by_score(..=20.0)?);
+    show!(board.members_by_score_with_scores(f64::NEG_INFINITY..f64::INFINITY)?);
+    show!(board.length(15.0..)?);
+    show!(board.contains("bob")?);
+    show!(board.rem("bob")?);
+    show!(board.clean_by_score(..25.0)?);
+    show!(board.add("dee", 5.0)?);
+    show!(board.truncate(1)?);
+    show!(board.members_with_scores()?);
+    show!(board.clean()?);
+
+    println!("\nQueue (a list, first in first out; scripts queue/*)");
+    let jobs = ModelClass::<Queue<Str>>::new(&client).options(options.clone()).at("jobs")?;
+    show!(jobs.push("first")?);
+    show!(jobs.push("second")?);
+    show!(jobs.items()?);
+    show!(jobs.pop()?);
+    show!(jobs.size()?);
+
+    println!("\nPriorityQueue (a sorted set, lowest priority out first, atomically; scripts priority_queue/*)");
+    let tasks = ModelClass::<PriorityQueue<Str>>::new(&client).options(options.clone()).at("tasks")?;
+    show!(tasks.push("later", 10)?);
+    show!(tasks.push("urgent", 1)?);
+    show!(tasks.pop()?);
+    show!(tasks.pop()?);
+    show!(tasks.pop()?);
+
+    println!("\nStack (a list, last in first out; scripts stack/*)");
+    let undo = ModelClass::<Stack<Numeric>>::new(&client).options(options.clone()).at("undo")?;
+    show!(undo.push(&1)?);
+    show!(undo.push(&2)?);
+    show!(undo.pop()?);
+    show!(undo.pop()?);
+
+    println!("\nLock (a string that exists while held; scripts lock/*)");
+    let lock = ModelClass::<Lock>::new(&client).options(options.clone()).at("invoice-lock")?;
+    let token = show!(lock.acquire(Duration::from_secs(30))?).ok_or("the demo's lock is free")?;
+    show!(lock.locked()?);
+    show!(lock.acquire(None)?);
+    show!(lock.acquire_timeout(None, Duration::from_millis(50))?);
+    show!(lock.extend(&token, Duration::from_secs(60))?);
+    show!(lock.release(&token)?);
+    show!(lock.release(&token)?);
+    let guard = show!(lock.guard(Duration::from_secs(30), Duration::from_millis(500))?);
+    show!(lock.locked()?);
+    drop(guard); // releases the lock
+    show!(lock.locked()?);
+
     println!("\nKey commands (every model; scripts key/*)");
     show!(greeting.expire(Duration::from_secs(60))?);
     show!(greeting.ttl()?);
@@ -103,8 +174,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     show_error!(wrong_type.incr(1));
     let not_json = ModelClass::<Map<Json<Profile>>>::new(&client).options(options.clone()).at("stock")?;
     show_error!(not_json.get());
+    let wrong_type = ModelClass::<Queue<Str>>::new(&client).options(options.clone()).at("workers")?;
+    show_error!(wrong_type.push("x"));
+    show_error!(board.add("nan", f64::NAN));
+    // A pop whose item cannot be decoded still removes it (one atomic step), and
+    // hands its bytes back in the error so nothing is lost.
+    ModelClass::<Queue<Raw>>::new(&client).options(options.clone()).at("inbox")?.push(b"\xff not json")?;
+    let inbox = ModelClass::<Queue<Json<Profile>>>::new(&client).options(options.clone()).at("inbox")?;
+    show_error!(inbox.pop());
     println!("\nCleaning up the demo's keys.");
-    for key in [visitors.key(), stock.key(), profile.key()] {
+    for key in [visitors.key(), stock.key(), profile.key(), workers.key(), jobs.key()] {
         Map::<Str>::new(&client, key.as_bytes())?.remove()?;
     }
     Ok(())

@@ -27,3 +27,31 @@ ensure_redis_server() {
     return 1
   fi
 }
+
+# Python redisext 2.0.2 (and redis-py) in .venv at the repository root, for the
+# Python interoperability tests (tests/python_interop.rs). Quick when present.
+ensure_python_venv() {
+  local venv
+  venv="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.venv"
+  local check='import sys, redis, redisext; sys.exit(redisext.__version__ != "2.0.2")'
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" >/dev/null 2>&1; then
+    return 0
+  fi
+  if ! command -v python3 >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    echo "python3 is missing: installing it with apt-get" >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+  fi
+  if ! python3 -m venv --clear "$venv" >/dev/null 2>&1; then
+    # Debian and Ubuntu ship venv's pip bootstrap separately.
+    if command -v apt-get >/dev/null 2>&1; then
+      echo "python3 cannot make a virtualenv: installing python3-venv with apt-get" >&2
+      as_root apt-get update -qq
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
+    python3 -m venv --clear "$venv"
+  fi
+  echo "installing Python redisext 2.0.2 into $venv" >&2
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "redisext==2.0.2" redis
+  "$venv/bin/python" -c "$check"
+}

@@ -102,6 +102,31 @@ pub enum Error {
         preview: String,
     },
 
+    /// A pop (`Pool`, `Queue`, `Stack`, `PriorityQueue`) removed an item that the
+    /// model's serializer cannot decode. The pop is one atomic script, so the item
+    /// is no longer in Redis; it is not lost: its bytes are here, whole, in
+    /// `bytes`. Push them back with a [`Raw`](crate::serializer::Raw) model on the
+    /// same key, or keep them for inspection (a dead-letter store). Later pops are
+    /// unaffected.
+    #[error(
+        "{op} on key {key} removed an item that the {serializer} serializer cannot decode: {reason} \
+         (bytes: {preview}); the item is no longer in Redis, and all {len} of its bytes are in this error",
+        preview = preview(.bytes, 48),
+        len = .bytes.len()
+    )]
+    PoppedUndecodable {
+        /// The operation, as `model/op`.
+        op: &'static str,
+        /// The key the item was popped from.
+        key: KeyDisplay,
+        /// The serializer's name (`Json`, `Pickle`, …).
+        serializer: &'static str,
+        /// Why decoding failed.
+        reason: String,
+        /// The removed item, byte for byte.
+        bytes: Vec<u8>,
+    },
+
     /// A value could not be encoded by the model's serializer; nothing was sent.
     #[error("cannot encode a value for key {key} with the {serializer} serializer: {reason}")]
     Encode {

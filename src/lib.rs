@@ -30,6 +30,25 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Models
+//!
+//! | model | Redis type | Python redisext |
+//! |---|---|---|
+//! | [`Counter`] | string | `counter.Counter` |
+//! | [`Map`] | string | `hashmap.Map` |
+//! | [`HashMap`] | hash | `hashmap.HashMap` |
+//! | [`Pool`] | set | `pool.Pool` |
+//! | [`SortedSet`] | zset | `pool.SortedSet` |
+//! | [`Queue`] | list | `queue.Queue` |
+//! | [`PriorityQueue`] | zset | `queue.PriorityQueue` (here with an atomic pop) |
+//! | [`Stack`] | list | `stack.Stack` |
+//! | [`Lock`] | string | `lock.Lock` (here atomic, released only by its holder's [`LockToken`]) |
+//!
+//! Each page lists the script behind every operation. A pop whose item the
+//! serializer cannot decode returns the item's bytes in
+//! [`Error::PoppedUndecodable`]: the pop is atomic, so the item has left Redis,
+//! but it is not lost.
+//!
 //! ## How an operation runs
 //!
 //! A model method builds an [`Op`]: a script, its keys and arguments, the node it
@@ -70,11 +89,18 @@ pub use error::{CommandError, Delivery, Error, Result, ServerError};
 pub use key::{Key, KeyDisplay, MAX_BULK_LEN};
 pub use model::bounded_queue::{BoundedQueue, Overflow};
 pub use model::counter::Counter;
+pub use model::hash_map::HashMap;
+pub use model::lock::{Lock, LockGuard, LockToken};
 pub use model::map::Map;
+pub use model::pool::Pool;
+pub use model::priority_queue::PriorityQueue;
+pub use model::queue::Queue;
 pub use model::rate_limiter::{Quota, RateLimit, RateLimiter};
 pub use model::reliable_queue::{Delivered, Nacked, QueueCounts, Receipt, ReliableQueue};
 pub use model::resource_pool::{Lease, PoolCounts, Removal, ResourcePool};
 pub use model::semaphore::{Permit, Semaphore};
+pub use model::sorted_set::{Scored, SortedSet};
+pub use model::stack::Stack;
 pub use model::{Model, ModelClass, ModelOptions, Ttl};
 pub use op::{Executor, Node, Op, ScriptCall, Wait};
 pub use reply::Reply;

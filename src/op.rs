@@ -114,7 +114,6 @@ pub struct Wait {
 
 impl Wait {
     /// Polls with exponential backoff (2 ms doubling to 100 ms) for up to `timeout`.
-    #[expect(dead_code, reason = "first used by the Lock model's acquire with a timeout")]
     pub(crate) fn polling(timeout: std::time::Duration) -> Wait {
         Wait { timeout, signal: None, recheck: None }
     }
@@ -201,10 +200,42 @@ pub(crate) mod decode {
         }
     }
 
-    /// A non-negative integer reply (a count, a length).
+    /// A non-negative integer reply: a length or a number of members.
     pub(crate) fn count(reply: Reply, call: &ScriptCall) -> Result<u64> {
         match reply {
             Reply::Int(n) if n >= 0 => Ok(n.unsigned_abs()),
+            other => Err(unexpected(&other, call)),
+        }
+    }
+
+    /// Nil or an item a script has just removed (a pop). Bytes the serializer
+    /// cannot decode are returned whole in [`Error::PoppedUndecodable`], since the
+    /// item is no longer in Redis.
+    pub(crate) fn popped<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Option<S::Owned>> {
+        match reply {
+            Reply::Nil => Ok(None),
+            Reply::Bulk(bytes) => match S::decode(&bytes) {
+                Ok(value) => Ok(Some(value)),
+                Err(reason) => Err(Error::PoppedUndecodable {
+                    op: call.op_name(),
+                    key: call.key().display(),
+                    serializer: S::NAME,
+                    reason,
+                    bytes,
+                }),
+            },
+            other => Err(unexpected(&other, call)),
+        }
+    }
+
+    /// An array of items a script has just removed (evicted), each decoded as
+    /// [`popped`] decodes one.
+    pub(crate) fn popped_list<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Vec<S::Owned>> {
+        match reply {
+            Reply::Array(items) => items
+                .into_iter()
+                .map(|item| popped::<S>(item, call)?.ok_or_else(|| unexpected(&Reply::Nil, call)))
+                .collect(),
             other => Err(unexpected(&other, call)),
         }
     }
@@ -231,8 +262,8 @@ pub(crate) mod decode {
         }
     }
 
-    /// An array of stored values, each decoded by the serializer.
-    pub(crate) fn values<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Vec<S::Owned>> {
+    /// An array of stored values, each decoded by the serializer, in order.
+    pub(crate) fn list<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Vec<S::Owned>> {
         match reply {
             Reply::Array(items) => items
                 .into_iter()

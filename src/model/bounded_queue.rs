@@ -150,7 +150,8 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
 
     /// Appends `value`. With [`Overflow::EvictOldest`] a full queue first drops its
     /// oldest item, which is returned; with [`Overflow::Reject`] a full queue is
-    /// [`Error::Full`] and nothing changes.
+    /// [`Error::Full`] and nothing changes. An evicted item the serializer cannot
+    /// decode is [`Error::PoppedUndecodable`], with its bytes: the push happened.
     pub fn push(&self, value: &S::Value) -> E::Output<Option<S::Owned>> {
         let call = encode::<S>(self.core.key(), value).and_then(|value| self.push_call(vec![value]));
         self.core.run(call, decode_evicted_one::<S>)
@@ -169,7 +170,7 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
             .map(|value| encode::<S>(self.core.key(), value))
             .collect::<Result<Vec<_>>>()
             .and_then(|values| self.push_call(values));
-        self.core.run(call, decode::values::<S>)
+        self.core.run(call, decode::popped_list::<S>)
     }
 
     fn push_call(&self, values: Vec<Vec<u8>>) -> Result<ScriptCall> {
@@ -183,7 +184,7 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
 
     /// Takes the oldest item, or `None` when the queue is empty.
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
-        self.core.run(self.core.call(script::BOUNDED_QUEUE_POP, vec![]), decode::optional::<S>)
+        self.core.run(self.core.call(script::BOUNDED_QUEUE_POP, vec![]), decode::popped::<S>)
     }
 
     /// Takes the oldest item, waiting up to `timeout` for one to be pushed (woken by
@@ -191,7 +192,7 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     /// when the timeout passes first.
     pub fn pop_wait(&self, timeout: Duration) -> E::Output<Option<S::Owned>> {
         let wait = Wait::on_signal(timeout, self.signal.clone()).recheck_every(WAIT_RECHECK);
-        self.core.run_waiting(self.core.call(script::BOUNDED_QUEUE_POP, vec![]), decode::optional::<S>, wait)
+        self.core.run_waiting(self.core.call(script::BOUNDED_QUEUE_POP, vec![]), decode::popped::<S>, wait)
     }
 
     /// The number of items.
@@ -213,7 +214,7 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
 }
 
 fn decode_evicted_one<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Option<S::Owned>> {
-    Ok(decode::values::<S>(reply, call)?.into_iter().next())
+    Ok(decode::popped_list::<S>(reply, call)?.into_iter().next())
 }
 
 fn decode_settings(reply: Reply, call: &ScriptCall) -> Result<Option<(u64, Overflow)>> {

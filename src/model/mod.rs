@@ -3,11 +3,18 @@
 
 pub mod bounded_queue;
 pub mod counter;
+pub mod hash_map;
+pub mod lock;
 pub mod map;
+pub mod pool;
+pub mod priority_queue;
+pub mod queue;
 pub mod rate_limiter;
 pub mod reliable_queue;
 pub mod resource_pool;
 pub mod semaphore;
+pub mod sorted_set;
+pub mod stack;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -15,9 +22,10 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::op::{Executor, Node, Op, ScriptCall, Wait, checked_args, decode};
+use crate::op::{Executor, Node, Op, ScriptCall, Wait, checked_args, decode, encode};
 use crate::reply::Reply;
 use crate::script::{self, Script};
+use crate::serializer::Serializer;
 
 /// Settings shared by every key of a model, like the class attributes of a Python
 /// redisext model (`EXPIRE`, the connection's read routing) plus a namespace.
@@ -104,10 +112,21 @@ impl<E: Executor> Core<E> {
         self.call_with_keys(script, vec![self.key.clone()], args)
     }
 
+    /// A call of `script` whose one argument is `value`, encoded by `S`.
+    pub(crate) fn call_with_value<S: Serializer>(&self, script: Script, value: &S::Value) -> Result<ScriptCall> {
+        encode::<S>(&self.key, value).and_then(|bytes| self.call(script, vec![bytes]))
+    }
+
     /// A call naming more keys than the model's own (which comes first).
     pub(crate) fn call_with_keys(&self, script: Script, keys: Vec<Key>, args: Vec<Vec<u8>>) -> Result<ScriptCall> {
         let node = if script.is_read_only() && !self.options.read_from_master { Node::Replica } else { Node::Master };
         Ok(ScriptCall { script, keys, args: checked_args(args)?, node, redis_type: self.redis_type })
+    }
+
+    /// A read-only call sent to the master whatever the model's options: for reads
+    /// that must not see a lagging replica (a lock's state).
+    pub(crate) fn call_on_master(&self, script: Script, args: Vec<Vec<u8>>) -> Result<ScriptCall> {
+        self.call(script, args).map(|call| ScriptCall { node: Node::Master, ..call })
     }
 
     /// Executes a call and decodes its reply.
@@ -343,3 +362,57 @@ macro_rules! key_commands {
 }
 
 pub(crate) use key_commands;
+
+/// What every model with a serializer has besides its operations, for a struct
+/// `$model<S, E> { core: Core<E>, serializer: PhantomData<fn() -> S> }` stored as
+/// the Redis type `$redis_type`: `new`, `on`, [`Model`], `Clone`, `Debug` and the
+/// key commands.
+macro_rules! serialized_model {
+    ($model:ident, $redis_type:literal, $noun:literal) => {
+        impl<S: $crate::serializer::Serializer, E: $crate::Executor> $model<S, E> {
+            #[doc = concat!("The ", $noun, " at `key` (nothing is sent; an empty key is an error).")]
+            pub fn new(exec: &E, key: impl AsRef<[u8]>) -> $crate::Result<Self> {
+                <Self as $crate::Model>::with_options(exec, key, $crate::ModelOptions::default())
+            }
+
+            #[doc = concat!("This ", $noun, " on another executor (an async client, a pipeline), same key and options.")]
+            pub fn on<E2: $crate::Executor>(&self, exec: &E2) -> $model<S, E2> {
+                $model { core: self.core.rebind(exec), serializer: std::marker::PhantomData }
+            }
+        }
+
+        impl<S: $crate::serializer::Serializer, E: $crate::Executor> $crate::Model for $model<S, E> {
+            type Executor = E;
+
+            fn with_options(
+                exec: &E,
+                key: impl AsRef<[u8]>,
+                options: $crate::ModelOptions,
+            ) -> $crate::Result<Self> {
+                Ok($model {
+                    core: $crate::model::Core::new(exec, key, options, $redis_type)?,
+                    serializer: std::marker::PhantomData,
+                })
+            }
+        }
+
+        impl<S: $crate::serializer::Serializer, E: $crate::Executor> Clone for $model<S, E> {
+            fn clone(&self) -> Self {
+                $model { core: self.core.clone(), serializer: std::marker::PhantomData }
+            }
+        }
+
+        impl<S: $crate::serializer::Serializer, E: $crate::Executor> std::fmt::Debug for $model<S, E> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($model))
+                    .field("key", self.core.key())
+                    .field("serializer", &S::NAME)
+                    .finish()
+            }
+        }
+
+        $crate::model::key_commands!(impl[S: $crate::serializer::Serializer, E: $crate::Executor] $model<S, E>);
+    };
+}
+
+pub(crate) use serialized_model;

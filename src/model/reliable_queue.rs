@@ -303,7 +303,7 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// [`max_deliveries`](Self::max_deliveries) times without an ack), or `None`.
     pub fn pop_dead(&self) -> E::Output<Option<S::Owned>> {
         let keys = self.core.with_siblings([&self.keys.dead]);
-        self.core.run(self.core.call_with_keys(script::RELIABLE_QUEUE_POP_DEAD, keys, vec![]), decode::optional::<S>)
+        self.core.run(self.core.call_with_keys(script::RELIABLE_QUEUE_POP_DEAD, keys, vec![]), decode::popped::<S>)
     }
 
     /// Deletes every item (ready, in flight, dead) and returns how many keys

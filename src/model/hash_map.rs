@@ -1,0 +1,62 @@
+//! [`HashMap`]: named fields in one Redis hash.
+
+use std::marker::PhantomData;
+
+use crate::client::Client;
+use crate::model::{Core, serialized_model};
+use crate::op::{Executor, decode, encode};
+use crate::script;
+use crate::serializer::{Raw, Serializer};
+
+/// Values in the fields of one Redis hash, encoded by the serializer `S`
+/// (Python's `redisext.hashmap.HashMap`). Field names are bytes used as given —
+/// never serialized, as in Python — and values are encoded.
+///
+/// | method | script |
+/// |---|---|
+/// | [`get`](Self::get) | `hash_map/get` (read-only) |
+/// | [`set`](Self::set) | `hash_map/set` |
+/// | [`remove`](Self::remove) | `hash_map/remove` |
+///
+/// ```
+/// # let server = redisext::testing::RedisServer::start()?;
+/// # let url = server.url();
+/// use redisext::{Client, HashMap, serializer::Numeric};
+/// let client = Client::open(&url)?; // url: "redis://127.0.0.1:6379/0"
+/// let stock = HashMap::<Numeric>::new(&client, "stock")?;
+/// assert!(stock.set("apples", &12)?);   // a new field
+/// assert!(!stock.set("apples", &10)?);  // replaced
+/// assert_eq!(stock.get("apples")?, Some(10));
+/// assert!(stock.remove("apples")?);
+/// assert_eq!(stock.get("apples")?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct HashMap<S: Serializer = Raw, E: Executor = Client> {
+    core: Core<E>,
+    serializer: PhantomData<fn() -> S>,
+}
+
+impl<S: Serializer, E: Executor> HashMap<S, E> {
+    /// The value of `field`, or `None` when the field (or the hash) does not exist.
+    /// Bytes the serializer cannot read are [`Error::Decode`](crate::Error::Decode).
+    pub fn get(&self, field: impl AsRef<[u8]>) -> E::Output<Option<S::Owned>> {
+        let call = self.core.call(script::HASH_MAP_GET, vec![field.as_ref().to_vec()]);
+        self.core.run(call, decode::optional::<S>)
+    }
+
+    /// Stores `value` in `field`; true when the field is new, false when a value
+    /// was replaced (Python returns HSET's 1 or 0).
+    pub fn set(&self, field: impl AsRef<[u8]>, value: &S::Value) -> E::Output<bool> {
+        let call = encode::<S>(self.core.key(), value)
+            .and_then(|bytes| self.core.call(script::HASH_MAP_SET, vec![field.as_ref().to_vec(), bytes]));
+        self.core.run(call, decode::flag)
+    }
+
+    /// Deletes `field`; true when there was one.
+    pub fn remove(&self, field: impl AsRef<[u8]>) -> E::Output<bool> {
+        let call = self.core.call(script::HASH_MAP_REMOVE, vec![field.as_ref().to_vec()]);
+        self.core.run(call, decode::flag)
+    }
+}
+
+serialized_model!(HashMap, "hash", "hash map");

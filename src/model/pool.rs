@@ -1,0 +1,73 @@
+//! [`Pool`]: an unordered set of distinct members.
+
+use std::marker::PhantomData;
+
+use crate::client::Client;
+use crate::model::{Core, serialized_model};
+use crate::op::{Executor, decode};
+use crate::script;
+use crate::serializer::{Raw, Serializer};
+
+/// A set of distinct members, encoded by the serializer `S` (Python's
+/// `redisext.pool.Pool`, a Redis set). Members are compared by their encoded
+/// bytes: with [`Json`](crate::serializer::Json), [`Str`](crate::serializer::Str)
+/// and [`Numeric`](crate::serializer::Numeric) a member pushed by Python is found
+/// by Rust and the reverse; with [`Pickle`](crate::serializer::Pickle) it is not
+/// (the two languages pickle the same value to different bytes).
+///
+/// | method | script |
+/// |---|---|
+/// | [`push`](Self::push) | `pool/push` |
+/// | [`pop`](Self::pop) | `pool/pop` |
+/// | [`members`](Self::members) | `pool/members` (read-only) |
+/// | [`contains`](Self::contains) | `pool/contains` (read-only) |
+///
+/// ```
+/// # let server = redisext::testing::RedisServer::start()?;
+/// # let url = server.url();
+/// use redisext::{Client, Pool, serializer::Str};
+/// let client = Client::open(&url)?; // url: "redis://127.0.0.1:6379/0"
+/// let workers = Pool::<Str>::new(&client, "workers")?;
+/// assert!(workers.push("w1")?);
+/// assert!(!workers.push("w1")?, "already a member");
+/// assert!(workers.contains("w1")?);
+/// assert_eq!(workers.members()?, vec!["w1".to_owned()]);
+/// assert_eq!(workers.pop()?.as_deref(), Some("w1"));
+/// assert_eq!(workers.pop()?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Pool<S: Serializer = Raw, E: Executor = Client> {
+    core: Core<E>,
+    serializer: PhantomData<fn() -> S>,
+}
+
+impl<S: Serializer, E: Executor> Pool<S, E> {
+    /// Adds `member`; true when it is new, false when it was already there.
+    pub fn push(&self, member: &S::Value) -> E::Output<bool> {
+        let call = self.core.call_with_value::<S>(script::POOL_PUSH, member);
+        self.core.run(call, decode::flag)
+    }
+
+    /// Removes one member chosen at random and returns it; `None` when the pool is
+    /// empty. Each member is handed to exactly one caller, however many pop at once.
+    ///
+    /// A member the serializer cannot decode is still removed (the pop is one
+    /// atomic step): the error, [`Error::PoppedUndecodable`](crate::Error::PoppedUndecodable),
+    /// carries its bytes so it is not lost.
+    pub fn pop(&self) -> E::Output<Option<S::Owned>> {
+        self.core.run(self.core.call(script::POOL_POP, vec![]), decode::popped::<S>)
+    }
+
+    /// Every member, in no particular order (the whole set is read, as in Python).
+    pub fn members(&self) -> E::Output<Vec<S::Owned>> {
+        self.core.run(self.core.call(script::POOL_MEMBERS, vec![]), decode::list::<S>)
+    }
+
+    /// True when `member` is in the pool (its encoded bytes are).
+    pub fn contains(&self, member: &S::Value) -> E::Output<bool> {
+        let call = self.core.call_with_value::<S>(script::POOL_CONTAINS, member);
+        self.core.run(call, decode::flag)
+    }
+}
+
+serialized_model!(Pool, "set", "pool");

@@ -1,0 +1,205 @@
+//! [`SortedSet`]: members ordered by a floating-point score.
+
+use std::marker::PhantomData;
+use std::ops::{Bound, RangeBounds};
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::model::{Core, serialized_model};
+use crate::op::{Executor, ScriptCall, decode, decode_bytes, encode, unexpected};
+use crate::reply::Reply;
+use crate::script::{self, Script};
+use crate::serializer::{Raw, Serializer};
+
+/// Distinct members ordered by a score, encoded by the serializer `S` (Python's
+/// `redisext.pool.SortedSet`, a Redis sorted set).
+///
+/// Scores are `f64`, infinities included (NaN is refused before any round trip).
+/// Score ranges are Rust ranges: `..` for every score, `1.0..=5.0` for both ends
+/// included (Python's `length(1, 5)`), `1.0..5.0` to leave 5 out, `..=0.0`, and
+/// `(Bound::Excluded(a), Bound::Included(b))` for the rest; infinite ends such as
+/// `f64::NEG_INFINITY..=f64::INFINITY` work too. Members are compared by their
+/// encoded bytes, so a JSON, string or numeric member added by Python is found
+/// (and removed) by Rust and the reverse; a pickled one is not (see
+/// [`Pickle`](crate::serializer::Pickle)).
+///
+/// | method | script |
+/// |---|---|
+/// | [`add`](Self::add) | `sorted_set/add` |
+/// | [`rem`](Self::rem) | `sorted_set/rem` |
+/// | [`length`](Self::length) | `sorted_set/length` (read-only) |
+/// | [`members`](Self::members), [`members_with_scores`](Self::members_with_scores) | `sorted_set/members` (read-only) |
+/// | [`members_by_score`](Self::members_by_score), [`members_by_score_with_scores`](Self::members_by_score_with_scores) | `sorted_set/members_by_score` (read-only) |
+/// | [`contains`](Self::contains) | `sorted_set/contains` (read-only) |
+/// | [`truncate`](Self::truncate) | `sorted_set/truncate` |
+/// | [`clean`](Self::clean) | `sorted_set/clean` |
+/// | [`clean_by_score`](Self::clean_by_score) | `sorted_set/clean_by_score` |
+///
+/// ```
+/// # let server = redisext::testing::RedisServer::start()?;
+/// # let url = server.url();
+/// use redisext::{Client, Scored, SortedSet, serializer::Str};
+/// let client = Client::open(&url)?; // url: "redis://127.0.0.1:6379/0"
+/// let board = SortedSet::<Str>::new(&client, "leaderboard")?;
+/// board.add("ada", 31.5)?;
+/// board.add("bob", 12.0)?;
+/// board.add("cy", 20.0)?;
+/// assert_eq!(board.members()?, ["ada", "cy", "bob"]); // highest first
+/// assert_eq!(board.members_by_score(..=20.0)?, ["bob", "cy"]); // lowest first
+/// assert_eq!(board.length(15.0..)?, 2);
+/// assert_eq!(board.members_with_scores()?[0], Scored { member: "ada".to_owned(), score: 31.5 });
+/// assert_eq!(board.truncate(2)?, 1); // keeps the 2 highest
+/// assert!(!board.contains("bob")?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SortedSet<S: Serializer = Raw, E: Executor = Client> {
+    core: Core<E>,
+    serializer: PhantomData<fn() -> S>,
+}
+
+/// A member and its score, as [`SortedSet::members_with_scores`] and
+/// [`SortedSet::members_by_score_with_scores`] return them. (Python returns
+/// `(score, member)` tuples; named fields leave no doubt which is which.)
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scored<T> {
+    /// The member, decoded.
+    pub member: T,
+    /// Its score.
+    pub score: f64,
+}
+
+impl<S: Serializer, E: Executor> SortedSet<S, E> {
+    /// Adds `member` with `score`, or changes the score of a member already
+    /// there; true when the member is new.
+    pub fn add(&self, member: &S::Value, score: f64) -> E::Output<bool> {
+        let script = script::SORTED_SET_ADD;
+        let call = score_arg(score, script).and_then(|score| {
+            let bytes = encode::<S>(self.core.key(), member)?;
+            self.core.call(script, vec![score.into_bytes(), bytes])
+        });
+        self.core.run(call, decode::flag)
+    }
+
+    /// Removes `member`; true when it was there.
+    pub fn rem(&self, member: &S::Value) -> E::Output<bool> {
+        let call = self.core.call_with_value::<S>(script::SORTED_SET_REM, member);
+        self.core.run(call, decode::flag)
+    }
+
+    /// The number of members whose score is in `scores` (`..` counts them all).
+    pub fn length(&self, scores: impl RangeBounds<f64>) -> E::Output<u64> {
+        self.core.run(self.range_call(script::SORTED_SET_LENGTH, &scores, None), decode::count)
+    }
+
+    /// Every member, highest score first (members with equal scores in reverse
+    /// byte order), as Python's `members()`.
+    pub fn members(&self) -> E::Output<Vec<S::Owned>> {
+        self.core.run(self.core.call(script::SORTED_SET_MEMBERS, vec![b"0".to_vec()]), decode::list::<S>)
+    }
+
+    /// Every member with its score, highest score first (Python's
+    /// `members(with_scores=True)`).
+    pub fn members_with_scores(&self) -> E::Output<Vec<Scored<S::Owned>>> {
+        self.core.run(self.core.call(script::SORTED_SET_MEMBERS, vec![b"1".to_vec()]), decode_scored::<S>)
+    }
+
+    /// The members whose score is in `scores`, lowest score first (Python's
+    /// `members_by_score(min, max)`; `..` for all of them).
+    pub fn members_by_score(&self, scores: impl RangeBounds<f64>) -> E::Output<Vec<S::Owned>> {
+        let call = self.range_call(script::SORTED_SET_MEMBERS_BY_SCORE, &scores, Some(false));
+        self.core.run(call, decode::list::<S>)
+    }
+
+    /// The members whose score is in `scores`, with their scores, lowest first.
+    pub fn members_by_score_with_scores(&self, scores: impl RangeBounds<f64>) -> E::Output<Vec<Scored<S::Owned>>> {
+        let call = self.range_call(script::SORTED_SET_MEMBERS_BY_SCORE, &scores, Some(true));
+        self.core.run(call, decode_scored::<S>)
+    }
+
+    /// True when `member` is in the set.
+    pub fn contains(&self, member: &S::Value) -> E::Output<bool> {
+        let call = self.core.call_with_value::<S>(script::SORTED_SET_CONTAINS, member);
+        self.core.run(call, decode::flag)
+    }
+
+    /// Keeps the `keep` members with the highest scores and removes the others;
+    /// returns how many were removed (`truncate(0)` empties the set).
+    pub fn truncate(&self, keep: u64) -> E::Output<u64> {
+        self.core.run(self.core.call(script::SORTED_SET_TRUNCATE, vec![keep.to_string().into_bytes()]), decode::count)
+    }
+
+    /// Deletes the whole set; true when it existed. A key holding another Redis
+    /// type is left alone: [`Error::WrongType`].
+    pub fn clean(&self) -> E::Output<bool> {
+        self.core.run(self.core.call(script::SORTED_SET_CLEAN, vec![]), decode::flag)
+    }
+
+    /// Removes the members whose score is in `scores`; returns how many were
+    /// removed (Python returns whether any were).
+    pub fn clean_by_score(&self, scores: impl RangeBounds<f64>) -> E::Output<u64> {
+        self.core.run(self.range_call(script::SORTED_SET_CLEAN_BY_SCORE, &scores, None), decode::count)
+    }
+
+    /// A call of a script taking a score range, and optionally a with-scores flag.
+    fn range_call(
+        &self,
+        script: Script,
+        scores: &impl RangeBounds<f64>,
+        with_scores: Option<bool>,
+    ) -> Result<ScriptCall> {
+        let low = bound_arg(scores.start_bound(), "-inf", script)?;
+        let high = bound_arg(scores.end_bound(), "+inf", script)?;
+        let mut args = vec![low.into_bytes(), high.into_bytes()];
+        if let Some(with_scores) = with_scores {
+            args.push(if with_scores { b"1".to_vec() } else { b"0".to_vec() });
+        }
+        self.core.call(script, args)
+    }
+}
+
+/// A score as Redis reads it: shortest round-trip digits (`1.5e0`), `+inf`,
+/// `-inf`. NaN has no place in a sorted set and is refused.
+fn score_arg(score: f64, script: Script) -> Result<String> {
+    if score.is_nan() {
+        return Err(Error::InvalidArgument { op: script.name(), reason: "a score cannot be NaN".into() });
+    }
+    Ok(match score {
+        f64::INFINITY => "+inf".to_owned(),
+        f64::NEG_INFINITY => "-inf".to_owned(),
+        _ => format!("{score:e}"),
+    })
+}
+
+/// One end of a score range in Redis's syntax (`(` marks an open end).
+fn bound_arg(bound: Bound<&f64>, unbounded: &str, script: Script) -> Result<String> {
+    match bound {
+        Bound::Unbounded => Ok(unbounded.to_owned()),
+        Bound::Included(score) => score_arg(*score, script),
+        Bound::Excluded(score) => Ok(format!("({}", score_arg(*score, script)?)),
+    }
+}
+
+/// Member, score pairs flattened in one array, scores as text.
+fn decode_scored<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Vec<Scored<S::Owned>>> {
+    let Reply::Array(items) = reply else { return Err(unexpected(&reply, call)) };
+    if items.len() % 2 != 0 {
+        return Err(unexpected(&Reply::Array(items), call));
+    }
+    let mut scored = Vec::with_capacity(items.len() / 2);
+    let mut items = items.into_iter();
+    while let (Some(member), Some(score)) = (items.next(), items.next()) {
+        let member = match member {
+            Reply::Bulk(bytes) => decode_bytes::<S>(&bytes, call)?,
+            other => return Err(unexpected(&other, call)),
+        };
+        let score = match &score {
+            Reply::Bulk(text) => std::str::from_utf8(text).ok().and_then(|text| text.parse::<f64>().ok()),
+            _ => None,
+        }
+        .ok_or_else(|| unexpected(&score, call))?;
+        scored.push(Scored { member, score });
+    }
+    Ok(scored)
+}
+
+serialized_model!(SortedSet, "zset", "sorted set");

@@ -1,0 +1,55 @@
+//! [`Stack`]: last in, first out.
+
+use std::marker::PhantomData;
+
+use crate::client::Client;
+use crate::model::{Core, serialized_model};
+use crate::op::{Executor, decode};
+use crate::script;
+use crate::serializer::{Raw, Serializer};
+
+/// A last-in, first-out stack of items encoded by the serializer `S` (Python's
+/// `redisext.stack.Stack`): a Redis list whose head is the top (`LPUSH`, `LPOP`).
+///
+/// | method | script |
+/// |---|---|
+/// | [`push`](Self::push) | `stack/push` |
+/// | [`pop`](Self::pop) | `stack/pop` |
+///
+/// ```
+/// # let server = redisext::testing::RedisServer::start()?;
+/// # let url = server.url();
+/// use redisext::{Client, Stack, serializer::Numeric};
+/// let client = Client::open(&url)?; // url: "redis://127.0.0.1:6379/0"
+/// let undo = Stack::<Numeric>::new(&client, "undo")?;
+/// undo.push(&1)?;
+/// assert_eq!(undo.push(&2)?, 2);
+/// assert_eq!(undo.pop()?, Some(2));
+/// assert_eq!(undo.pop()?, Some(1));
+/// assert_eq!(undo.pop()?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Stack<S: Serializer = Raw, E: Executor = Client> {
+    core: Core<E>,
+    serializer: PhantomData<fn() -> S>,
+}
+
+impl<S: Serializer, E: Executor> Stack<S, E> {
+    /// Puts `item` on top; returns the stack's new height.
+    pub fn push(&self, item: &S::Value) -> E::Output<u64> {
+        let call = self.core.call_with_value::<S>(script::STACK_PUSH, item);
+        self.core.run(call, decode::count)
+    }
+
+    /// Removes and returns the top item; `None` when the stack is empty. Each item
+    /// is handed to exactly one caller.
+    ///
+    /// An item the serializer cannot decode is still removed (the pop is one
+    /// atomic step): the error, [`Error::PoppedUndecodable`](crate::Error::PoppedUndecodable),
+    /// carries its bytes so it is not lost.
+    pub fn pop(&self) -> E::Output<Option<S::Owned>> {
+        self.core.run(self.core.call(script::STACK_POP, vec![]), decode::popped::<S>)
+    }
+}
+
+serialized_model!(Stack, "list", "stack");
