@@ -154,6 +154,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     show!(lock.locked()?);
     drop(guard); // releases the lock
     show!(lock.locked()?);
+    // Fencing numbers grow with every acquisition (drawn from `{key}:fence`).
+    let next = show!(lock.acquire(Duration::from_secs(30))?).ok_or("the demo's lock is free")?;
+    show!(next.fence() > token.fence());
+    show!(lock.release(&next)?);
+    // A renewing guard outlives its expiry: a thread extends it every ttl / 3.
+    let long_job =
+        lock.renewing_guard(Duration::from_millis(300), Duration::from_millis(500))?.ok_or("the lock is free")?;
+    std::thread::sleep(Duration::from_millis(700));
+    show!(long_job.lost());
+    show!(lock.locked()?);
+    show!(long_job.release()?);
+    Map::<Str>::new(&client, lock.key().sibling("fence")?.as_bytes())?.remove()?;
 
     println!("\nKey commands (every model; scripts key/*)");
     show!(greeting.expire(Duration::from_secs(60))?);
@@ -225,8 +237,10 @@ fn compound_models(client: &Client, options: &ModelOptions) -> Result<(), Box<dy
     show!(uploads.clear()? + recent.clear()?);
 
     println!("\nReliableQueue (at-least-once: pop, ack, nack, dead letters; scripts reliable_queue/*)");
-    let jobs =
-        ModelClass::<ReliableQueue<Str>>::new(client).options(options.clone()).at("jobs")?.with_max_deliveries(2)?;
+    let jobs = ModelClass::<ReliableQueue<Str>>::new(client)
+        .options(options.clone())
+        .at("work-items")?
+        .with_max_deliveries(2)?;
     show!(jobs.push_many(["resize 1.png", "resize 2.png"])?);
     let job = show!(jobs.pop(lease)?).ok_or("no job")?;
     show!(jobs.nack(job.receipt())?);

@@ -345,6 +345,17 @@ fn reliable_queue_redelivers_after_the_deadline_then_dead_letters() {
     let fresh = jobs.pop(LONG).unwrap().unwrap();
     assert!(fresh.receipt().id() > second.receipt().id(), "clear keeps the id counter");
     assert!(matches!(ReliableQueue::<Str>::new(&client, "x").unwrap().with_max_deliveries(0), Err(Error::Config(_))));
+
+    // A list some other writer filled is refused, and left as it was.
+    server.command(&["LPUSH", "plain-list", "not an id"]).unwrap();
+    let foreign = ReliableQueue::<Str>::new(&client, "plain-list").unwrap();
+    let error = foreign.pop(LONG).unwrap_err();
+    assert!(matches!(&error, Error::Refused { code, .. } if code == "FOREIGN_ITEM"), "{error:?}");
+    assert_eq!(
+        server.command(&["LRANGE", "plain-list", "0", "-1"]).unwrap(),
+        Reply::Array(vec![Reply::Bulk(b"not an id".to_vec())])
+    );
+    assert_eq!(server.command(&["EXISTS", "{plain-list}:inflight", "{plain-list}:deliveries"]).unwrap(), Reply::Int(0));
     assert_every_script_ran(&server, "reliable_queue");
 }
 

@@ -11,7 +11,8 @@
   ARGV[1]  visibility, ms (>= 1)
   ARGV[2]  MAX deliveries before an item is dead-lettered (>= 1)
   ARGV[3]  LIMIT: the most expired deliveries reclaimed by this call (>= 1)
-  Returns  {id, delivery number, deadline ms, value}, or nil when nothing is ready
+  Returns  {id, delivery number, deadline ms, value}, or nil when nothing is ready;
+           error REDISEXT_FOREIGN_ITEM (nothing changed) when the next element is no id of this queue
   Worst case  O(LIMIT * log F), F the number of items in flight: LIMIT bounds the reclaiming
 ]]
 local time = redis.call('TIME')
@@ -34,7 +35,13 @@ local id = redis.call('RPOP', KEYS[1])
 if not id then
   return false
 end
+local value = redis.call('HGET', KEYS[2], id)
+if not value then
+  -- Not an id this model pushed (another writer's list): put it back untouched.
+  redis.call('RPUSH', KEYS[1], id)
+  return redis.error_reply('REDISEXT_FOREIGN_ITEM the ready list holds an element that is no item id of this queue')
+end
 local delivery = redis.call('HINCRBY', KEYS[3], id, 1)
 local deadline = now + tonumber(ARGV[1])
 redis.call('ZADD', KEYS[4], deadline, id)
-return {tonumber(id), delivery, deadline, redis.call('HGET', KEYS[2], id)}
+return {tonumber(id), delivery, deadline, value}
