@@ -1,4 +1,4 @@
-//! Every script of every compound model runs on a real Redis Cluster: a script
+//! Every script of every compound model (and the fenced Lock) runs on a real Redis Cluster: a script
 //! naming keys of two slots is refused there (`CROSSSLOT`), and one naming a key
 //! another node serves is redirected (`MOVED`), so running each operation on the
 //! node that serves the model's key proves all its sibling keys share that slot.
@@ -8,7 +8,8 @@ use std::time::Duration;
 use redisext::serializer::Str;
 use redisext::testing::{RedisCluster, RedisServer};
 use redisext::{
-    BoundedQueue, Client, Counter, Error, Overflow, Quota, RateLimiter, ReliableQueue, Reply, ResourcePool, Semaphore,
+    BoundedQueue, Client, Counter, Error, Lock, Overflow, Quota, RateLimiter, ReliableQueue, Reply, ResourcePool,
+    Semaphore,
 };
 
 const LONG: Duration = Duration::from_secs(60);
@@ -90,8 +91,16 @@ fn every_compound_script_keeps_to_one_hash_slot() {
         assert!(limiter.reset().unwrap());
     }
 
+    for key in ["lock", "{tenant-9}:lock"] {
+        let lock = Lock::new(&client_for(&cluster, key), key).unwrap();
+        let token = lock.acquire(LONG).unwrap().unwrap();
+        assert!(lock.locked().unwrap() && lock.extend(&token, LONG).unwrap());
+        assert!(lock.release(&token).unwrap());
+        assert!(lock.acquire(LONG).unwrap().unwrap().fence() > token.fence());
+    }
+
     // Every script of these models ran: each was loaded (after NOSCRIPT) on some node.
-    let models = ["resource_pool", "bounded_queue", "reliable_queue", "semaphore", "rate_limiter", "compound"];
+    let models = ["resource_pool", "bounded_queue", "reliable_queue", "semaphore", "rate_limiter", "compound", "lock"];
     for script in redisext::script::all().filter(|script| models.contains(&script.model())) {
         let loaded = cluster.nodes().iter().any(|node| {
             node.command(&["SCRIPT", "EXISTS", script.sha1()]).unwrap() == Reply::Array(vec![Reply::Int(1)])
