@@ -11,7 +11,8 @@ use std::time::Duration;
 use redisext::serializer::{Json, Numeric, Raw, Str};
 use redisext::testing::{RedisServer, ServerError};
 use redisext::{
-    Client, Counter, HashMap, Lock, Map, ModelClass, ModelOptions, Pool, PriorityQueue, Queue, SortedSet, Stack,
+    BoundedQueue, Client, Counter, HashMap, Lock, Map, ModelClass, ModelOptions, Overflow, Pool, PriorityQueue, Queue,
+    Quota, RateLimiter, ReliableQueue, ResourcePool, Semaphore, SortedSet, Stack,
 };
 
 /// Prints an operation as written and what it returned.
@@ -153,6 +154,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     show!(lock.locked()?);
     drop(guard); // releases the lock
     show!(lock.locked()?);
+    // Fencing numbers grow with every acquisition (drawn from `{key}:fence`).
+    let next = show!(lock.acquire(Duration::from_secs(30))?).ok_or("the demo's lock is free")?;
+    show!(next.fence() > token.fence());
+    show!(lock.release(&next)?);
+    // A renewing guard outlives its expiry: a thread extends it every ttl / 3.
+    let long_job =
+        lock.renewing_guard(Duration::from_millis(300), Duration::from_millis(500))?.ok_or("the lock is free")?;
+    std::thread::sleep(Duration::from_millis(700));
+    show!(long_job.lost());
+    show!(lock.locked()?);
+    show!(long_job.release()?);
+    Map::<Str>::new(&client, lock.key().sibling("fence")?.as_bytes())?.remove()?;
 
     println!("\nKey commands (every model; scripts key/*)");
     show!(greeting.expire(Duration::from_secs(60))?);
@@ -163,6 +176,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let renamed = ModelClass::<Map<Str>>::new(&client).options(options.clone()).at("greeting-renamed")?;
     show!(renamed.get()?);
     show!(renamed.remove()?);
+
+    compound_models(&client, &options)?;
 
     println!("\nErrors are typed");
     show_error!(Counter::new(&client, ""));
@@ -182,6 +197,87 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("\nCleaning up the demo's keys.");
     for key in [visitors.key(), stock.key(), profile.key(), workers.key(), jobs.key()] {
         Map::<Str>::new(&client, key.as_bytes())?.remove()?;
+    }
+    Ok(())
+}
+
+/// The compound models: several keys in one hash slot, every step one script.
+fn compound_models(client: &Client, options: &ModelOptions) -> Result<(), Box<dyn std::error::Error>> {
+    let lease = Duration::from_secs(30);
+
+    println!("\nResourcePool (leases with deadlines and fencing numbers; scripts resource_pool/*)");
+    let printers = ModelClass::<ResourcePool<Str>>::new(client).options(options.clone()).at("printers")?;
+    show!(printers.add("laser-1")?);
+    show!(printers.add("laser-2")?);
+    let first = show!(printers.checkout(lease)?).ok_or("no idle printer")?;
+    let second = show!(printers.checkout(lease)?).ok_or("no idle printer")?;
+    show!(printers.checkout(lease)?);
+    show!(printers.counts()?);
+    show!(printers.extend(&first, Duration::from_secs(60))?.is_some());
+    show!(printers.remove("laser-2")?);
+    show!(printers.checkin(&second)?);
+    show!(printers.checkin(&first)?);
+    show!(printers.checkin(&first)?);
+    show!(printers.checkout_wait(lease, Duration::from_millis(50))?.map(|lease| lease.fence()));
+    show!(printers.clear()?);
+
+    println!("\nBoundedQueue (capacity fixed at creation; scripts bounded_queue/*)");
+    let uploads = BoundedQueue::<Str>::with_options(client, "uploads", 2, Overflow::Reject, options.clone())?;
+    show!(uploads.push_many(["a.png", "b.png"])?);
+    show_error!(uploads.push("c.png"));
+    show!(uploads.size()?);
+    show!(uploads.pop()?);
+    show!(uploads.stored_settings()?);
+    let other_capacity = BoundedQueue::<Str>::with_options(client, "uploads", 5, Overflow::Reject, options.clone())?;
+    show_error!(other_capacity.push("d.png"));
+    let recent = BoundedQueue::<Str>::with_options(client, "recent", 2, Overflow::EvictOldest, options.clone())?;
+    show!(recent.push_many(["x", "y"])?);
+    show!(recent.push("z")?);
+    show!(recent.pop_wait(Duration::from_millis(50))?);
+    show!(uploads.clear()? + recent.clear()?);
+
+    println!("\nReliableQueue (at-least-once: pop, ack, nack, dead letters; scripts reliable_queue/*)");
+    let jobs = ModelClass::<ReliableQueue<Str>>::new(client)
+        .options(options.clone())
+        .at("work-items")?
+        .with_max_deliveries(2)?;
+    show!(jobs.push_many(["resize 1.png", "resize 2.png"])?);
+    let job = show!(jobs.pop(lease)?).ok_or("no job")?;
+    show!(jobs.nack(job.receipt())?);
+    let job = show!(jobs.pop(lease)?).ok_or("no job")?;
+    show!(jobs.ack(job.receipt())?);
+    let job = show!(jobs.pop(lease)?).ok_or("no job")?;
+    show!(jobs.extend(job.receipt(), Duration::from_secs(60))?.is_some());
+    show!(jobs.counts()?);
+    show!(jobs.nack(job.receipt())?);
+    let job = show!(jobs.pop(lease)?).ok_or("no job")?;
+    show!(jobs.nack(job.receipt())?);
+    show!(jobs.pop_dead()?);
+    show!(jobs.clear()?);
+
+    println!("\nSemaphore (N permits that lapse; scripts semaphore/*)");
+    let downloads = Semaphore::with_options(client, "downloads", 2, options.clone())?;
+    let permit = show!(downloads.acquire(lease)?).ok_or("no permit")?;
+    show!(downloads.acquire(lease)?.map(|permit| permit.id()));
+    show!(downloads.acquire(lease)?);
+    show!(downloads.held()?);
+    show!(downloads.extend(&permit, Duration::from_secs(60))?.is_some());
+    show!(downloads.release(&permit)?);
+    show!(downloads.acquire_wait(lease, Duration::from_millis(50))?.map(|permit| permit.id()));
+    show!(downloads.clear()?);
+
+    println!("\nRateLimiter (GCRA on server time; script rate_limiter/acquire)");
+    let api =
+        RateLimiter::with_options(client, "api", Quota::new(10, Duration::from_secs(60)).burst(2), options.clone())?;
+    show!(api.acquire(1)?);
+    show!(api.acquire(1)?);
+    show!(api.acquire(1)?);
+    show!(api.reset()?);
+
+    // `clear` keeps the counters behind fencing numbers and ids (so they never
+    // repeat); the demo removes them too, to leave nothing behind.
+    for (key, counter) in [(printers.key(), "fence"), (jobs.key(), "ids"), (downloads.key(), "ids")] {
+        Map::<Str>::new(client, key.sibling(counter)?.as_bytes())?.remove()?;
     }
     Ok(())
 }

@@ -141,7 +141,7 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
                 match waiting.next_pause() {
                     None => return Ok(None),
                     Some(Pause::Sleep(pause)) => tokio::time::sleep(pause).await,
-                    Some(Pause::Signal(signal, remaining)) => {
+                    Some(Pause::Signal(signal, block)) => {
                         let failed = |e| command_error(|| backend.describe(Node::Master), &call, e);
                         // A connection of its own: a BLPOP on a multiplexed
                         // connection would hold up every other task's requests.
@@ -150,7 +150,7 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
                                 Some(backend.dedicated_session(Node::Master, wait.timeout).await.map_err(failed)?);
                         }
                         if let Some(session) = signal_session.as_mut() {
-                            let args = Request::Pop(signal.as_bytes(), remaining).args();
+                            let args = Request::Pop(signal.as_bytes(), block).args();
                             let args: Vec<&[u8]> = args.iter().map(AsRef::as_ref).collect();
                             session.query(&args).await.map_err(failed)?;
                         }
@@ -270,7 +270,7 @@ mod tests {
     async fn a_signal_wait_blocks_a_connection_of_its_own_never_the_shared_one() {
         let server = RedisServer::start().unwrap();
         let client = AsyncClient::open(&server.url()).unwrap();
-        let wait = Wait { timeout: Duration::from_secs(60), signal: Some(Key::new("gate:signal").unwrap()) };
+        let wait = Wait::on_signal(Duration::from_secs(60), Key::new("gate:signal").unwrap());
         let waiter = tokio::spawn(client.execute_waiting(gate_op(&client), wait));
         let watched = tokio::task::spawn_blocking(move || {
             server.wait_until(Duration::from_secs(10), |s| Ok(blocked_clients(s) == 1)).unwrap();
@@ -296,12 +296,12 @@ mod tests {
     async fn a_polling_wait_retries_until_it_can_proceed_or_times_out() {
         let server = RedisServer::start().unwrap();
         let client = AsyncClient::open(&server.url()).unwrap();
-        let wait = Wait { timeout: Duration::from_millis(30), signal: None };
+        let wait = Wait::polling(Duration::from_millis(30));
         assert_eq!(client.execute_waiting(gate_op(&client), wait).await.unwrap(), None);
         let polls_before = server.command_calls("evalsha_ro").unwrap();
         assert!(polls_before >= 2, "it polled more than once: {polls_before}");
 
-        let wait = Wait { timeout: Duration::from_secs(30), signal: None };
+        let wait = Wait::polling(Duration::from_secs(30));
         let waiter = tokio::spawn(client.execute_waiting(gate_op(&client), wait));
         tokio::time::sleep(Duration::from_millis(20)).await;
         Counter::new(&client, "gate").unwrap().incr(1).await.unwrap();

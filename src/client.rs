@@ -84,7 +84,7 @@ impl<B: Backend> Executor for Client<B> {
             match waiting.next_pause() {
                 None => return Ok(None),
                 Some(Pause::Sleep(pause)) => std::thread::sleep(pause),
-                Some(Pause::Signal(signal, remaining)) => {
+                Some(Pause::Signal(signal, block)) => {
                     let backend = &*self.backend;
                     if signal_session.is_none() {
                         let session = backend
@@ -93,7 +93,7 @@ impl<B: Backend> Executor for Client<B> {
                         signal_session = Some(session);
                     }
                     if let Some(session) = signal_session.as_mut() {
-                        Request::Pop(signal.as_bytes(), remaining)
+                        Request::Pop(signal.as_bytes(), block)
                             .with_args(|args| session.query(args))
                             .map_err(|e| command_error(|| backend.describe(Node::Master), &call, e))?;
                     }

@@ -199,7 +199,12 @@ pub(crate) fn connection_error(
 pub(crate) fn server_error(call: &ScriptCall, error: ServerError) -> Error {
     let (op, key) = (call.op_name(), call.key().display());
     if let Some(code) = error.code.strip_prefix("REDISEXT_") {
-        return Error::Refused { op, key, code: code.to_owned(), detail: error.message };
+        let detail = error.message;
+        return match code {
+            "FULL" => Error::Full { op, key, detail },
+            "SETTINGS" => Error::SettingsMismatch { op, key, detail },
+            _ => Error::Refused { op, key, code: code.to_owned(), detail },
+        };
     }
     if error.code == "ERR"
         && (error.message.contains("not an integer or out of range") || error.message.contains("would overflow"))

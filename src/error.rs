@@ -167,6 +167,31 @@ pub enum Error {
         message: String,
     },
 
+    /// A bounded model is full: nothing was added (a [`BoundedQueue`](crate::BoundedQueue)
+    /// with [`Overflow::Reject`](crate::Overflow::Reject)).
+    #[error("{op} on key {key}: full ({detail}); nothing was added")]
+    Full {
+        /// The operation, as `model/op`.
+        op: &'static str,
+        /// The key.
+        key: KeyDisplay,
+        /// The script's explanation (capacity, length, items offered).
+        detail: String,
+    },
+
+    /// The model at this key was created with other settings (a capacity, a
+    /// number of permits) than this client's; nothing was changed. Every client of
+    /// one key must agree, or the bound would not hold.
+    #[error("{op} on key {key}: settings differ from the stored ones ({detail}); nothing was changed")]
+    SettingsMismatch {
+        /// The operation, as `model/op`.
+        op: &'static str,
+        /// The key.
+        key: KeyDisplay,
+        /// The stored settings and the requested ones.
+        detail: String,
+    },
+
     /// A script refused the operation with a `REDISEXT_<CODE>` error that has no
     /// more specific variant.
     #[error("{op} on key {key}: refused ({code}): {detail}")]

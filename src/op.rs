@@ -99,7 +99,8 @@ pub trait Executor: Clone {
     /// Executes an operation that yields `None` when it cannot proceed yet (no free
     /// member, lock held), again and again until it yields `Some` or `wait.timeout`
     /// passes (then `None`). Between attempts it blocks on the wait's signal key
-    /// (`BLPOP`, on a dedicated connection) or, without one, sleeps with backoff.
+    /// (`BLPOP`, on a dedicated connection, for at most the wait's recheck interval
+    /// when it has one) or, without one, sleeps with backoff.
     /// A [`Pipeline`](crate::Pipeline) makes exactly one attempt: a batch cannot
     /// wait without holding up all its other operations.
     fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Self::Output<Option<T>>;
@@ -110,19 +111,27 @@ pub trait Executor: Clone {
 pub struct Wait {
     pub(crate) timeout: std::time::Duration,
     pub(crate) signal: Option<Key>,
+    pub(crate) recheck: Option<std::time::Duration>,
 }
 
 impl Wait {
     /// Polls with exponential backoff (2 ms doubling to 100 ms) for up to `timeout`.
     pub(crate) fn polling(timeout: std::time::Duration) -> Wait {
-        Wait { timeout, signal: None }
+        Wait { timeout, signal: None, recheck: None }
     }
 
     /// Blocks on `BLPOP signal` between attempts, for up to `timeout`. The model's
     /// scripts push to `signal` whenever an attempt could now succeed.
-    #[expect(dead_code, reason = "first used by the compound models")]
     pub(crate) fn on_signal(timeout: std::time::Duration, signal: Key) -> Wait {
-        Wait { timeout, signal: Some(signal) }
+        Wait { timeout, signal: Some(signal), recheck: None }
+    }
+
+    /// Blocks on the signal for at most `interval` at a time, so that a change no
+    /// script signals (a lease or deadline that simply passes) is noticed within
+    /// `interval`.
+    pub(crate) fn recheck_every(mut self, interval: std::time::Duration) -> Wait {
+        self.recheck = Some(interval);
+        self
     }
 
     /// The longest pause between polls.
@@ -160,7 +169,9 @@ impl<'w> Waiting<'w> {
     pub(crate) fn next_pause(&mut self) -> Option<Pause<'w>> {
         let remaining = self.deadline.checked_duration_since(std::time::Instant::now()).filter(|d| !d.is_zero())?;
         Some(match &self.wait.signal {
-            Some(signal) => Pause::Signal(signal, remaining),
+            // With a recheck interval, block at most that long: a deadline that
+            // passes is signalled by no script.
+            Some(signal) => Pause::Signal(signal, self.wait.recheck.map_or(remaining, |r| r.min(remaining))),
             None => {
                 let sleep = self.next_sleep.min(remaining);
                 self.next_sleep = (self.next_sleep * 2).min(Wait::MAX_PAUSE);
@@ -257,6 +268,40 @@ pub(crate) mod decode {
                 }),
             },
             other => Err(unexpected(&other, call)),
+        }
+    }
+
+    /// An array of items a script has just removed (evicted), each decoded as
+    /// [`popped`] decodes one.
+    pub(crate) fn popped_list<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Vec<S::Owned>> {
+        match reply {
+            Reply::Array(items) => items
+                .into_iter()
+                .map(|item| popped::<S>(item, call)?.ok_or_else(|| unexpected(&Reply::Nil, call)))
+                .collect(),
+            other => Err(unexpected(&other, call)),
+        }
+    }
+
+    /// An array of non-negative integers, exactly `N` of them.
+    pub(crate) fn counts<const N: usize>(reply: Reply, call: &ScriptCall) -> Result<[u64; N]> {
+        let mut out = [0; N];
+        match reply {
+            Reply::Array(items) if items.len() == N => {
+                for (slot, item) in out.iter_mut().zip(items) {
+                    *slot = count(item, call)?;
+                }
+                Ok(out)
+            }
+            other => Err(unexpected(&other, call)),
+        }
+    }
+
+    /// Nil or a non-negative integer.
+    pub(crate) fn optional_count(reply: Reply, call: &ScriptCall) -> Result<Option<u64>> {
+        match reply {
+            Reply::Nil => Ok(None),
+            other => count(other, call).map(Some),
         }
     }
 

@@ -459,7 +459,7 @@ mod tests {
         let client = Client::open(&server.url()).unwrap();
         let pipe = client.pipeline();
         let core = Core::new(&pipe, "gate", ModelOptions::default(), "string").unwrap();
-        let wait = Wait { timeout: Duration::from_secs(3600), signal: Some(Key::new("gate:signal").unwrap()) };
+        let wait = Wait::on_signal(Duration::from_secs(3600), Key::new("gate:signal").unwrap());
         let closed = pipe.execute_waiting(Op::new(core.call(script::COUNTER_GET, vec![]), opened), wait.clone());
         pipe.run().unwrap();
         assert_eq!(closed.take().unwrap(), None, "could not proceed: no wait inside a batch");

@@ -1,12 +1,15 @@
 //! [`Lock`]: a mutual-exclusion lock that only its holder can release.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::backend::{Backend, RedisBackend};
 use crate::client::Client;
 use crate::error::Result;
+use crate::key::Key;
 use crate::model::{Core, Model, ModelOptions, key_commands, millis};
 use crate::op::{Executor, ScriptCall, Wait, decode, unexpected};
 use crate::reply::Reply;
@@ -24,9 +27,19 @@ use crate::script;
 /// stores `""` and releases with a bare `DEL`: a Python process can release any
 /// lock, and a Rust release never releases a Python-held one.)
 ///
+/// Every acquisition also draws a **fencing number** from the sibling counter
+/// `{key}:fence` (same hash slot; it outlives each holder), in the same script:
+/// [`LockToken::fence`] grows with every acquisition. A lock with an expiry can be
+/// lost by a holder that pauses longer than the expiry; the fencing number lets the
+/// guarded resource refuse such a holder's late writes. For long work,
+/// [`renewing_guard`](Self::renewing_guard) keeps extending the lock in the
+/// background and reports a loss ([`LockGuard::lost`]). Fencing numbers order
+/// redisext's acquisitions only: a Python holder draws none. Because of the
+/// sibling key, a key with `}` but no hash tag is refused (see [`Key::sibling`]).
+///
 /// | method | script |
 /// |---|---|
-/// | [`acquire`](Self::acquire), [`acquire_timeout`](Self::acquire_timeout), [`guard`](Self::guard) | `lock/acquire` |
+/// | [`acquire`](Self::acquire), [`acquire_timeout`](Self::acquire_timeout), [`guard`](Self::guard), [`renewing_guard`](Self::renewing_guard) | `lock/acquire` |
 /// | [`release`](Self::release) | `lock/release` |
 /// | [`extend`](Self::extend) | `lock/extend` |
 /// | [`locked`](Self::locked) | `lock/locked` (on the master) |
@@ -45,6 +58,9 @@ use crate::script;
 /// assert!(lock.extend(&token, Duration::from_secs(60))?);
 /// assert!(lock.release(&token)?);
 /// assert!(!lock.release(&token)?, "already released");
+/// let next = lock.acquire(Duration::from_secs(30))?.expect("free again");
+/// assert!(next.fence() > token.fence(), "fencing numbers grow with every acquisition");
+/// assert!(lock.release(&next)?);
 ///
 /// // Blocking clients also get a guard that releases when dropped.
 /// if let Some(guard) = lock.guard(Duration::from_secs(30), Duration::from_millis(500))? {
@@ -52,11 +68,18 @@ use crate::script;
 ///     drop(guard);
 /// }
 /// assert!(!lock.locked()?);
+///
+/// // Long work: the lock is renewed every ttl / 3 until the guard goes.
+/// let guard = lock.renewing_guard(Duration::from_secs(10), Duration::ZERO)?.expect("free");
+/// assert!(!guard.lost());
+/// drop(guard);
+/// assert!(!lock.locked()?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Lock<E: Executor = Client> {
     core: Core<E>,
+    fence: Key,
 }
 
 /// Proof of holding a [`Lock`]: the random value its holder stored at the lock's
@@ -70,11 +93,12 @@ pub struct Lock<E: Executor = Client> {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct LockToken {
     value: Arc<str>,
+    fence: u64,
 }
 
 impl LockToken {
-    /// A token no other acquisition uses.
-    fn generate() -> LockToken {
+    /// A token value no other acquisition uses.
+    fn generate() -> String {
         use std::hash::{BuildHasher, Hasher, RandomState};
         static ACQUISITIONS: AtomicU64 = AtomicU64::new(0);
         let count = ACQUISITIONS.fetch_add(1, Ordering::Relaxed);
@@ -88,18 +112,27 @@ impl LockToken {
             hasher.write_u32(std::process::id());
             *half = hasher.finish();
         }
-        LockToken { value: Arc::from(format!("{:016x}{:016x}", halves[0], halves[1])) }
+        format!("{:016x}{:016x}", halves[0], halves[1])
     }
 
     /// The token as stored at the lock's key.
     pub fn as_str(&self) -> &str {
         &self.value
     }
+
+    /// The fencing number of this acquisition: larger than that of every earlier
+    /// acquisition of this lock by redisext. Pass it along with each write to the
+    /// resource the lock guards, and have the resource refuse a number lower than
+    /// one it has already seen: a holder whose lock expired (a long pause, a
+    /// partition) is then fenced out even if it does not know it lost the lock.
+    pub fn fence(&self) -> u64 {
+        self.fence
+    }
 }
 
 impl std::fmt::Debug for LockToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LockToken({})", self.value)
+        write!(f, "LockToken({}, fence {})", self.value, self.fence)
     }
 }
 
@@ -112,7 +145,7 @@ impl<E: Executor> Lock<E> {
     /// This lock on another executor (an async client, a pipeline), same key and
     /// options.
     pub fn on<E2: Executor>(&self, exec: &E2) -> Lock<E2> {
-        Lock { core: self.core.rebind(exec) }
+        Lock { core: self.core.rebind(exec), fence: self.fence.clone() }
     }
 
     /// Takes the lock if no one holds it, with an expiry `ttl` (or none: `None`),
@@ -163,20 +196,24 @@ impl<E: Executor> Lock<E> {
             Some(ttl) => millis(ttl, script.name())?,
             None => 0, // the script's "no expiry"; `millis` never returns 0
         };
-        self.core.call(script, vec![LockToken::generate().as_str().as_bytes().to_vec(), ms.to_string().into_bytes()])
+        let keys = self.core.with_siblings([&self.fence]);
+        self.core.call_with_keys(script, keys, vec![LockToken::generate().into_bytes(), ms.to_string().into_bytes()])
     }
 }
 
-/// The token echoed by `lock/acquire`, or nil when the lock is held.
+/// The token and fencing number from `lock/acquire`, or nil when the lock is held.
 fn decode_acquired(reply: Reply, call: &ScriptCall) -> Result<Option<LockToken>> {
-    match reply {
-        Reply::Nil => Ok(None),
-        Reply::Bulk(bytes) => match String::from_utf8(bytes) {
-            Ok(token) => Ok(Some(LockToken { value: Arc::from(token) })),
-            Err(error) => Err(unexpected(&Reply::Bulk(error.into_bytes()), call)),
-        },
-        other => Err(unexpected(&other, call)),
+    let items = match reply {
+        Reply::Nil => return Ok(None),
+        Reply::Array(items) => items,
+        other => return Err(unexpected(&other, call)),
+    };
+    if let [Reply::Bulk(token), Reply::Int(fence)] = items.as_slice()
+        && let (Ok(token), Ok(fence @ 1..)) = (std::str::from_utf8(token), u64::try_from(*fence))
+    {
+        return Ok(Some(LockToken { value: Arc::from(token), fence }));
     }
+    Err(unexpected(&Reply::Array(items), call))
 }
 
 impl<B: Backend> Lock<Client<B>> {
@@ -189,16 +226,35 @@ impl<B: Backend> Lock<Client<B>> {
     /// [`LockGuard::release`] to see such errors.
     pub fn guard(&self, ttl: impl Into<Option<Duration>>, timeout: Duration) -> Result<Option<LockGuard<B>>> {
         let token = self.acquire_timeout(ttl, timeout)?;
-        Ok(token.map(|token| LockGuard { lock: self.clone(), token, released: false }))
+        Ok(token.map(|token| LockGuard { lock: self.clone(), token, released: false, renewer: None }))
+    }
+
+    /// Like [`guard`](Self::guard), for long holders: the lock is taken with expiry
+    /// `ttl`, and a background thread extends it to `ttl` from now every `ttl / 3`
+    /// until the guard is released or dropped. A holder that dies stops renewing,
+    /// so the lock is free at most `ttl` later; a live holder keeps it however long
+    /// it works.
+    ///
+    /// When a renewal finds the lock no longer held with this guard's token (it
+    /// expired during a pause longer than `ttl`, and maybe someone else took it),
+    /// renewing stops and [`LockGuard::lost`] turns true: check it before each
+    /// step that needs the lock, and fence writes with the token's
+    /// [`fence`](LockToken::fence). A renewal that fails with an error (a lost
+    /// connection) is tried again at the next interval.
+    pub fn renewing_guard(&self, ttl: Duration, timeout: Duration) -> Result<Option<LockGuard<B>>> {
+        let Some(mut guard) = self.guard(ttl, timeout)? else { return Ok(None) };
+        guard.renewer = Some(Renewer::start(self.clone(), guard.token.clone(), ttl));
+        Ok(Some(guard))
     }
 }
 
 /// A held [`Lock`] that is released when the guard is dropped (see
-/// [`Lock::guard`]).
+/// [`Lock::guard`] and [`Lock::renewing_guard`]).
 pub struct LockGuard<B: Backend = RedisBackend> {
     lock: Lock<Client<B>>,
     token: LockToken,
     released: bool,
+    renewer: Option<Renewer>,
 }
 
 impl<B: Backend> LockGuard<B> {
@@ -213,16 +269,27 @@ impl<B: Backend> LockGuard<B> {
         self.lock.extend(&self.token, ttl)
     }
 
-    /// Releases the lock now, reporting errors that dropping the guard would
-    /// ignore; false when it was no longer held with this guard's token.
+    /// True when a renewal of a [renewing guard](Lock::renewing_guard) found the
+    /// lock no longer held with this guard's token. Always false for other guards
+    /// (check [`extend`](Self::extend)'s result instead).
+    pub fn lost(&self) -> bool {
+        self.renewer.as_ref().is_some_and(|renewer| renewer.lost.load(Ordering::Acquire))
+    }
+
+    /// Releases the lock now (after stopping any renewal), reporting errors that
+    /// dropping the guard would ignore; false when it was no longer held with this
+    /// guard's token.
     pub fn release(mut self) -> Result<bool> {
         self.released = true;
+        self.renewer.take();
         self.lock.release(&self.token)
     }
 }
 
 impl<B: Backend> Drop for LockGuard<B> {
     fn drop(&mut self) {
+        // Stop renewing first, so no renewal follows the release.
+        self.renewer.take();
         if !self.released {
             // Errors cannot be returned from drop; the lock's expiry (when it has
             // one) frees it in the end. `release` reports them.
@@ -233,7 +300,50 @@ impl<B: Backend> Drop for LockGuard<B> {
 
 impl<B: Backend> std::fmt::Debug for LockGuard<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LockGuard").field("key", self.lock.key()).field("token", &self.token).finish()
+        f.debug_struct("LockGuard")
+            .field("key", self.lock.key())
+            .field("token", &self.token)
+            .field("renewing", &self.renewer.is_some())
+            .finish()
+    }
+}
+
+/// The thread that keeps a renewing guard's lock from expiring. Dropping it stops
+/// the thread and waits for it.
+struct Renewer {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    lost: Arc<AtomicBool>,
+}
+
+impl Renewer {
+    fn start<B: Backend>(lock: Lock<Client<B>>, token: LockToken, ttl: Duration) -> Renewer {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let lost = Arc::new(AtomicBool::new(false));
+        let every = (ttl / 3).max(Duration::from_millis(1));
+        let thread = {
+            let lost = Arc::clone(&lost);
+            thread::spawn(move || {
+                // Wakes every `every`, or at once when the guard drops the sender.
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    if let Ok(false) = lock.extend(&token, ttl) {
+                        lost.store(true, Ordering::Release);
+                        return;
+                    }
+                }
+            })
+        };
+        Renewer { stop: Some(stop), thread: Some(thread), lost }
+    }
+}
+
+impl Drop for Renewer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            // The thread never panics (it only runs a model operation); nothing to report.
+            let _ = thread.join();
+        }
     }
 }
 
@@ -241,7 +351,8 @@ impl<E: Executor> Model for Lock<E> {
     type Executor = E;
 
     fn with_options(exec: &E, key: impl AsRef<[u8]>, options: ModelOptions) -> Result<Self> {
-        Ok(Lock { core: Core::new(exec, key, options, "string")? })
+        let core = Core::new(exec, key, options, "string")?;
+        Ok(Lock { fence: core.sibling("fence")?, core })
     }
 }
 

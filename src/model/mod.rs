@@ -1,6 +1,7 @@
 //! The models, and what they share: a key, options, and the key commands (expire,
 //! ttl, persist, rename) every model has.
 
+pub mod bounded_queue;
 pub mod counter;
 pub mod hash_map;
 pub mod lock;
@@ -8,12 +9,16 @@ pub mod map;
 pub mod pool;
 pub mod priority_queue;
 pub mod queue;
+pub mod rate_limiter;
+pub mod reliable_queue;
+pub mod resource_pool;
+pub mod semaphore;
 pub mod sorted_set;
 pub mod stack;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 use crate::key::Key;
@@ -167,6 +172,47 @@ impl<E: Executor> Core<E> {
             .and_then(|new_key| self.call_with_keys(script::KEY_RENAME, vec![self.key.clone(), new_key], vec![]));
         self.run(call, decode::flag)
     }
+}
+
+/// The most expired leases or deliveries one call reclaims (`LIMIT` in the
+/// `resource_pool/checkout` and `reliable_queue/pop` scripts): it bounds the work of
+/// one script, and one reclaimed entry is all a call needs to proceed.
+pub(crate) const RECLAIM_LIMIT: u64 = 100;
+
+/// How long a waiting operation blocks on its signal before trying again anyway:
+/// leases and deadlines that simply pass send no signal.
+pub(crate) const WAIT_RECHECK: Duration = Duration::from_millis(100);
+
+impl<E: Executor> Core<E> {
+    /// A sibling key of this model's key, in the same hash slot (`{key}:suffix`).
+    pub(crate) fn sibling(&self, suffix: &str) -> Result<Key> {
+        self.key.sibling(suffix)
+    }
+
+    /// The model's key followed by `siblings`: a compound script's `KEYS`.
+    pub(crate) fn with_siblings<const N: usize>(&self, siblings: [&Key; N]) -> Vec<Key> {
+        std::iter::once(&self.key).chain(siblings).cloned().collect()
+    }
+
+    /// Deletes the model's key and the given sibling keys at once.
+    pub(crate) fn clear<const N: usize>(&self, siblings: [&Key; N]) -> E::Output<u64> {
+        self.run(self.call_with_keys(script::COMPOUND_CLEAR, self.with_siblings(siblings), vec![]), decode::count)
+    }
+}
+
+/// Nil, or a new deadline in server milliseconds (the `extend` scripts).
+pub(crate) fn decode_deadline(reply: Reply, call: &ScriptCall) -> Result<Option<SystemTime>> {
+    decode::optional_count(reply, call).map(|ms| ms.map(server_time))
+}
+
+/// A number as a script argument (decimal ASCII).
+pub(crate) fn arg(number: impl ToString) -> Vec<u8> {
+    number.to_string().into_bytes()
+}
+
+/// A point in the server's time from milliseconds since the Unix epoch.
+pub(crate) fn server_time(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
 }
 
 /// A duration in whole milliseconds, at least 1 (0 would delete the key at once).

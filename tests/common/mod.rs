@@ -39,3 +39,22 @@ pub fn info_number(server: &RedisServer, section: &str, field: &str) -> u64 {
         .parse()
         .expect("a number")
 }
+
+/// The server's clock (`TIME`), the clock every lease and deadline is measured on.
+pub fn server_time(server: &RedisServer) -> std::time::SystemTime {
+    let Reply::Array(parts) = server.command(&["TIME"]).expect("TIME") else { panic!("TIME is not an array") };
+    let number = |reply: &Reply| match reply {
+        Reply::Bulk(bytes) => std::str::from_utf8(bytes).expect("ASCII").parse::<u64>().expect("a number"),
+        other => panic!("TIME part {other:?}"),
+    };
+    std::time::SystemTime::UNIX_EPOCH
+        + std::time::Duration::from_secs(number(&parts[0]))
+        + std::time::Duration::from_micros(number(&parts[1]))
+}
+
+/// Waits (polling, up to 10 s) until the server's clock has passed `moment`.
+pub fn wait_past(server: &RedisServer, moment: std::time::SystemTime) {
+    server
+        .wait_until(std::time::Duration::from_secs(10), |server| Ok(server_time(server) > moment))
+        .expect("server time");
+}

@@ -1,0 +1,48 @@
+#!lua
+--[[ bounded_queue/push
+  Append values, all or nothing, never letting the length pass the capacity: when
+  they do not fit, refuse (overflow reject) or first drop the oldest items and
+  return them (overflow evict). The capacity and policy are stored on first use, and
+  a client with other settings is refused. Wakes up to 64 waiters.
+  KEYS[1]  queue list (newest at the head by LPUSH, oldest at the tail for RPOP, as Python's Queue)
+  KEYS[2]  settings hash (capacity, overflow)
+  KEYS[3]  signal list (never longer than the queue was after the last push)
+  ARGV[1]  capacity (>= 1)
+  ARGV[2]  overflow policy: reject or evict
+  ARGV[3..]  the values to push, oldest first, at most capacity of them (none only stores the settings)
+  Returns  the evicted items, oldest first (empty unless overflow is evict),
+           or error REDISEXT_FULL when refused, REDISEXT_SETTINGS on other settings
+  Worst case  O(V + E), V values pushed and E items evicted, both at most the capacity
+]]
+local stored = redis.call('HMGET', KEYS[2], 'capacity', 'overflow')
+if stored[1] then
+  if stored[1] ~= ARGV[1] or stored[2] ~= ARGV[2] then
+    return redis.error_reply('REDISEXT_SETTINGS stored capacity ' .. stored[1] .. ' overflow ' .. tostring(stored[2])
+      .. ', requested capacity ' .. ARGV[1] .. ' overflow ' .. ARGV[2])
+  end
+else
+  redis.call('HSET', KEYS[2], 'capacity', ARGV[1], 'overflow', ARGV[2])
+end
+
+local capacity = tonumber(ARGV[1])
+local count = #ARGV - 2
+local length = redis.call('LLEN', KEYS[1])
+local excess = length + count - capacity
+local evicted = {}
+if excess > 0 then
+  if ARGV[2] ~= 'evict' or count > capacity then
+    return redis.error_reply('REDISEXT_FULL capacity ' .. capacity .. ', length ' .. length .. ', offered ' .. count)
+  end
+  evicted = redis.call('RPOP', KEYS[1], excess)
+end
+-- In chunks, to stay below the Lua stack's limit on unpack.
+for first = 3, #ARGV, 1000 do
+  redis.call('LPUSH', KEYS[1], unpack(ARGV, first, math.min(first + 999, #ARGV)))
+end
+if count > 0 then
+  for _ = 1, math.min(count, 64) do
+    redis.call('LPUSH', KEYS[3], 1)
+  end
+  redis.call('LTRIM', KEYS[3], 0, length - #evicted + count - 1)
+end
+return evicted

@@ -1,0 +1,29 @@
+#!lua
+--[[ rate_limiter/acquire
+  GCRA (generic cell rate algorithm): admit a request of a given cost if the
+  theoretical arrival time (TAT), advanced by cost * interval, is within the burst
+  tolerance of now; otherwise refuse and tell how long to wait. Times in
+  microseconds of server time; the key expires when the limiter is back to full.
+  KEYS[1]  TAT (string, microseconds since the epoch)
+  ARGV[1]  emission interval: microseconds per unit of cost (>= 1)
+  ARGV[2]  burst tolerance: burst * interval, microseconds
+  ARGV[3]  cost (>= 1, at most the burst)
+  Returns  {allowed 1 or 0, remaining units now, retry after us (0 when allowed), reset after us}
+  Worst case  O(1)
+]]
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or 0)
+if tat < now then
+  tat = now
+end
+local new_tat = tat + interval * tonumber(ARGV[3])
+local allow_at = new_tat - tolerance
+if allow_at > now then
+  local remaining = math.max(0, math.floor((now + tolerance - tat) / interval))
+  return {0, remaining, allow_at - now, tat - now}
+end
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+return {1, math.floor((now + tolerance - new_tat) / interval), 0, new_tat - now}

@@ -1,0 +1,31 @@
+#!lua
+--[[ reliable_queue/nack
+  Give a delivery back: the item returns to the front of the ready list (delivered
+  next) and one waiter is woken, or after MAX deliveries it goes to the dead-letter
+  list. Refused when the receipt is not the item's current delivery.
+  KEYS[1]  ready list of ids (next to deliver at the tail)
+  KEYS[2]  items hash (id -> value)
+  KEYS[3]  deliveries hash (id -> times delivered)
+  KEYS[4]  in-flight zset (id -> visibility deadline, ms)
+  KEYS[5]  dead-letter list (values; oldest at the tail)
+  KEYS[6]  signal list (never longer than the ready list)
+  ARGV[1]  item id
+  ARGV[2]  delivery number from the receipt
+  ARGV[3]  MAX deliveries before an item is dead-lettered (>= 1)
+  Returns  1 requeued, 2 dead-lettered, 0 stale receipt (nothing changed)
+  Worst case  O(log F), F the number of items in flight
+]]
+if not redis.call('ZSCORE', KEYS[4], ARGV[1]) or redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
+  return 0
+end
+redis.call('ZREM', KEYS[4], ARGV[1])
+if tonumber(ARGV[2]) >= tonumber(ARGV[3]) then
+  redis.call('LPUSH', KEYS[5], redis.call('HGET', KEYS[2], ARGV[1]))
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  return 2
+end
+local ready = redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LPUSH', KEYS[6], 1)
+redis.call('LTRIM', KEYS[6], 0, ready - 1)
+return 1

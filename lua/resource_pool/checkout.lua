@@ -1,0 +1,36 @@
+#!lua
+--[[ resource_pool/checkout
+  Lease the member idle longest, after returning up to LIMIT expired leases to the
+  idle set (a retiring member is dropped instead). The fencing number only grows.
+  KEYS[1]  idle zset (member -> server time it became idle, ms)
+  KEYS[2]  leased zset (member -> lease deadline, ms)
+  KEYS[3]  leases hash (member -> fencing number of its current lease)
+  KEYS[4]  fencing counter (string)
+  KEYS[5]  retiring set (leased members removed from the pool, dropped when their lease ends)
+  ARGV[1]  lease length, ms (>= 1)
+  ARGV[2]  LIMIT: the most expired leases reclaimed by this call (>= 1)
+  Returns  {member, fencing number, deadline ms}, or nil when no member is idle
+  Worst case  O(LIMIT * log N), N the number of members: LIMIT bounds the reclaiming
+]]
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+local expired = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(expired) do
+  redis.call('ZREM', KEYS[2], member)
+  redis.call('HDEL', KEYS[3], member)
+  if redis.call('SREM', KEYS[5], member) == 0 then
+    redis.call('ZADD', KEYS[1], now, member)
+  end
+end
+
+local popped = redis.call('ZPOPMIN', KEYS[1])
+if #popped == 0 then
+  return false
+end
+local member = popped[1]
+local fence = redis.call('INCR', KEYS[4])
+local deadline = now + tonumber(ARGV[1])
+redis.call('ZADD', KEYS[2], deadline, member)
+redis.call('HSET', KEYS[3], member, fence)
+return {member, fence, deadline}

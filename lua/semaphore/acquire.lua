@@ -1,0 +1,32 @@
+#!lua
+--[[ semaphore/acquire
+  Take a permit if one is free, after dropping holders past their deadline. The
+  number of permits is stored on first use, and a client with another is refused.
+  KEYS[1]  holders zset (permit id -> deadline, ms; never more members than permits)
+  KEYS[2]  settings hash (permits)
+  KEYS[3]  permit id counter (string; only grows, so ids are fencing numbers)
+  ARGV[1]  permits (>= 1)
+  ARGV[2]  how long the permit is held unless released or extended, ms (>= 1)
+  Returns  {permit id, deadline ms}, or nil when every permit is held;
+           error REDISEXT_SETTINGS on another number of permits
+  Worst case  O(log P + E), P permits, E expired holders dropped (E <= P)
+]]
+local stored = redis.call('HGET', KEYS[2], 'permits')
+if stored then
+  if stored ~= ARGV[1] then
+    return redis.error_reply('REDISEXT_SETTINGS stored permits ' .. stored .. ', requested permits ' .. ARGV[1])
+  end
+else
+  redis.call('HSET', KEYS[2], 'permits', ARGV[1])
+end
+
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  return false
+end
+local id = redis.call('INCR', KEYS[3])
+local deadline = now + tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], deadline, id)
+return {id, deadline}

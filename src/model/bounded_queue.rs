@@ -1,0 +1,249 @@
+//! [`BoundedQueue`]: a FIFO queue whose length never passes a capacity fixed at
+//! creation.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::model::{Core, ModelOptions, WAIT_RECHECK, arg};
+use crate::op::{Executor, ScriptCall, Wait, decode, encode, unexpected};
+use crate::reply::Reply;
+use crate::script;
+use crate::serializer::{Raw, Serializer};
+
+/// What a [`BoundedQueue`] does with a push that does not fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// Refuse the whole push with [`Error::Full`]; nothing is added.
+    Reject,
+    /// Drop the oldest items to make room, and return them.
+    EvictOldest,
+}
+
+impl Overflow {
+    /// The policy's name as stored in the settings hash.
+    fn as_str(self) -> &'static str {
+        match self {
+            Overflow::Reject => "reject",
+            Overflow::EvictOldest => "evict",
+        }
+    }
+
+    fn parse(stored: &[u8]) -> Option<Overflow> {
+        match stored {
+            b"reject" => Some(Overflow::Reject),
+            b"evict" => Some(Overflow::EvictOldest),
+            _ => None,
+        }
+    }
+}
+
+/// A FIFO queue with a capacity fixed when it is created: its length never passes
+/// it. A push that does not fit is refused ([`Error::Full`]) or, by the policy
+/// chosen at creation, evicts the oldest items and returns them.
+///
+/// The capacity and policy are stored in the sibling hash `{key}:settings` by the
+/// first push, and a client that later opens the queue with other settings gets
+/// [`Error::SettingsMismatch`] on push, so all clients enforce one bound.
+/// [`push_many`](Self::push_many) is all or nothing. [`pop_wait`](Self::pop_wait)
+/// blocks on a dedicated connection (on the sibling `{key}:signal`, never on the
+/// queue itself) until an item arrives.
+///
+/// The list is laid out as Python redisext's `Queue` (newest at the head, `RPOP`
+/// takes the oldest), so Python can read it; but a writer that pushes with plain
+/// `LPUSH` bypasses the bound — only this model's scripts enforce it.
+///
+/// | method | script |
+/// |---|---|
+/// | [`push`](Self::push) / [`push_many`](Self::push_many) | `bounded_queue/push` |
+/// | [`pop`](Self::pop) / [`pop_wait`](Self::pop_wait) | `bounded_queue/pop` |
+/// | [`size`](Self::size) | `bounded_queue/size` (read-only) |
+/// | [`stored_settings`](Self::stored_settings) | `bounded_queue/settings` (read-only) |
+/// | [`clear`](Self::clear) | `compound/clear` |
+///
+/// ```
+/// # let server = redisext::testing::RedisServer::start()?;
+/// # let url = server.url();
+/// use std::time::Duration;
+/// use redisext::{BoundedQueue, Client, Error, Overflow, serializer::Str};
+/// let client = Client::open(&url)?;
+/// let uploads = BoundedQueue::<Str>::new(&client, "uploads", 2, Overflow::Reject)?;
+/// uploads.push("a.png")?;
+/// uploads.push("b.png")?;
+/// assert!(matches!(uploads.push("c.png"), Err(Error::Full { .. })));
+/// assert_eq!(uploads.size()?, 2);
+/// assert_eq!(uploads.pop()?.as_deref(), Some("a.png"));
+///
+/// let recent = BoundedQueue::<Str>::new(&client, "recent", 2, Overflow::EvictOldest)?;
+/// recent.push_many(["x", "y"])?;
+/// assert_eq!(recent.push("z")?.as_deref(), Some("x"), "the oldest made room");
+/// assert_eq!(recent.pop_wait(Duration::from_millis(100))?.as_deref(), Some("y"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct BoundedQueue<S: Serializer = Raw, E: Executor = Client> {
+    core: Core<E>,
+    settings: Key,
+    signal: Key,
+    capacity: u64,
+    overflow: Overflow,
+    serializer: PhantomData<fn() -> S>,
+}
+
+impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
+    /// The queue at `key` holding at most `capacity` items (nothing is sent; a
+    /// capacity of 0 is [`Error::Config`]).
+    pub fn new(exec: &E, key: impl AsRef<[u8]>, capacity: u64, overflow: Overflow) -> Result<Self> {
+        Self::with_options(exec, key, capacity, overflow, ModelOptions::default())
+    }
+
+    /// [`new`](Self::new) with model options (a namespace, read routing).
+    pub fn with_options(
+        exec: &E,
+        key: impl AsRef<[u8]>,
+        capacity: u64,
+        overflow: Overflow,
+        options: ModelOptions,
+    ) -> Result<Self> {
+        if capacity == 0 {
+            return Err(Error::Config("a bounded queue needs a capacity of at least 1".into()));
+        }
+        let core = Core::new(exec, key, options, "list")?;
+        Ok(BoundedQueue {
+            settings: core.sibling("settings")?,
+            signal: core.sibling("signal")?,
+            core,
+            capacity,
+            overflow,
+            serializer: PhantomData,
+        })
+    }
+
+    /// This queue on another executor, same keys and settings.
+    pub fn on<E2: Executor>(&self, exec: &E2) -> BoundedQueue<S, E2> {
+        BoundedQueue {
+            core: self.core.rebind(exec),
+            settings: self.settings.clone(),
+            signal: self.signal.clone(),
+            capacity: self.capacity,
+            overflow: self.overflow,
+            serializer: PhantomData,
+        }
+    }
+
+    /// The queue's key (the list; the namespace included).
+    pub fn key(&self) -> &Key {
+        self.core.key()
+    }
+
+    /// The capacity this client enforces (the stored one, or the push fails).
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// The overflow policy this client enforces.
+    pub fn overflow(&self) -> Overflow {
+        self.overflow
+    }
+
+    /// Appends `value`. With [`Overflow::EvictOldest`] a full queue first drops its
+    /// oldest item, which is returned; with [`Overflow::Reject`] a full queue is
+    /// [`Error::Full`] and nothing changes. An evicted item the serializer cannot
+    /// decode is [`Error::PoppedUndecodable`], with its bytes: the push happened.
+    pub fn push(&self, value: &S::Value) -> E::Output<Option<S::Owned>> {
+        let call = encode::<S>(self.core.key(), value).and_then(|value| self.push_call(vec![value]));
+        self.core.run(call, decode_evicted_one::<S>)
+    }
+
+    /// Appends every value, oldest first, all or nothing: when they do not all fit
+    /// the push is refused ([`Error::Full`]), or with [`Overflow::EvictOldest`] the
+    /// oldest items are dropped to make room and returned (oldest first). More
+    /// values than the capacity are always refused.
+    pub fn push_many<'v>(&self, values: impl IntoIterator<Item = &'v S::Value>) -> E::Output<Vec<S::Owned>>
+    where
+        S::Value: 'v,
+    {
+        let call = values
+            .into_iter()
+            .map(|value| encode::<S>(self.core.key(), value))
+            .collect::<Result<Vec<_>>>()
+            .and_then(|values| self.push_call(values));
+        self.core.run(call, decode::popped_list::<S>)
+    }
+
+    fn push_call(&self, values: Vec<Vec<u8>>) -> Result<ScriptCall> {
+        let mut args = Vec::with_capacity(values.len() + 2);
+        args.push(arg(self.capacity));
+        args.push(self.overflow.as_str().as_bytes().to_vec());
+        args.extend(values);
+        let keys = self.core.with_siblings([&self.settings, &self.signal]);
+        self.core.call_with_keys(script::BOUNDED_QUEUE_PUSH, keys, args)
+    }
+
+    /// Takes the oldest item, or `None` when the queue is empty.
+    pub fn pop(&self) -> E::Output<Option<S::Owned>> {
+        self.core.run(self.core.call(script::BOUNDED_QUEUE_POP, vec![]), decode::popped::<S>)
+    }
+
+    /// Takes the oldest item, waiting up to `timeout` for one to be pushed (woken by
+    /// pushes; checking again every 100 ms for writers that do not signal). `None`
+    /// when the timeout passes first.
+    pub fn pop_wait(&self, timeout: Duration) -> E::Output<Option<S::Owned>> {
+        let wait = Wait::on_signal(timeout, self.signal.clone()).recheck_every(WAIT_RECHECK);
+        self.core.run_waiting(self.core.call(script::BOUNDED_QUEUE_POP, vec![]), decode::popped::<S>, wait)
+    }
+
+    /// The number of items.
+    pub fn size(&self) -> E::Output<u64> {
+        self.core.run(self.core.call(script::BOUNDED_QUEUE_SIZE, vec![]), decode::count)
+    }
+
+    /// The capacity and policy stored by the first push, or `None` before it.
+    pub fn stored_settings(&self) -> E::Output<Option<(u64, Overflow)>> {
+        let keys = self.core.with_siblings([&self.settings]);
+        self.core.run(self.core.call_with_keys(script::BOUNDED_QUEUE_SETTINGS, keys, vec![]), decode_settings)
+    }
+
+    /// Deletes the queue, its stored settings and its signal; returns how many keys
+    /// existed. The next push stores its client's settings anew.
+    pub fn clear(&self) -> E::Output<u64> {
+        self.core.clear([&self.settings, &self.signal])
+    }
+}
+
+fn decode_evicted_one<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Option<S::Owned>> {
+    Ok(decode::popped_list::<S>(reply, call)?.into_iter().next())
+}
+
+fn decode_settings(reply: Reply, call: &ScriptCall) -> Result<Option<(u64, Overflow)>> {
+    match reply {
+        Reply::Nil => Ok(None),
+        Reply::Array(items) => match items.as_slice() {
+            [Reply::Int(capacity), Reply::Bulk(overflow)] if *capacity > 0 => match Overflow::parse(overflow) {
+                Some(overflow) => Ok(Some((capacity.unsigned_abs(), overflow))),
+                None => Err(unexpected(&Reply::Array(items), call)),
+            },
+            _ => Err(unexpected(&Reply::Array(items), call)),
+        },
+        other => Err(unexpected(&other, call)),
+    }
+}
+
+impl<S: Serializer, E: Executor> Clone for BoundedQueue<S, E> {
+    fn clone(&self) -> Self {
+        self.on(&self.core.exec)
+    }
+}
+
+impl<S: Serializer, E: Executor + std::fmt::Debug> std::fmt::Debug for BoundedQueue<S, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundedQueue")
+            .field("key", self.core.key())
+            .field("capacity", &self.capacity)
+            .field("overflow", &self.overflow)
+            .field("serializer", &S::NAME)
+            .finish()
+    }
+}

@@ -1,0 +1,385 @@
+//! [`ReliableQueue`]: an at-least-once work queue with visibility deadlines,
+//! acknowledgements and a dead-letter list.
+
+use std::marker::PhantomData;
+use std::time::{Duration, SystemTime};
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::model::{Core, Model, ModelOptions, RECLAIM_LIMIT, WAIT_RECHECK, arg, decode_deadline, millis, server_time};
+use crate::op::{Executor, ScriptCall, Wait, decode, decode_bytes, encode, unexpected};
+use crate::reply::Reply;
+use crate::script;
+use crate::serializer::{Raw, Serializer};
+
+/// An at-least-once work queue: [`pop`](Self::pop) does not remove an item but
+/// moves it *in flight* with a visibility deadline (server time) and returns it
+/// with a [`Receipt`]; [`ack`](Self::ack) deletes it. An item whose deadline passes
+/// without an ack (its consumer crashed, or was too slow) or that is
+/// [`nack`](Self::nack)ed becomes ready again and is delivered once more, with its
+/// delivery count; after [`max_deliveries`](Self::max_deliveries) it moves to a
+/// dead-letter list instead. Expired deliveries are reclaimed inside `pop` itself
+/// (up to 100 per call): no reaper process is needed.
+///
+/// Guarantees: an item is never delivered to a second consumer while a delivery's
+/// deadline is ahead; a consumer that dies between pop and ack loses nothing.
+/// **Not guaranteed:** exactly-once processing. A consumer that outlives its
+/// deadline may still be working when the item is delivered again — its `ack` then
+/// returns false. Make the work idempotent, or [`extend`](Self::extend) the
+/// deadline while working.
+///
+/// | method | script |
+/// |---|---|
+/// | [`push`](Self::push) / [`push_many`](Self::push_many) | `reliable_queue/push` |
+/// | [`pop`](Self::pop) / [`pop_wait`](Self::pop_wait) | `reliable_queue/pop` |
+/// | [`ack`](Self::ack) | `reliable_queue/ack` |
+/// | [`nack`](Self::nack) | `reliable_queue/nack` |
+/// | [`extend`](Self::extend) | `reliable_queue/extend` |
+/// | [`counts`](Self::counts) | `reliable_queue/counts` (read-only) |
+/// | [`pop_dead`](Self::pop_dead) | `reliable_queue/pop_dead` |
+/// | [`clear`](Self::clear) | `compound/clear` |
+///
+/// Keys: the ready ids are a list at the key itself; the siblings `{key}:items`
+/// (hash id → value), `{key}:deliveries` (hash id → count), `{key}:inflight` (zset
+/// id → deadline), `{key}:ids` (the id counter), `{key}:dead` (list) and
+/// `{key}:signal` (list, for waiters) share its hash slot.
+///
+/// ```
+/// # let server = redisext::testing::RedisServer::start()?;
+/// # let url = server.url();
+/// use std::time::Duration;
+/// use redisext::{Client, ReliableQueue, serializer::Str};
+/// let client = Client::open(&url)?;
+/// let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+/// jobs.push("resize 42.png")?;
+///
+/// let job = jobs.pop(Duration::from_secs(30))?.expect("one job is ready");
+/// assert_eq!(job.value(), "resize 42.png");
+/// assert_eq!(job.delivery(), 1);
+/// assert!(jobs.pop(Duration::from_secs(30))?.is_none(), "in flight, not delivered twice");
+/// assert!(jobs.ack(job.receipt())?);
+/// assert_eq!(jobs.counts()?.total(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ReliableQueue<S: Serializer = Raw, E: Executor = Client> {
+    core: Core<E>,
+    keys: QueueKeys,
+    max_deliveries: u32,
+    serializer: PhantomData<fn() -> S>,
+}
+
+/// The sibling keys of a reliable queue (the ready list is the model's own key).
+#[derive(Clone, Debug)]
+struct QueueKeys {
+    items: Key,
+    deliveries: Key,
+    inflight: Key,
+    ids: Key,
+    dead: Key,
+    signal: Key,
+}
+
+/// Identifies one delivery of one item: what [`ReliableQueue::ack`],
+/// [`nack`](ReliableQueue::nack) and [`extend`](ReliableQueue::extend) need. A
+/// receipt goes stale when the item is delivered again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Receipt {
+    id: u64,
+    delivery: u32,
+}
+
+impl Receipt {
+    /// The item's id, unique in this queue (ids only grow).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Which delivery of the item this is: 1 for the first.
+    pub fn delivery(&self) -> u32 {
+        self.delivery
+    }
+}
+
+/// An item handed to a consumer by [`ReliableQueue::pop`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered<T> {
+    value: T,
+    receipt: Receipt,
+    deadline: SystemTime,
+}
+
+impl<T> Delivered<T> {
+    /// The item.
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
+    /// The item, consuming the delivery (keep the [`receipt`](Self::receipt) first).
+    pub fn into_value(self) -> T {
+        self.value
+    }
+
+    /// The receipt to acknowledge this delivery with.
+    pub fn receipt(&self) -> &Receipt {
+        &self.receipt
+    }
+
+    /// Which delivery of the item this is: 1 for the first, more after deadlines
+    /// passed or nacks.
+    pub fn delivery(&self) -> u32 {
+        self.receipt.delivery
+    }
+
+    /// When the item becomes ready again unless acknowledged or extended, in the
+    /// server's time.
+    pub fn deadline(&self) -> SystemTime {
+        self.deadline
+    }
+}
+
+/// What [`ReliableQueue::nack`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Nacked {
+    /// The receipt was stale (the item was delivered again, or acknowledged):
+    /// nothing changed.
+    Stale,
+    /// The item is ready again and is delivered next.
+    Requeued,
+    /// The item had been delivered the maximum number of times and moved to the
+    /// dead-letter list.
+    DeadLettered,
+}
+
+/// How many items a reliable queue holds in each state (see [`ReliableQueue::counts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct QueueCounts {
+    /// Items waiting to be delivered.
+    pub ready: u64,
+    /// Items delivered and not yet acknowledged, with the deadline ahead.
+    pub in_flight: u64,
+    /// Items delivered whose deadline has passed, not yet reclaimed (the next pop
+    /// will).
+    pub overdue: u64,
+    /// Items in the dead-letter list.
+    pub dead: u64,
+}
+
+impl QueueCounts {
+    /// Every item not yet acknowledged nor dead: ready, in flight or overdue.
+    pub fn total(&self) -> u64 {
+        self.ready + self.in_flight + self.overdue
+    }
+}
+
+impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
+    /// By default an item is dead-lettered after this many deliveries.
+    pub const DEFAULT_MAX_DELIVERIES: u32 = 5;
+
+    /// The queue at `key`, dead-lettering after
+    /// [`DEFAULT_MAX_DELIVERIES`](Self::DEFAULT_MAX_DELIVERIES) deliveries (nothing
+    /// is sent; an empty key, or a key with `}` but no hash tag, is an error).
+    pub fn new(exec: &E, key: impl AsRef<[u8]>) -> Result<Self> {
+        Self::with_options(exec, key, ModelOptions::default())
+    }
+
+    /// The same queue, dead-lettering an item after `max_deliveries` deliveries
+    /// (at least 1). Clients of one queue should agree on it: each applies its own
+    /// when it reclaims or nacks.
+    pub fn with_max_deliveries(mut self, max_deliveries: u32) -> Result<Self> {
+        if max_deliveries == 0 {
+            return Err(Error::Config("a reliable queue needs max_deliveries of at least 1".into()));
+        }
+        self.max_deliveries = max_deliveries;
+        Ok(self)
+    }
+
+    /// How many deliveries an item gets before it is dead-lettered.
+    pub fn max_deliveries(&self) -> u32 {
+        self.max_deliveries
+    }
+
+    /// This queue on another executor, same keys and settings.
+    pub fn on<E2: Executor>(&self, exec: &E2) -> ReliableQueue<S, E2> {
+        ReliableQueue {
+            core: self.core.rebind(exec),
+            keys: self.keys.clone(),
+            max_deliveries: self.max_deliveries,
+            serializer: PhantomData,
+        }
+    }
+
+    /// The queue's key (the ready list; the namespace included).
+    pub fn key(&self) -> &Key {
+        self.core.key()
+    }
+
+    /// Adds `value` under a new id; returns the number of ready items.
+    pub fn push(&self, value: &S::Value) -> E::Output<u64> {
+        self.push_many([value])
+    }
+
+    /// Adds every value (oldest first) at once; returns the number of ready items.
+    pub fn push_many<'v>(&self, values: impl IntoIterator<Item = &'v S::Value>) -> E::Output<u64>
+    where
+        S::Value: 'v,
+    {
+        let call =
+            values.into_iter().map(|value| encode::<S>(self.core.key(), value)).collect::<Result<Vec<_>>>().and_then(
+                |values| {
+                    let keys = self.core.with_siblings([&self.keys.items, &self.keys.ids, &self.keys.signal]);
+                    self.core.call_with_keys(script::RELIABLE_QUEUE_PUSH, keys, values)
+                },
+            );
+        self.core.run(call, decode::count)
+    }
+
+    /// Delivers the next item, in flight for `visibility` (server time), or `None`
+    /// when nothing is ready. Overdue deliveries are reclaimed first.
+    pub fn pop(&self, visibility: Duration) -> E::Output<Option<Delivered<S::Owned>>> {
+        self.core.run(self.pop_call(visibility), decode_delivered::<S>)
+    }
+
+    /// Like [`pop`](Self::pop), but waits up to `timeout` for an item: woken by
+    /// pushes and nacks, and checking again every 100 ms for deadlines that pass.
+    /// `None` when the timeout passes first.
+    pub fn pop_wait(&self, visibility: Duration, timeout: Duration) -> E::Output<Option<Delivered<S::Owned>>> {
+        let wait = Wait::on_signal(timeout, self.keys.signal.clone()).recheck_every(WAIT_RECHECK);
+        self.core.run_waiting(self.pop_call(visibility), decode_delivered::<S>, wait)
+    }
+
+    fn pop_call(&self, visibility: Duration) -> Result<ScriptCall> {
+        let visibility = millis(visibility, script::RELIABLE_QUEUE_POP.name())?;
+        let keys =
+            self.core.with_siblings([&self.keys.items, &self.keys.deliveries, &self.keys.inflight, &self.keys.dead]);
+        let args = vec![arg(visibility), arg(self.max_deliveries), arg(RECLAIM_LIMIT)];
+        self.core.call_with_keys(script::RELIABLE_QUEUE_POP, keys, args)
+    }
+
+    /// Acknowledges a delivery: the item is deleted. False when the receipt is
+    /// stale — the deadline passed and the item was reclaimed (it will be, or has
+    /// been, delivered again) — and then nothing changes.
+    pub fn ack(&self, receipt: &Receipt) -> E::Output<bool> {
+        let keys = self.core.with_siblings([&self.keys.items, &self.keys.deliveries, &self.keys.inflight]);
+        let call = self.core.call_with_keys(script::RELIABLE_QUEUE_ACK, keys, receipt_args(receipt));
+        self.core.run(call, decode::flag)
+    }
+
+    /// Gives a delivery back at once: the item is delivered next (or, after
+    /// [`max_deliveries`](Self::max_deliveries), dead-lettered).
+    pub fn nack(&self, receipt: &Receipt) -> E::Output<Nacked> {
+        let keys = self.core.with_siblings([
+            &self.keys.items,
+            &self.keys.deliveries,
+            &self.keys.inflight,
+            &self.keys.dead,
+            &self.keys.signal,
+        ]);
+        let mut args = receipt_args(receipt);
+        args.push(arg(self.max_deliveries));
+        self.core.run(self.core.call_with_keys(script::RELIABLE_QUEUE_NACK, keys, args), decode_nacked)
+    }
+
+    /// Moves a delivery's deadline to `visibility` from now (server time) and
+    /// returns it; `None` when the receipt is stale (nothing changes).
+    pub fn extend(&self, receipt: &Receipt, visibility: Duration) -> E::Output<Option<SystemTime>> {
+        let call = millis(visibility, script::RELIABLE_QUEUE_EXTEND.name()).and_then(|ms| {
+            let keys = self.core.with_siblings([&self.keys.deliveries, &self.keys.inflight]);
+            let mut args = receipt_args(receipt);
+            args.push(arg(ms));
+            self.core.call_with_keys(script::RELIABLE_QUEUE_EXTEND, keys, args)
+        });
+        self.core.run(call, decode_deadline)
+    }
+
+    /// How many items are ready, in flight, overdue and dead.
+    pub fn counts(&self) -> E::Output<QueueCounts> {
+        let keys = self.core.with_siblings([&self.keys.inflight, &self.keys.dead]);
+        self.core.run(self.core.call_with_keys(script::RELIABLE_QUEUE_COUNTS, keys, vec![]), decode_counts)
+    }
+
+    /// Takes the oldest dead letter (an item delivered
+    /// [`max_deliveries`](Self::max_deliveries) times without an ack), or `None`.
+    pub fn pop_dead(&self) -> E::Output<Option<S::Owned>> {
+        let keys = self.core.with_siblings([&self.keys.dead]);
+        self.core.run(self.core.call_with_keys(script::RELIABLE_QUEUE_POP_DEAD, keys, vec![]), decode::popped::<S>)
+    }
+
+    /// Deletes every item (ready, in flight, dead) and returns how many keys
+    /// existed. The id counter is kept, so an old receipt never matches a new item.
+    pub fn clear(&self) -> E::Output<u64> {
+        let QueueKeys { items, deliveries, inflight, ids: _, dead, signal } = &self.keys;
+        self.core.clear([items, deliveries, inflight, dead, signal])
+    }
+}
+
+fn receipt_args(receipt: &Receipt) -> Vec<Vec<u8>> {
+    vec![arg(receipt.id), arg(receipt.delivery)]
+}
+
+fn decode_delivered<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Option<Delivered<S::Owned>>> {
+    let items = match reply {
+        Reply::Nil => return Ok(None),
+        Reply::Array(items) => items,
+        other => return Err(unexpected(&other, call)),
+    };
+    if let [Reply::Int(id), Reply::Int(delivery), Reply::Int(deadline), Reply::Bulk(value)] = items.as_slice()
+        && let (Ok(id @ 1..), Ok(delivery @ 1..), Ok(deadline)) =
+            (u64::try_from(*id), u32::try_from(*delivery), u64::try_from(*deadline))
+    {
+        return Ok(Some(Delivered {
+            value: decode_bytes::<S>(value, call)?,
+            receipt: Receipt { id, delivery },
+            deadline: server_time(deadline),
+        }));
+    }
+    Err(unexpected(&Reply::Array(items), call))
+}
+
+fn decode_nacked(reply: Reply, call: &ScriptCall) -> Result<Nacked> {
+    match reply {
+        Reply::Int(0) => Ok(Nacked::Stale),
+        Reply::Int(1) => Ok(Nacked::Requeued),
+        Reply::Int(2) => Ok(Nacked::DeadLettered),
+        other => Err(unexpected(&other, call)),
+    }
+}
+
+fn decode_counts(reply: Reply, call: &ScriptCall) -> Result<QueueCounts> {
+    let [ready, in_flight, overdue, dead] = decode::counts::<4>(reply, call)?;
+    Ok(QueueCounts { ready, in_flight, overdue, dead })
+}
+
+impl<S: Serializer, E: Executor> Model for ReliableQueue<S, E> {
+    type Executor = E;
+
+    fn with_options(exec: &E, key: impl AsRef<[u8]>, options: ModelOptions) -> Result<Self> {
+        let core = Core::new(exec, key, options, "list")?;
+        let keys = QueueKeys {
+            items: core.sibling("items")?,
+            deliveries: core.sibling("deliveries")?,
+            inflight: core.sibling("inflight")?,
+            ids: core.sibling("ids")?,
+            dead: core.sibling("dead")?,
+            signal: core.sibling("signal")?,
+        };
+        Ok(ReliableQueue { core, keys, max_deliveries: Self::DEFAULT_MAX_DELIVERIES, serializer: PhantomData })
+    }
+}
+
+impl<S: Serializer, E: Executor> Clone for ReliableQueue<S, E> {
+    fn clone(&self) -> Self {
+        self.on(&self.core.exec)
+    }
+}
+
+impl<S: Serializer, E: Executor + std::fmt::Debug> std::fmt::Debug for ReliableQueue<S, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReliableQueue")
+            .field("key", self.core.key())
+            .field("max_deliveries", &self.max_deliveries)
+            .field("serializer", &S::NAME)
+            .finish()
+    }
+}

@@ -1,0 +1,321 @@
+//! [`ResourcePool`]: named resources leased to one holder at a time, with deadlines
+//! and fencing numbers.
+
+use std::marker::PhantomData;
+use std::time::{Duration, SystemTime};
+
+use crate::client::Client;
+use crate::error::Result;
+use crate::key::Key;
+use crate::model::{Core, Model, ModelOptions, RECLAIM_LIMIT, WAIT_RECHECK, arg, decode_deadline, millis, server_time};
+use crate::op::{Executor, ScriptCall, Wait, decode, decode_bytes, encode, unexpected};
+use crate::reply::Reply;
+use crate::script;
+use crate::serializer::{Raw, Serializer};
+
+/// A pool of named resources (connections, licences, workers) that are leased to
+/// one holder at a time, each lease with a deadline in server time and a fencing
+/// number that grows with every checkout.
+///
+/// Every step is one script, atomic on the server: a member is always either idle
+/// or leased to exactly one holder, and is never lost. A lease past its deadline is
+/// reclaimed by the next [`checkout`](Self::checkout) itself (no reaper process).
+///
+/// **What it does not guarantee:** a holder that outlives its lease (a long GC
+/// pause, a stalled network) may still be using the member when it is leased to
+/// someone else. Pass the lease's [`fence`](Lease::fence) to whatever the member
+/// guards and have it refuse numbers lower than one it has seen; and check the
+/// result of [`checkin`](Self::checkin) / [`extend`](Self::extend), which report a
+/// lost lease.
+///
+/// | method | script |
+/// |---|---|
+/// | [`add`](Self::add) | `resource_pool/add` |
+/// | [`remove`](Self::remove) | `resource_pool/remove` |
+/// | [`checkout`](Self::checkout) / [`checkout_wait`](Self::checkout_wait) | `resource_pool/checkout` |
+/// | [`checkin`](Self::checkin) | `resource_pool/checkin` |
+/// | [`extend`](Self::extend) | `resource_pool/extend` |
+/// | [`counts`](Self::counts) | `resource_pool/counts` (read-only) |
+/// | [`clear`](Self::clear) | `compound/clear` |
+///
+/// Keys: the idle members are a sorted set at the key itself; the siblings
+/// `{key}:leased` (zset, deadlines), `{key}:leases` (hash, fencing numbers),
+/// `{key}:fence` (the counter), `{key}:retiring` (set) and `{key}:signal` (list, for
+/// waiters) share its hash slot.
+///
+/// ```
+/// # let server = redisext::testing::RedisServer::start()?;
+/// # let url = server.url();
+/// use std::time::Duration;
+/// use redisext::{Client, ResourcePool, serializer::Str};
+/// let client = Client::open(&url)?;
+/// let printers = ResourcePool::<Str>::new(&client, "printers")?;
+/// printers.add("laser-1")?;
+///
+/// let lease = printers.checkout(Duration::from_secs(30))?.expect("one printer is idle");
+/// assert_eq!(lease.member(), "laser-1");
+/// assert!(printers.checkout(Duration::from_secs(30))?.is_none(), "never leased twice");
+/// assert!(printers.extend(&lease, Duration::from_secs(60))?.is_some());
+/// assert!(printers.checkin(&lease)?);
+///
+/// let next = printers.checkout(Duration::from_secs(30))?.expect("idle again");
+/// assert!(next.fence() > lease.fence(), "fencing numbers only grow");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ResourcePool<S: Serializer = Raw, E: Executor = Client> {
+    core: Core<E>,
+    keys: PoolKeys,
+    serializer: PhantomData<fn() -> S>,
+}
+
+/// The sibling keys of a pool (the idle set is the model's own key).
+#[derive(Clone, Debug)]
+struct PoolKeys {
+    leased: Key,
+    leases: Key,
+    fence: Key,
+    retiring: Key,
+    signal: Key,
+}
+
+/// One lease of a pool member: what [`ResourcePool::checkout`] returns.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Lease<T> {
+    member: T,
+    stored: Vec<u8>,
+    fence: u64,
+    deadline: SystemTime,
+}
+
+impl<T> Lease<T> {
+    /// The member leased.
+    pub fn member(&self) -> &T {
+        &self.member
+    }
+
+    /// The member, consuming the lease (which can then no longer be checked in).
+    pub fn into_member(self) -> T {
+        self.member
+    }
+
+    /// The fencing number: larger than that of every earlier lease of this pool, so
+    /// a resource can refuse a holder whose lease has been superseded. It is also
+    /// the lease's token: checkin and extend need it.
+    pub fn fence(&self) -> u64 {
+        self.fence
+    }
+
+    /// When the lease ends unless extended, in the server's time.
+    pub fn deadline(&self) -> SystemTime {
+        self.deadline
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Lease<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The stored bytes repeat the member; leave them out.
+        f.debug_struct("Lease")
+            .field("member", &self.member)
+            .field("fence", &self.fence)
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+/// What [`ResourcePool::remove`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Removal {
+    /// The member was not in the pool.
+    NotMember,
+    /// The member was idle and has left the pool.
+    Removed,
+    /// The member is leased: its holder keeps it until checkin or the lease's
+    /// reclaiming, and then it leaves the pool instead of becoming idle.
+    Retiring,
+}
+
+/// How many members a pool has in each state (see [`ResourcePool::counts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PoolCounts {
+    /// Members ready to be checked out.
+    pub idle: u64,
+    /// Members leased, with the lease's deadline still ahead.
+    pub leased: u64,
+    /// Members whose lease has passed its deadline but that no checkout has
+    /// reclaimed yet (the next checkout will).
+    pub expired: u64,
+    /// Leased members removed from the pool, leaving when their lease ends
+    /// (counted in `leased` or `expired` too).
+    pub retiring: u64,
+}
+
+impl PoolCounts {
+    /// Every member: idle, leased or expired.
+    pub fn total(&self) -> u64 {
+        self.idle + self.leased + self.expired
+    }
+}
+
+impl<S: Serializer, E: Executor> ResourcePool<S, E> {
+    /// The pool at `key` (nothing is sent; an empty key, or a key with `}` but no
+    /// hash tag, is an error).
+    pub fn new(exec: &E, key: impl AsRef<[u8]>) -> Result<Self> {
+        Self::with_options(exec, key, ModelOptions::default())
+    }
+
+    /// This pool on another executor, same keys and options.
+    pub fn on<E2: Executor>(&self, exec: &E2) -> ResourcePool<S, E2> {
+        ResourcePool { core: self.core.rebind(exec), keys: self.keys.clone(), serializer: PhantomData }
+    }
+
+    /// The pool's key (the idle set; the namespace included).
+    pub fn key(&self) -> &Key {
+        self.core.key()
+    }
+
+    /// Adds `member` to the idle set and wakes one waiter. True when it was added;
+    /// false when it already belonged. Adding a member that is leased and being
+    /// removed cancels the removal (true).
+    pub fn add(&self, member: &S::Value) -> E::Output<bool> {
+        let call = encode::<S>(self.core.key(), member).and_then(|member| {
+            let keys = self.core.with_siblings([&self.keys.leased, &self.keys.retiring, &self.keys.signal]);
+            self.core.call_with_keys(script::RESOURCE_POOL_ADD, keys, vec![member])
+        });
+        self.core.run(call, decode::flag)
+    }
+
+    /// Takes `member` out of the pool: at once when idle; when leased, after its
+    /// holder checks it in or the lease is reclaimed ([`Removal::Retiring`]), so a
+    /// removed member is never leased to anyone else meanwhile.
+    pub fn remove(&self, member: &S::Value) -> E::Output<Removal> {
+        let call = encode::<S>(self.core.key(), member).and_then(|member| {
+            let keys = self.core.with_siblings([&self.keys.leased, &self.keys.retiring]);
+            self.core.call_with_keys(script::RESOURCE_POOL_REMOVE, keys, vec![member])
+        });
+        self.core.run(call, decode_removal)
+    }
+
+    /// Leases the member that has been idle longest, for `lease` (server time), or
+    /// `None` when every member is leased. Expired leases are reclaimed first (up
+    /// to 100 per call).
+    pub fn checkout(&self, lease: Duration) -> E::Output<Option<Lease<S::Owned>>> {
+        self.core.run(self.checkout_call(lease), decode_lease::<S>)
+    }
+
+    /// Like [`checkout`](Self::checkout), but waits up to `timeout` for a member to
+    /// become idle: woken by a checkin or an add, and checking again every 100 ms
+    /// for leases that expire. `None` when the timeout passes first.
+    pub fn checkout_wait(&self, lease: Duration, timeout: Duration) -> E::Output<Option<Lease<S::Owned>>> {
+        let wait = Wait::on_signal(timeout, self.keys.signal.clone()).recheck_every(WAIT_RECHECK);
+        self.core.run_waiting(self.checkout_call(lease), decode_lease::<S>, wait)
+    }
+
+    fn checkout_call(&self, lease: Duration) -> Result<ScriptCall> {
+        let lease = millis(lease, script::RESOURCE_POOL_CHECKOUT.name())?;
+        let keys =
+            self.core.with_siblings([&self.keys.leased, &self.keys.leases, &self.keys.fence, &self.keys.retiring]);
+        self.core.call_with_keys(script::RESOURCE_POOL_CHECKOUT, keys, vec![arg(lease), arg(RECLAIM_LIMIT)])
+    }
+
+    /// Ends a lease: the member becomes idle again (or leaves the pool, when it was
+    /// removed meanwhile) and one waiter is woken. False when the lease was no
+    /// longer this holder's — it passed its deadline and was reclaimed — and then
+    /// nothing changes.
+    pub fn checkin(&self, lease: &Lease<S::Owned>) -> E::Output<bool> {
+        let keys =
+            self.core.with_siblings([&self.keys.leased, &self.keys.leases, &self.keys.retiring, &self.keys.signal]);
+        let call =
+            self.core.call_with_keys(script::RESOURCE_POOL_CHECKIN, keys, vec![lease.stored.clone(), arg(lease.fence)]);
+        self.core.run(call, decode::flag)
+    }
+
+    /// Moves the lease's deadline to `duration` from now (server time) and returns
+    /// it; `None` when the lease was no longer this holder's (nothing changes).
+    pub fn extend(&self, lease: &Lease<S::Owned>, duration: Duration) -> E::Output<Option<SystemTime>> {
+        let call = millis(duration, script::RESOURCE_POOL_EXTEND.name()).and_then(|ms| {
+            let keys = self.core.with_siblings([&self.keys.leased, &self.keys.leases]);
+            self.core.call_with_keys(
+                script::RESOURCE_POOL_EXTEND,
+                keys,
+                vec![lease.stored.clone(), arg(lease.fence), arg(ms)],
+            )
+        });
+        self.core.run(call, decode_deadline)
+    }
+
+    /// How many members are idle, leased, expired (not yet reclaimed) and retiring.
+    pub fn counts(&self) -> E::Output<PoolCounts> {
+        let keys = self.core.with_siblings([&self.keys.leased, &self.keys.retiring]);
+        let call = self.core.call_with_keys(script::RESOURCE_POOL_COUNTS, keys, vec![]);
+        self.core.run(call, decode_counts)
+    }
+
+    /// Deletes the pool (members, leases, waiters' signals) and returns how many
+    /// keys existed. The fencing counter is kept, so fencing numbers keep growing
+    /// if the pool is filled again. Current holders' checkins then report false.
+    pub fn clear(&self) -> E::Output<u64> {
+        self.core.clear([&self.keys.leased, &self.keys.leases, &self.keys.retiring, &self.keys.signal])
+    }
+}
+
+fn decode_removal(reply: Reply, call: &ScriptCall) -> Result<Removal> {
+    match reply {
+        Reply::Int(0) => Ok(Removal::NotMember),
+        Reply::Int(1) => Ok(Removal::Removed),
+        Reply::Int(2) => Ok(Removal::Retiring),
+        other => Err(unexpected(&other, call)),
+    }
+}
+
+fn decode_lease<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Option<Lease<S::Owned>>> {
+    match reply {
+        Reply::Nil => Ok(None),
+        Reply::Array(items) => match <[Reply; 3]>::try_from(items) {
+            Ok([Reply::Bulk(stored), Reply::Int(fence), Reply::Int(deadline)]) if fence > 0 && deadline >= 0 => {
+                Ok(Some(Lease {
+                    member: decode_bytes::<S>(&stored, call)?,
+                    stored,
+                    fence: fence.unsigned_abs(),
+                    deadline: server_time(deadline.unsigned_abs()),
+                }))
+            }
+            Ok(items) => Err(unexpected(&Reply::Array(items.into()), call)),
+            Err(items) => Err(unexpected(&Reply::Array(items), call)),
+        },
+        other => Err(unexpected(&other, call)),
+    }
+}
+
+fn decode_counts(reply: Reply, call: &ScriptCall) -> Result<PoolCounts> {
+    let [idle, leased, expired, retiring] = decode::counts::<4>(reply, call)?;
+    Ok(PoolCounts { idle, leased, expired, retiring })
+}
+
+impl<S: Serializer, E: Executor> Model for ResourcePool<S, E> {
+    type Executor = E;
+
+    fn with_options(exec: &E, key: impl AsRef<[u8]>, options: ModelOptions) -> Result<Self> {
+        let core = Core::new(exec, key, options, "zset")?;
+        let keys = PoolKeys {
+            leased: core.sibling("leased")?,
+            leases: core.sibling("leases")?,
+            fence: core.sibling("fence")?,
+            retiring: core.sibling("retiring")?,
+            signal: core.sibling("signal")?,
+        };
+        Ok(ResourcePool { core, keys, serializer: PhantomData })
+    }
+}
+
+impl<S: Serializer, E: Executor> Clone for ResourcePool<S, E> {
+    fn clone(&self) -> Self {
+        self.on(&self.core.exec)
+    }
+}
+
+impl<S: Serializer, E: Executor + std::fmt::Debug> std::fmt::Debug for ResourcePool<S, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourcePool").field("key", self.core.key()).field("serializer", &S::NAME).finish()
+    }
+}

@@ -1,0 +1,477 @@
+//! The compound models, one behaviour at a time, against a real redis-server:
+//! ResourcePool, BoundedQueue, ReliableQueue, Semaphore, RateLimiter. Expiry is
+//! tested with short durations, by polling the server's clock with a bound.
+
+mod common;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{assert_every_script_ran, client, server, wait_past};
+use redisext::serializer::{Json, Str};
+use redisext::{
+    BoundedQueue, Error, Model, ModelOptions, Nacked, Overflow, PoolCounts, Quota, RateLimiter, ReliableQueue, Removal,
+    Reply, ResourcePool, Semaphore,
+};
+
+const LONG: Duration = Duration::from_secs(60);
+const SHORT: Duration = Duration::from_millis(40);
+
+/// A wait of up to 20 s for something no script signals (a deadline passing) must
+/// end by the 100 ms recheck, not the timeout: the only check on elapsed time here,
+/// with a 100-fold margin.
+fn assert_woken_early(started: Instant) {
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(10), "waited {waited:?}: the recheck did not notice the passed deadline");
+}
+
+#[test]
+fn resource_pool_leases_each_member_to_one_holder() {
+    let server = server();
+    let client = client(&server);
+    let pool = ResourcePool::<Str>::new(&client, "printers").unwrap();
+    for member in ["a", "b", "c"] {
+        assert!(pool.add(member).unwrap());
+    }
+    assert!(!pool.add("b").unwrap(), "already a member");
+    assert_eq!(pool.counts().unwrap(), PoolCounts { idle: 3, ..PoolCounts::default() });
+
+    let leases: Vec<_> = (0..3).map(|_| pool.checkout(LONG).unwrap().expect("a member is idle")).collect();
+    let mut members: Vec<&str> = leases.iter().map(|lease| lease.member().as_str()).collect();
+    members.sort_unstable();
+    assert_eq!(members, ["a", "b", "c"], "each member leased once");
+    assert!(leases.windows(2).all(|pair| pair[0].fence() < pair[1].fence()), "fencing numbers grow");
+    assert!(pool.checkout(LONG).unwrap().is_none(), "every member is leased");
+    assert!(!pool.add("a").unwrap(), "a leased member already belongs");
+    assert_eq!(pool.counts().unwrap(), PoolCounts { idle: 0, leased: 3, expired: 0, retiring: 0 });
+
+    assert!(pool.checkin(&leases[1]).unwrap());
+    assert!(!pool.checkin(&leases[1]).unwrap(), "a lease ends once");
+    let again = pool.checkout(LONG).unwrap().expect("checked in");
+    assert_eq!(again.member(), leases[1].member());
+    assert!(again.fence() > leases[2].fence());
+    assert!(!pool.checkin(&leases[1]).unwrap(), "an old lease cannot end the new one");
+    assert!(pool.extend(&leases[1], LONG).unwrap().is_none(), "nor extend it");
+    for lease in [&leases[0], &again, &leases[2]] {
+        assert!(pool.checkin(lease).unwrap());
+    }
+    assert_eq!(pool.counts().unwrap().idle, 3);
+
+    // Members are ordered by the time they became idle: the longest idle goes first.
+    let first = pool.checkout(LONG).unwrap().unwrap();
+    assert_eq!(first.member(), leases[0].member());
+    assert!(pool.clear().unwrap() >= 3);
+    assert_eq!(pool.counts().unwrap().total(), 0);
+    assert!(!pool.checkin(&first).unwrap(), "a cleared pool has no leases");
+    assert!(pool.add("z").unwrap());
+    let after_clear = pool.checkout(LONG).unwrap().unwrap();
+    assert!(after_clear.fence() > first.fence(), "clear keeps the fencing counter");
+    assert_eq!(pool.remove("nobody").unwrap(), Removal::NotMember);
+    assert_every_script_ran(&server, "resource_pool");
+    assert_every_script_ran(&server, "compound");
+}
+
+#[test]
+fn resource_pool_reclaims_an_expired_lease_inside_checkout() {
+    let server = server();
+    let client = client(&server);
+    let pool = ResourcePool::<Str>::new(&client, "licences").unwrap();
+    pool.add("seat-1").unwrap();
+    let stale = pool.checkout(SHORT).unwrap().unwrap();
+    wait_past(&server, stale.deadline());
+    assert_eq!(pool.counts().unwrap(), PoolCounts { idle: 0, leased: 0, expired: 1, retiring: 0 });
+
+    let fresh = pool.checkout(LONG).unwrap().expect("the expired lease was reclaimed");
+    assert_eq!(fresh.member(), "seat-1");
+    assert!(fresh.fence() > stale.fence(), "the new holder fences out the old one");
+    assert!(!pool.checkin(&stale).unwrap(), "the late holder is told its lease was lost");
+    assert!(pool.extend(&stale, LONG).unwrap().is_none());
+    assert_eq!(pool.counts().unwrap(), PoolCounts { idle: 0, leased: 1, expired: 0, retiring: 0 });
+    assert!(pool.checkin(&fresh).unwrap());
+}
+
+#[test]
+fn resource_pool_extend_moves_the_deadline() {
+    let server = server();
+    let client = client(&server);
+    let pool = ResourcePool::<Str>::new(&client, "workers").unwrap();
+    pool.add("w1").unwrap();
+    let lease = pool.checkout(SHORT).unwrap().unwrap();
+    let deadline = pool.extend(&lease, LONG).unwrap().expect("still the holder");
+    assert!(deadline > lease.deadline());
+    wait_past(&server, lease.deadline());
+    assert!(pool.checkout(LONG).unwrap().is_none(), "the extended lease is not reclaimed");
+    assert_eq!(pool.counts().unwrap().leased, 1);
+    assert!(pool.checkin(&lease).unwrap());
+}
+
+#[test]
+fn resource_pool_removal_waits_for_the_holder() {
+    let server = server();
+    let client = client(&server);
+    let pool = ResourcePool::<Str>::new(&client, "gpus").unwrap();
+    pool.add("idle").unwrap();
+    pool.add("busy").unwrap();
+    assert_eq!(pool.remove("idle").unwrap(), Removal::Removed);
+    assert_eq!(pool.remove("idle").unwrap(), Removal::NotMember);
+
+    let lease = pool.checkout(LONG).unwrap().unwrap();
+    assert_eq!(lease.member(), "busy");
+    assert_eq!(pool.remove("busy").unwrap(), Removal::Retiring);
+    assert_eq!(pool.remove("busy").unwrap(), Removal::Retiring, "idempotent");
+    assert_eq!(pool.counts().unwrap(), PoolCounts { idle: 0, leased: 1, expired: 0, retiring: 1 });
+    assert!(pool.checkin(&lease).unwrap());
+    assert_eq!(pool.counts().unwrap().total(), 0, "the retiring member left at checkin");
+    assert!(pool.checkout(LONG).unwrap().is_none());
+
+    // Re-adding a retiring member cancels the removal; an expired retiring member leaves.
+    pool.add("busy").unwrap();
+    let lease = pool.checkout(LONG).unwrap().unwrap();
+    pool.remove("busy").unwrap();
+    assert!(pool.add("busy").unwrap(), "removal cancelled");
+    assert!(pool.checkin(&lease).unwrap());
+    assert_eq!(pool.counts().unwrap().idle, 1, "back to idle");
+    let lease = pool.checkout(SHORT).unwrap().unwrap();
+    pool.remove("busy").unwrap();
+    wait_past(&server, lease.deadline());
+    assert!(pool.checkout(LONG).unwrap().is_none(), "reclaimed and dropped, not leased again");
+    assert_eq!(pool.counts().unwrap(), PoolCounts::default());
+}
+
+#[test]
+fn resource_pool_checkout_wait_is_woken_by_checkin_and_by_expiry() {
+    let server = server();
+    let pool = ResourcePool::<Str>::new(&client(&server), "seats").unwrap();
+    pool.add("only").unwrap();
+    assert!(pool.checkout_wait(LONG, Duration::ZERO).unwrap().is_some(), "no wait when one is idle");
+    assert!(pool.checkout_wait(LONG, Duration::from_millis(30)).unwrap().is_none(), "times out");
+
+    // Woken by a checkin from another client.
+    pool.clear().unwrap();
+    pool.add("only").unwrap();
+    let held = pool.checkout(LONG).unwrap().unwrap();
+    let waiter = {
+        let pool = pool.on(&client(&server));
+        thread::spawn(move || pool.checkout_wait(LONG, Duration::from_secs(20)).unwrap())
+    };
+    thread::sleep(Duration::from_millis(20));
+    assert!(pool.checkin(&held).unwrap());
+    let got = waiter.join().unwrap().expect("woken by the checkin");
+    assert!(got.fence() > held.fence());
+
+    // Woken (within the recheck interval) by the lease's expiry: no script signals it.
+    let expiring = pool.checkout(SHORT).unwrap();
+    assert!(expiring.is_none(), "still leased to the waiter");
+    assert!(pool.extend(&got, SHORT).unwrap().is_some());
+    let started = Instant::now();
+    let reclaimed = pool.checkout_wait(LONG, Duration::from_secs(20)).unwrap().expect("reclaimed after its deadline");
+    assert!(reclaimed.fence() > got.fence());
+    assert_woken_early(started);
+    let signal = server.command(&["LLEN", "{seats}:signal"]).unwrap();
+    assert!(matches!(signal, Reply::Int(n) if n <= 1), "signals stay bounded: {signal:?}");
+}
+
+#[test]
+fn resource_pool_members_use_the_serializer_and_model_options() {
+    let server = server();
+    let client = client(&server);
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Endpoint {
+        host: String,
+        port: u16,
+    }
+    let options = ModelOptions::new().namespace("app:");
+    let pool = ResourcePool::<Json<Endpoint>>::with_options(&client, "endpoints", options).unwrap();
+    assert_eq!(pool.key().as_bytes(), b"app:endpoints");
+    pool.add(&Endpoint { host: "db1".into(), port: 5432 }).unwrap();
+    let lease = pool.checkout(LONG).unwrap().unwrap();
+    assert_eq!(lease.member(), &Endpoint { host: "db1".into(), port: 5432 });
+    let leased = server.command(&["ZRANGE", "{app:endpoints}:leased", "0", "-1"]).unwrap();
+    assert_eq!(leased, Reply::Array(vec![Reply::Bulk(br#"{"host": "db1", "port": 5432}"#.to_vec())]));
+    assert!(pool.checkin(&lease).unwrap());
+    assert!(ResourcePool::<Str>::new(&client, "a}b").is_err(), "no sibling can share the slot of such a key");
+}
+
+#[test]
+fn bounded_queue_rejects_when_full_and_stores_its_settings() {
+    let server = server();
+    let client = client(&server);
+    let queue = BoundedQueue::<Str>::new(&client, "uploads", 3, Overflow::Reject).unwrap();
+    assert_eq!(queue.stored_settings().unwrap(), None, "stored by the first push");
+    assert_eq!(queue.push("a").unwrap(), None);
+    assert_eq!(queue.stored_settings().unwrap(), Some((3, Overflow::Reject)));
+    assert!(queue.push_many(["b", "c"]).unwrap().is_empty());
+    let error = queue.push("d").unwrap_err();
+    assert!(matches!(error, Error::Full { .. }), "{error:?}");
+    assert!(error.to_string().contains("capacity 3"), "{error}");
+    assert_eq!(queue.size().unwrap(), 3);
+    // Python's Queue layout: newest at the head.
+    assert_eq!(
+        server.command(&["LRANGE", "uploads", "0", "-1"]).unwrap(),
+        Reply::Array(["c", "b", "a"].map(|v| Reply::Bulk(v.into())).to_vec())
+    );
+
+    assert_eq!(queue.pop().unwrap().as_deref(), Some("a"), "first in, first out");
+    let error = queue.push_many(["x", "y"]).unwrap_err();
+    assert!(matches!(error, Error::Full { .. }), "all or nothing: {error:?}");
+    assert_eq!(queue.size().unwrap(), 2, "nothing of the refused batch was added");
+    assert!(queue.push_many(["d"]).unwrap().is_empty());
+
+    let other = BoundedQueue::<Str>::new(&client, "uploads", 10, Overflow::Reject).unwrap();
+    let error = other.push("e").unwrap_err();
+    assert!(matches!(error, Error::SettingsMismatch { .. }), "{error:?}");
+    assert!(error.to_string().contains("stored capacity 3"), "{error}");
+    let evicting = BoundedQueue::<Str>::new(&client, "uploads", 3, Overflow::EvictOldest).unwrap();
+    assert!(matches!(evicting.push("e"), Err(Error::SettingsMismatch { .. })));
+    assert_eq!(queue.size().unwrap(), 3);
+
+    for expected in ["b", "c", "d"] {
+        assert_eq!(other.pop().unwrap().as_deref(), Some(expected), "popping needs no settings");
+    }
+    assert_eq!(queue.pop().unwrap(), None);
+    assert!(queue.clear().unwrap() >= 1);
+    assert_eq!(other.push("fresh").unwrap(), None, "a cleared queue takes new settings");
+    assert_eq!(other.stored_settings().unwrap(), Some((10, Overflow::Reject)));
+    assert!(matches!(BoundedQueue::<Str>::new(&client, "q", 0, Overflow::Reject), Err(Error::Config(_))));
+    assert_every_script_ran(&server, "bounded_queue");
+}
+
+#[test]
+fn bounded_queue_evicts_the_oldest_by_policy() {
+    let server = server();
+    let client = client(&server);
+    let recent = BoundedQueue::<Str>::new(&client, "recent", 3, Overflow::EvictOldest).unwrap();
+    assert!(recent.push_many(["1", "2"]).unwrap().is_empty());
+    assert_eq!(recent.push("3").unwrap(), None, "fits exactly");
+    assert_eq!(recent.push("4").unwrap().as_deref(), Some("1"));
+    assert_eq!(recent.push_many(["5", "6"]).unwrap(), ["2", "3"], "oldest first");
+    assert_eq!(recent.size().unwrap(), 3);
+    let error = recent.push_many(["a", "b", "c", "d"]).unwrap_err();
+    assert!(matches!(error, Error::Full { .. }), "more than the capacity never fits: {error:?}");
+    assert_eq!(recent.size().unwrap(), 3);
+    for expected in ["4", "5", "6"] {
+        assert_eq!(recent.pop().unwrap().as_deref(), Some(expected));
+    }
+    // A big batch goes in chunks, beyond Lua's unpack limit.
+    let big = BoundedQueue::<Str>::new(&client, "big", 20_000, Overflow::Reject).unwrap();
+    let values: Vec<String> = (0..20_000).map(|i| i.to_string()).collect();
+    assert!(big.push_many(values.iter().map(String::as_str)).unwrap().is_empty());
+    assert_eq!(big.size().unwrap(), 20_000);
+    assert_eq!(big.pop().unwrap().as_deref(), Some("0"));
+    let signal = server.command(&["LLEN", "{big}:signal"]).unwrap();
+    assert!(matches!(signal, Reply::Int(n) if n <= 64), "signals are bounded: {signal:?}");
+}
+
+#[test]
+fn bounded_queue_pop_wait_is_woken_by_a_push() {
+    let server = server();
+    let queue = BoundedQueue::<Str>::new(&client(&server), "inbox", 5, Overflow::Reject).unwrap();
+    assert_eq!(queue.pop_wait(Duration::from_millis(30)).unwrap(), None, "times out");
+    let consumer = {
+        let queue = queue.on(&client(&server));
+        thread::spawn(move || queue.pop_wait(Duration::from_secs(20)).unwrap())
+    };
+    thread::sleep(Duration::from_millis(20));
+    queue.push("hello").unwrap();
+    assert_eq!(consumer.join().unwrap().as_deref(), Some("hello"));
+    assert_eq!(queue.size().unwrap(), 0);
+}
+
+#[test]
+fn reliable_queue_delivers_until_acknowledged() {
+    let server = server();
+    let client = client(&server);
+    let jobs = ReliableQueue::<Str>::new(&client, "jobs").unwrap();
+    assert_eq!(jobs.push("one").unwrap(), 1);
+    assert_eq!(jobs.push_many(["two", "three"]).unwrap(), 3);
+    let one = jobs.pop(LONG).unwrap().unwrap();
+    assert_eq!((one.value().as_str(), one.delivery()), ("one", 1));
+    let counts = jobs.counts().unwrap();
+    assert_eq!((counts.ready, counts.in_flight, counts.overdue, counts.dead), (2, 1, 0, 0));
+
+    // nack: delivered next, with its count.
+    assert_eq!(jobs.nack(one.receipt()).unwrap(), Nacked::Requeued);
+    assert_eq!(jobs.nack(one.receipt()).unwrap(), Nacked::Stale);
+    let again = jobs.pop(LONG).unwrap().unwrap();
+    assert_eq!((again.value().as_str(), again.delivery()), ("one", 2));
+    assert_eq!(again.receipt().id(), one.receipt().id());
+    assert!(!jobs.ack(one.receipt()).unwrap(), "the first delivery's receipt is stale");
+    assert!(jobs.extend(one.receipt(), LONG).unwrap().is_none());
+    assert!(jobs.extend(again.receipt(), LONG).unwrap().unwrap() >= again.deadline());
+    assert!(jobs.ack(again.receipt()).unwrap());
+    assert!(!jobs.ack(again.receipt()).unwrap(), "acknowledged once");
+
+    let two = jobs.pop(LONG).unwrap().unwrap();
+    let three = jobs.pop(LONG).unwrap().unwrap();
+    assert_eq!((two.value().as_str(), three.value().as_str()), ("two", "three"));
+    assert!(two.receipt().id() < three.receipt().id());
+    assert!(jobs.pop(LONG).unwrap().is_none(), "everything is in flight");
+    assert!(jobs.ack(two.receipt()).unwrap() && jobs.ack(three.receipt()).unwrap());
+    assert_eq!(jobs.counts().unwrap().total(), 0);
+    let leftovers = server.command(&["EXISTS", "{jobs}:items", "{jobs}:deliveries", "{jobs}:inflight"]).unwrap();
+    assert_eq!(leftovers, Reply::Int(0), "acknowledged items leave nothing behind");
+}
+
+#[test]
+fn reliable_queue_redelivers_after_the_deadline_then_dead_letters() {
+    let server = server();
+    let client = client(&server);
+    let jobs = ReliableQueue::<Str>::new(&client, "emails").unwrap().with_max_deliveries(2).unwrap();
+    jobs.push("welcome").unwrap();
+    let first = jobs.pop(SHORT).unwrap().unwrap();
+    wait_past(&server, first.deadline());
+    assert_eq!(jobs.counts().unwrap().overdue, 1);
+    let second = jobs.pop(SHORT).unwrap().expect("reclaimed inside pop");
+    assert_eq!((second.value().as_str(), second.delivery()), ("welcome", 2));
+    assert!(!jobs.ack(first.receipt()).unwrap(), "the crashed consumer's receipt is stale");
+    assert!(jobs.extend(first.receipt(), LONG).unwrap().is_none(), "and cannot be extended");
+    wait_past(&server, second.deadline());
+    assert!(jobs.pop(LONG).unwrap().is_none(), "delivered twice: dead-lettered, not delivered");
+    let counts = jobs.counts().unwrap();
+    assert_eq!((counts.total(), counts.dead), (0, 1));
+    assert_eq!(jobs.pop_dead().unwrap().as_deref(), Some("welcome"));
+    assert_eq!(jobs.pop_dead().unwrap(), None);
+
+    // nack on the last allowed delivery dead-letters too.
+    jobs.push("report").unwrap();
+    let first = jobs.pop(LONG).unwrap().unwrap();
+    assert_eq!(jobs.nack(first.receipt()).unwrap(), Nacked::Requeued);
+    let second = jobs.pop(LONG).unwrap().unwrap();
+    assert_eq!(jobs.nack(second.receipt()).unwrap(), Nacked::DeadLettered);
+    assert_eq!(jobs.counts().unwrap().dead, 1);
+    assert!(jobs.clear().unwrap() >= 1);
+    assert_eq!(jobs.counts().unwrap().dead, 0);
+    jobs.push("after clear").unwrap();
+    let fresh = jobs.pop(LONG).unwrap().unwrap();
+    assert!(fresh.receipt().id() > second.receipt().id(), "clear keeps the id counter");
+    assert!(matches!(ReliableQueue::<Str>::new(&client, "x").unwrap().with_max_deliveries(0), Err(Error::Config(_))));
+
+    // A list some other writer filled is refused, and left as it was.
+    server.command(&["LPUSH", "plain-list", "not an id"]).unwrap();
+    let foreign = ReliableQueue::<Str>::new(&client, "plain-list").unwrap();
+    let error = foreign.pop(LONG).unwrap_err();
+    assert!(matches!(&error, Error::Refused { code, .. } if code == "FOREIGN_ITEM"), "{error:?}");
+    assert_eq!(
+        server.command(&["LRANGE", "plain-list", "0", "-1"]).unwrap(),
+        Reply::Array(vec![Reply::Bulk(b"not an id".to_vec())])
+    );
+    assert_eq!(server.command(&["EXISTS", "{plain-list}:inflight", "{plain-list}:deliveries"]).unwrap(), Reply::Int(0));
+    assert_every_script_ran(&server, "reliable_queue");
+}
+
+#[test]
+fn reliable_queue_pop_wait_is_woken_by_push_and_by_a_passing_deadline() {
+    let server = server();
+    let jobs = ReliableQueue::<Str>::new(&client(&server), "tasks").unwrap();
+    assert!(jobs.pop_wait(LONG, Duration::from_millis(30)).unwrap().is_none());
+    let consumer = {
+        let jobs = jobs.on(&client(&server));
+        thread::spawn(move || jobs.pop_wait(LONG, Duration::from_secs(20)).unwrap())
+    };
+    thread::sleep(Duration::from_millis(20));
+    jobs.push("task").unwrap();
+    let delivered = consumer.join().unwrap().expect("woken by the push");
+    assert!(jobs.extend(delivered.receipt(), SHORT).unwrap().is_some());
+    let started = Instant::now();
+    let again = jobs.pop_wait(LONG, Duration::from_secs(20)).unwrap().expect("back after its deadline");
+    assert_eq!((again.value().as_str(), again.delivery()), ("task", 2));
+    assert_woken_early(started);
+}
+
+#[test]
+fn semaphore_grants_at_most_its_permits() {
+    let server = server();
+    let client = client(&server);
+    let slots = Semaphore::new(&client, "slots", 2).unwrap();
+    let a = slots.acquire(LONG).unwrap().unwrap();
+    let b = slots.acquire(LONG).unwrap().unwrap();
+    assert!(a.id() < b.id());
+    assert!(slots.acquire(LONG).unwrap().is_none());
+    assert_eq!(slots.held().unwrap(), 2);
+    assert!(slots.release(&a).unwrap());
+    assert!(!slots.release(&a).unwrap(), "released once");
+    assert_eq!(slots.held().unwrap(), 1);
+
+    let other = Semaphore::new(&client, "slots", 3).unwrap();
+    let error = other.acquire(LONG).unwrap_err();
+    assert!(matches!(error, Error::SettingsMismatch { .. }), "{error:?}");
+    assert!(error.to_string().contains("stored permits 2"), "{error}");
+
+    // A lapsed permit comes back by itself; its holder learns it lost it.
+    let c = slots.acquire(SHORT).unwrap().unwrap();
+    assert!(slots.acquire(LONG).unwrap().is_none());
+    wait_past(&server, c.deadline());
+    assert_eq!(slots.held().unwrap(), 1);
+    let d = slots.acquire(LONG).unwrap().expect("the lapsed permit was dropped");
+    assert!(!slots.release(&c).unwrap());
+    assert!(slots.extend(&c, LONG).unwrap().is_none());
+    assert!(slots.extend(&d, LONG).unwrap().unwrap() >= d.deadline());
+
+    // Waiting: woken by a release from another client.
+    let waiter = {
+        let slots = slots.on(&common::client(&server));
+        thread::spawn(move || slots.acquire_wait(LONG, Duration::from_secs(20)).unwrap())
+    };
+    thread::sleep(Duration::from_millis(20));
+    assert!(slots.release(&b).unwrap());
+    assert!(waiter.join().unwrap().is_some());
+    assert!(slots.acquire_wait(LONG, Duration::from_millis(30)).unwrap().is_none(), "times out");
+    // Waiting: woken (within the recheck interval) by a permit that lapses.
+    let lapsing = slots.acquire_wait(LONG, Duration::ZERO);
+    assert!(lapsing.unwrap().is_none(), "both permits held");
+    assert!(slots.extend(&d, SHORT).unwrap().is_some());
+    let started = Instant::now();
+    assert!(slots.acquire_wait(LONG, Duration::from_secs(20)).unwrap().is_some(), "the lapsed permit");
+    assert_woken_early(started);
+    assert!(slots.clear().unwrap() >= 2);
+    assert_eq!(slots.held().unwrap(), 0);
+    assert!(other.acquire(LONG).unwrap().is_some(), "a cleared semaphore takes new settings");
+    assert!(matches!(Semaphore::new(&client, "s", 0), Err(Error::Config(_))));
+    assert_every_script_ran(&server, "semaphore");
+}
+
+#[test]
+fn rate_limiter_admits_the_burst_then_says_how_long_to_wait() {
+    let server = server();
+    let client = client(&server);
+    // One unit per 50 ms, burst 3.
+    let limiter = RateLimiter::new(&client, "api", Quota::new(20, Duration::from_secs(1)).burst(3)).unwrap();
+    let answers: Vec<_> = (0..3).map(|_| limiter.acquire(1).unwrap()).collect();
+    assert!(answers.iter().all(|a| a.allowed), "{answers:?}");
+    assert_eq!(answers.iter().map(|a| a.remaining).collect::<Vec<_>>(), [2, 1, 0]);
+    let refused = limiter.acquire(1).unwrap();
+    assert!(!refused.allowed, "{refused:?}");
+    assert!(refused.retry_after > Duration::ZERO && refused.retry_after <= Duration::from_millis(50), "{refused:?}");
+    assert!(refused.reset_after > Duration::from_millis(100), "{refused:?}");
+    assert!(matches!(server.command(&["PTTL", "api"]).unwrap(), Reply::Int(ms) if ms > 0 && ms <= 150));
+
+    // After the wait it names, the request is admitted (poll the server clock).
+    let refused_at = common::server_time(&server);
+    wait_past(&server, refused_at + refused.retry_after);
+    assert!(limiter.acquire(1).unwrap().allowed);
+
+    let error = limiter.acquire(4).unwrap_err();
+    assert!(matches!(error, Error::InvalidArgument { .. }), "cost above the burst: {error:?}");
+    assert!(matches!(limiter.acquire(0), Err(Error::InvalidArgument { .. })));
+    assert!(limiter.reset().unwrap());
+    assert_eq!(limiter.acquire(3).unwrap().remaining, 0, "a reset limiter has its whole burst");
+    assert!(matches!(RateLimiter::new(&client, "x", Quota::per_second(0)), Err(Error::Config(_))));
+    assert!(matches!(RateLimiter::new(&client, "x", Quota::per_second(2_000_000)), Err(Error::Config(_))));
+    assert_every_script_ran(&server, "rate_limiter");
+}
+
+#[test]
+fn compound_keys_share_one_hash_slot() {
+    let server = server();
+    let client = client(&server);
+    // With a hash tag in the key, every sibling keeps it: `{tenant7}` decides the slot.
+    let pool = ResourcePool::<Str>::new(&client, "{tenant7}:pool").unwrap();
+    pool.add("m").unwrap();
+    pool.checkout(LONG).unwrap().unwrap();
+    let Reply::Array(keys) = server.command(&["KEYS", "*"]).unwrap() else { panic!("KEYS") };
+    assert_eq!(keys.len(), 4, "idle, leased, leases, fence: {keys:?}");
+    for key in &keys {
+        let Reply::Bulk(key) = key else { panic!("{key:?}") };
+        assert!(key.starts_with(b"{tenant7}:pool"), "{}", String::from_utf8_lossy(key));
+    }
+}
