@@ -56,6 +56,7 @@ pub mod connection;
 mod dispatch;
 mod error;
 mod key;
+pub mod lint;
 pub mod model;
 mod op;
 mod reply;
