@@ -8,10 +8,9 @@
 //! | `shebang` | the first line is `#!lua`, with at most the flags `no-writes` and `allow-oom` |
 //! | `name` | the file is `lua/<model>/<op>.lua`, both parts snake_case |
 //! | `header` | the header comment follows the shebang, names the file's `model/op`, and has a summary, a `Returns` and a `Worst case` line |
-//! | `header-keys` | the header's `KEYS[i]`/`ARGV[i]` lines number 1, 2, 3… and match exactly the indices the body reads |
+//! | `header-keys` | the header's `KEYS[i]`/`ARGV[i]` lines number 1, 2, 3… and match exactly the indices the body reads (a line whose description says `not read` may go unread: the model's own key, passed for its name) |
 //! | `key-from-keys` | every key argument of `redis.call`/`redis.pcall` comes from `KEYS` (never a name built in Lua) |
-//! | `no-writes` | a `flags=no-writes` script calls no write command, and a script that calls none has the flag |
-//! | `allow-oom` | a `flags=allow-oom` script calls no command that adds data |
+//! | `no-writes` | a `flags=no-writes` script calls no write command (Redis would refuse it at run time) |
 //! | `forbidden` | no `KEYS`, `SCAN`, `FLUSHALL`, `FLUSHDB`, `SCRIPT`, `CONFIG`, `DEBUG`, `SHUTDOWN`, `EVAL*`, `FUNCTION`, `MONITOR`, `SAVE`, blocking commands…; no `loadstring` |
 //! | `unknown-command` | the command name is a string literal the lint knows |
 //! | `loop-bound` | every loop's bound comes from an argument, a constant or a bounded reply |
@@ -84,10 +83,8 @@ pub enum Rule {
     HeaderKeys,
     /// A key argument does not come from `KEYS`.
     KeyFromKeys,
-    /// `flags=no-writes` and the commands called disagree.
+    /// A `flags=no-writes` script calls a write command.
     NoWrites,
-    /// A `flags=allow-oom` script adds data.
-    AllowOom,
     /// A forbidden command or function.
     Forbidden,
     /// A command the lint does not know, or a name that is not a literal.
@@ -108,7 +105,6 @@ impl Rule {
             Rule::HeaderKeys => "header-keys",
             Rule::KeyFromKeys => "key-from-keys",
             Rule::NoWrites => "no-writes",
-            Rule::AllowOom => "allow-oom",
             Rule::Forbidden => "forbidden",
             Rule::UnknownCommand => "unknown-command",
             Rule::LoopBound => "loop-bound",
@@ -371,7 +367,7 @@ impl Lint<'_> {
             ("ARGV", &header.args, &chunk.args_read, chunk.args_dynamic),
         ] {
             let mut seen = BTreeSet::new();
-            for (position, (index, _)) in declared.iter().enumerate() {
+            for (position, (index, description)) in declared.iter().enumerate() {
                 let label = format!("{table}[{index}]");
                 if !seen.insert(*index) {
                     self.report(line_of(&label), Rule::HeaderKeys, format!("the header declares {label} twice"));
@@ -385,11 +381,12 @@ impl Lint<'_> {
                         ),
                     );
                 }
-                if !read.contains_key(index) && !dynamic {
+                let unread_on_purpose = description.to_ascii_lowercase().contains("not read");
+                if !read.contains_key(index) && !dynamic && !unread_on_purpose {
                     self.report(
                         line_of(&label),
                         Rule::HeaderKeys,
-                        format!("the header declares {label} but the script never reads it"),
+                        format!("the header declares {label} but the script never reads it (say `not read` if it is passed on purpose)"),
                     );
                 }
             }
@@ -407,34 +404,14 @@ impl Lint<'_> {
 
     fn calls(&mut self, analysis: &Analysis<'_>, source: &str, flags: &[String]) {
         let read_only = flags.iter().any(|flag| flag == "no-writes");
-        let allow_oom = flags.iter().any(|flag| flag == "allow-oom");
-        let mut writes = false;
-        let mut all_known = true;
         for call in &analysis.chunk.calls {
-            let Some(resolved) = self.resolve(call) else {
-                all_known = false;
-                continue;
-            };
-            let Resolved { command, shown: name, args } = &resolved;
-            if command.access == Access::Write {
-                writes = true;
-                if read_only {
-                    self.report(
-                        call.line,
-                        Rule::NoWrites,
-                        format!(
-                            "{name} is a write command, but the script is flagged `no-writes` (Redis refuses it there)"
-                        ),
-                    );
-                }
-            }
-            if command.grows && allow_oom {
+            let Some(Resolved { command, shown: name, args }) = self.resolve(call) else { continue };
+            if read_only && command.access == Access::Write {
                 self.report(
                     call.line,
-                    Rule::AllowOom,
+                    Rule::NoWrites,
                     format!(
-                        "{name} adds data, but the script is flagged `allow-oom`: that flag is for scripts that only \
-                         take data away, since it lets them run on a server out of memory"
+                        "{name} is a write command, but the script is flagged `no-writes` (Redis refuses it there)"
                     ),
                 );
             }
@@ -452,13 +429,6 @@ impl Lint<'_> {
                     );
                 }
             }
-        }
-        if !read_only && !writes && all_known {
-            self.report(
-                1,
-                Rule::NoWrites,
-                "the script calls no write command: begin it with `#!lua flags=no-writes` so it may run on replicas",
-            );
         }
     }
 
