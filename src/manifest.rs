@@ -1,7 +1,7 @@
 //! The manifest of the bundled scripts: what an auditor diffs between releases
 //! and what an application can log or check at start-up.
 //!
-//! It is built from the registry ([`script::all`](crate::script::all)) and each
+//! It is built from the registry ([`script::all`]) and each
 //! script's header comment, so it says exactly what the binary will send.
 //!
 //! ```
