@@ -195,6 +195,27 @@ impl Dsn {
     pub fn tcp(host: impl Into<String>, port: u16, db: i64) -> Dsn {
         Dsn { address: Address::Tcp { host: host.into(), port }, db, username: None, password: None }
     }
+
+    /// The same DSN — user, password, database, TLS or not — at another host and
+    /// port: how to reach a replica or a cluster node that a server names. A
+    /// Unix-socket DSN gives a plain TCP one.
+    ///
+    /// ```
+    /// use redisext::Dsn;
+    /// let master: Dsn = "redis://app:s3cret@10.0.0.5:6379/2".parse()?;
+    /// let replica = master.at_address("10.0.0.6", 6380);
+    /// assert_eq!(replica.to_string(), "redis://app:***@10.0.0.6:6380/2");
+    /// assert_eq!(replica.password(), master.password());
+    /// # Ok::<(), redisext::DsnError>(())
+    /// ```
+    pub fn at_address(&self, host: impl Into<String>, port: u16) -> Dsn {
+        let host = host.into();
+        let address = match self.address {
+            Address::Tls { .. } => Address::Tls { host, port },
+            _ => Address::Tcp { host, port },
+        };
+        Dsn { address, ..self.clone() }
+    }
 }
 
 fn parse_db(dsn: &str, text: &str) -> Result<i64, DsnError> {

@@ -87,7 +87,11 @@
 //! ## Scripts
 //!
 //! [`script::all`] lists every bundled script with its SHA1 and flags;
-//! [`Script::source`] is the exact text sent to the server.
+//! [`Script::source`] is the exact text sent to the server. [`manifest::manifest`]
+//! describes them all as JSON (keys, arguments, returns, cost, commands called),
+//! for an auditor to diff between releases or an application to log at start-up,
+//! and [`lint`] checks scripts against the conventions they follow. The
+//! `redisext` command-line tool (feature `cli`) shows, checks and loads them.
 
 #![warn(missing_docs)]
 
@@ -100,6 +104,8 @@ pub mod connection;
 mod dispatch;
 mod error;
 mod key;
+pub mod lint;
+pub mod manifest;
 pub mod model;
 mod op;
 mod pipeline;

@@ -1,0 +1,2 @@
+#!lua
+return redis.call('INCR', KEYS[1])
