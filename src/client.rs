@@ -139,7 +139,8 @@ pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Rep
     }
 }
 
-/// Builds a [`Client`]: a master, an optional replica, connection reuse, timeouts.
+/// Builds a [`Client`]: a master and an optional replica, or the seed nodes of a
+/// Redis Cluster; connection reuse; timeouts.
 ///
 /// ```
 /// use redisext::{Client, Reuse};
@@ -148,6 +149,12 @@ pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Rep
 ///     .replica("redis://10.0.0.2:6379/0")
 ///     .reuse(Reuse::PerCommand)
 ///     .build()?; // parses and checks; connects on first use
+///
+/// // A Redis Cluster: any of its nodes as seeds.
+/// let cluster = Client::builder()
+///     .cluster("redis://10.0.0.1:7000")
+///     .cluster("redis://10.0.0.2:7000")
+///     .build()?;
 /// # Ok::<(), redisext::Error>(())
 /// ```
 #[derive(Debug, Default)]
@@ -155,6 +162,7 @@ pub struct ClientBuilder {
     // Parsed on the spot so that `Debug` (and any error) shows them redacted.
     master: Option<Result<Dsn, DsnError>>,
     replica: Option<Result<Dsn, DsnError>>,
+    cluster: Vec<Result<Dsn, DsnError>>,
     reuse: Reuse,
     timeouts: Timeouts,
 }
@@ -172,6 +180,19 @@ impl ClientBuilder {
         self
     }
 
+    /// A seed node of a Redis Cluster (call again to add more; any node will do).
+    /// Each operation then goes to the master serving its key's hash slot, every
+    /// key of a model being in one slot; reads go to masters too. Not combinable
+    /// with [`master`](Self::master) or [`replica`](Self::replica).
+    ///
+    /// With [`Reuse::Lazy`] each node keeps the connections it has opened (up to
+    /// 16 idle) for reuse, so concurrent operations on one node do not queue
+    /// behind a single connection.
+    pub fn cluster(mut self, dsn: &str) -> Self {
+        self.cluster.push(Dsn::parse(dsn));
+        self
+    }
+
     /// How connections are reused (default: [`Reuse::Lazy`]).
     pub fn reuse(mut self, reuse: Reuse) -> Self {
         self.reuse = reuse;
@@ -186,6 +207,13 @@ impl ClientBuilder {
 
     /// Parses the DSNs and checks the settings. Connects to nothing.
     pub fn build(self) -> Result<Client> {
+        if !self.cluster.is_empty() {
+            if self.master.is_some() || self.replica.is_some() {
+                return Err(Error::Config("a client is either for a cluster or for a master and replica".into()));
+            }
+            let seeds = self.cluster.into_iter().collect::<Result<Vec<Dsn>, DsnError>>()?;
+            return Ok(Client::with_backend(RedisBackend::cluster(&seeds, self.reuse, self.timeouts)?));
+        }
         let master = self.master.ok_or_else(|| Error::Config("no master DSN given".into()))??;
         let replica = self.replica.transpose()?;
         let backend = RedisBackend::new(&master, replica.as_ref(), self.reuse, self.timeouts)?;

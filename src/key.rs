@@ -99,6 +99,29 @@ pub(crate) fn hash_tag(key: &[u8]) -> Option<&[u8]> {
     (close > 0).then(|| &key[open + 1..open + 1 + close])
 }
 
+/// The Redis Cluster hash slot of a key: CRC16 (XMODEM) of its hash tag, or of the
+/// whole key when it has none, modulo 16384.
+///
+/// ```
+/// assert_eq!(redisext::hash_slot(b"foo"), 12182);
+/// assert_eq!(redisext::hash_slot(b"{user1000}.following"), redisext::hash_slot(b"user1000"));
+/// ```
+pub fn hash_slot(key: &[u8]) -> u16 {
+    crc16_xmodem(hash_tag(key).unwrap_or(key)) % 16384
+}
+
+/// CRC16-CCITT (XMODEM: polynomial 0x1021, initial value 0), as Redis Cluster uses.
+fn crc16_xmodem(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in bytes {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+        }
+    }
+    crc
+}
+
 /// A key as shown in messages: printable ASCII as is, other bytes as `\xNN`, quoted.
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeyDisplay(Arc<[u8]>);
@@ -137,6 +160,14 @@ impl From<Arc<[u8]>> for KeyDisplay {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crc16_matches_the_cluster_spec() {
+        // The check value the Redis Cluster specification gives for its CRC16.
+        assert_eq!(crc16_xmodem(b"123456789"), 0x31c3);
+        assert_eq!(hash_slot(b"bar"), 5061);
+        assert_eq!(hash_slot(b""), 0);
+    }
 
     #[test]
     fn hash_tags_follow_the_cluster_spec() {

@@ -124,7 +124,7 @@ pub use client::{Client, ClientBuilder};
 pub use connection::AsyncReuse;
 pub use connection::{Dsn, DsnError, Reuse, Timeouts};
 pub use error::{CommandError, Delivery, Error, Result, ServerError};
-pub use key::{Key, KeyDisplay, MAX_BULK_LEN};
+pub use key::{Key, KeyDisplay, MAX_BULK_LEN, hash_slot};
 pub use model::bounded_queue::{BoundedQueue, Overflow};
 pub use model::counter::Counter;
 pub use model::hash_map::HashMap;

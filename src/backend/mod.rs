@@ -6,6 +6,7 @@
 //! backend, [`RedisBackend`], uses the `redis` crate; implement these two traits to
 //! use another client, a proxy or a test double of your own.
 
+mod cluster;
 #[cfg(feature = "tokio")]
 mod nonblocking;
 #[cfg(feature = "tokio")]

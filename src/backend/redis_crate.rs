@@ -3,6 +3,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::backend::cluster::{Cluster, ClusterSession};
 use crate::backend::{Backend, Routed, Session, is_connection_error};
 use crate::connection::{Address, Dsn, Reuse, Timeouts};
 use crate::error::{CommandError, Delivery, Error, Result, ServerError};
@@ -10,9 +11,16 @@ use crate::op::Node;
 use crate::reply::Reply;
 
 /// The default [`Backend`]: blocking `redis` crate connections to a master and an
-/// optional replica, reused as [`Reuse`] says.
+/// optional replica, or to the nodes of a Redis Cluster, reused as [`Reuse`] says.
 pub struct RedisBackend {
-    nodes: Routed<NodeConnections>,
+    topology: Topology,
+}
+
+// One per client, behind the client's `Arc`: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Topology {
+    Standalone(Routed<NodeConnections>),
+    Cluster(Cluster),
 }
 
 impl RedisBackend {
@@ -21,20 +29,33 @@ impl RedisBackend {
     pub fn new(master: &Dsn, replica: Option<&Dsn>, reuse: Reuse, timeouts: Timeouts) -> Result<RedisBackend> {
         timeouts.check()?;
         Ok(RedisBackend {
-            nodes: Routed::new(
+            topology: Topology::Standalone(Routed::new(
                 NodeConnections::new(master, &reuse, timeouts)?,
                 replica.map(|dsn| NodeConnections::new(dsn, &reuse, timeouts)).transpose()?,
-            ),
+            )),
         })
     }
 
-    fn node(&self, node: Node) -> &NodeConnections {
-        self.nodes.get(node)
+    /// A backend for the Redis Cluster that the `seeds` belong to (any nodes of
+    /// it; the slot map is read from the first that answers, on first use). Each
+    /// operation goes to the master serving its key's hash slot, following
+    /// `MOVED` and `ASK` redirections; reads go to masters too.
+    pub fn cluster(seeds: &[Dsn], reuse: Reuse, timeouts: Timeouts) -> Result<RedisBackend> {
+        timeouts.check()?;
+        Ok(RedisBackend { topology: Topology::Cluster(Cluster::new(seeds, reuse, timeouts)?) })
     }
 
     /// True when reads go to a separate replica.
     pub fn has_replica(&self) -> bool {
-        self.nodes.has_replica()
+        match &self.topology {
+            Topology::Standalone(nodes) => nodes.has_replica(),
+            Topology::Cluster(_) => false,
+        }
+    }
+
+    /// True for a Redis Cluster backend.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.topology, Topology::Cluster(_))
     }
 }
 
@@ -42,26 +63,34 @@ impl Backend for RedisBackend {
     type Session<'a> = RedisSession<'a>;
 
     fn session(&self, node: Node) -> Result<RedisSession<'_>, CommandError> {
-        self.node(node).session()
+        match &self.topology {
+            Topology::Standalone(nodes) => nodes.get(node).session().map(RedisSession::node),
+            Topology::Cluster(cluster) => Ok(RedisSession { inner: Inner::Cluster(cluster.session(None)) }),
+        }
     }
 
     fn describe(&self, node: Node) -> String {
-        self.node(node).shown.clone()
+        match &self.topology {
+            Topology::Standalone(nodes) => nodes.get(node).shown.clone(),
+            Topology::Cluster(cluster) => cluster.describe(),
+        }
     }
 
     fn dedicated_session(&self, node: Node, block: Duration) -> Result<RedisSession<'_>, CommandError> {
-        let connection = self.node(node).opener.open()?;
-        // The reply may take as long as the block itself: wait that long, plus the
-        // usual response timeout for the network.
-        let response = self.node(node).opener.timeouts.response.map(|t| t + block);
-        connection
-            .set_read_timeout(response)
-            .map_err(|e| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() })?;
-        Ok(RedisSession { held: Held::Owned(Some(connection)), fresh: true })
+        match &self.topology {
+            Topology::Standalone(nodes) => {
+                let connection = nodes.get(node).opener.open_blocking(block)?;
+                Ok(RedisSession::node(NodeSession { held: Held::Owned(Some(connection)), fresh: true }))
+            }
+            Topology::Cluster(cluster) => Ok(RedisSession { inner: Inner::Cluster(cluster.session(Some(block))) }),
+        }
     }
 
     fn serving(&self, node: Node) -> Node {
-        self.nodes.serving(node)
+        match &self.topology {
+            Topology::Standalone(nodes) => nodes.serving(node),
+            Topology::Cluster(_) => Node::Master,
+        }
     }
 }
 
@@ -82,13 +111,28 @@ struct NodeConnections {
 
 /// Opens configured connections (timeouts applied) to one node.
 #[derive(Clone)]
-struct Opener {
+pub(super) struct Opener {
     client: redis::Client,
     timeouts: Timeouts,
 }
 
 impl Opener {
-    fn open(&self) -> Result<redis::Connection, CommandError> {
+    pub(super) fn new(dsn: &Dsn, timeouts: Timeouts) -> Result<Opener> {
+        Ok(Opener { client: redis_client(dsn)?, timeouts })
+    }
+
+    /// A connection for a blocking command that may hold it for up to `block`.
+    pub(super) fn open_blocking(&self, block: Duration) -> Result<redis::Connection, CommandError> {
+        let connection = self.open()?;
+        // The reply may take as long as the block itself: wait that long, plus the
+        // usual response timeout for the network.
+        connection
+            .set_read_timeout(self.timeouts.response.map(|t| t + block))
+            .map_err(|e| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() })?;
+        Ok(connection)
+    }
+
+    pub(super) fn open(&self) -> Result<redis::Connection, CommandError> {
         let not_sent =
             |e: redis::RedisError| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() };
         let connection = self.client.get_connection_with_timeout(self.timeouts.connect).map_err(not_sent)?;
@@ -100,30 +144,17 @@ impl Opener {
 
 impl NodeConnections {
     fn new(dsn: &Dsn, reuse: &Reuse, timeouts: Timeouts) -> Result<NodeConnections> {
-        let opener = Opener { client: redis_client(dsn)?, timeouts };
+        let opener = Opener::new(dsn, timeouts)?;
         let keeping = match reuse {
             Reuse::Lazy => Keeping::Lazy(Mutex::new(None)),
             Reuse::PerCommand => Keeping::PerCommand,
             #[cfg(feature = "pool")]
-            Reuse::Pooled { max_size } => {
-                if *max_size == 0 {
-                    return Err(Error::Config("a pool needs at least one connection".into()));
-                }
-                let pool = r2d2::Pool::builder()
-                    .max_size(*max_size)
-                    .min_idle(Some(0))
-                    .connection_timeout(timeouts.connect)
-                    // A PING on every checkout would double the round trips; broken
-                    // connections are found by `has_broken` instead.
-                    .test_on_check_out(false)
-                    .build_unchecked(PoolManager { opener: opener.clone() });
-                Keeping::Pooled(pool)
-            }
+            Reuse::Pooled { max_size } => Keeping::Pooled(pool(&opener, *max_size)?),
         };
         Ok(NodeConnections { opener, keeping, shown: dsn.to_string() })
     }
 
-    fn session(&self) -> Result<RedisSession<'_>, CommandError> {
+    fn session(&self) -> Result<NodeSession<'_>, CommandError> {
         match &self.keeping {
             Keeping::Lazy(slot) => {
                 // A panic elsewhere while holding the lock leaves at worst a connection
@@ -137,16 +168,13 @@ impl NodeConnections {
                 if fresh {
                     *guard = Some(self.opener.open()?);
                 }
-                Ok(RedisSession { held: Held::Shared(guard), fresh })
+                Ok(NodeSession { held: Held::Shared(guard), fresh })
             }
-            Keeping::PerCommand => Ok(RedisSession { held: Held::Owned(Some(self.opener.open()?)), fresh: true }),
+            Keeping::PerCommand => Ok(NodeSession { held: Held::Owned(Some(self.opener.open()?)), fresh: true }),
             #[cfg(feature = "pool")]
             Keeping::Pooled(pool) => {
-                let connection = pool
-                    .get()
-                    .map_err(|e| CommandError::Connection { delivery: Delivery::NotSent, source: Box::new(e) })?;
-                let fresh = connection.returned == 0;
-                Ok(RedisSession { held: Held::Pooled(connection), fresh })
+                let (connection, fresh) = checkout(pool)?;
+                Ok(NodeSession { held: Held::Pooled(connection), fresh })
             }
         }
     }
@@ -182,8 +210,48 @@ pub(super) fn redis_client(dsn: &Dsn) -> Result<redis::Client> {
     redis::Client::open(info).map_err(|e| Error::Config(format!("{dsn}: {e}")))
 }
 
-/// A connection held for one operation.
+/// A connection held for one operation (on a cluster: the connections to the
+/// nodes the operation's commands are routed to).
 pub struct RedisSession<'a> {
+    inner: Inner<'a>,
+}
+
+enum Inner<'a> {
+    Node(NodeSession<'a>),
+    Cluster(ClusterSession<'a>),
+}
+
+impl<'a> RedisSession<'a> {
+    fn node(session: NodeSession<'a>) -> RedisSession<'a> {
+        RedisSession { inner: Inner::Node(session) }
+    }
+}
+
+impl Session for RedisSession<'_> {
+    fn query(&mut self, args: &[&[u8]]) -> Result<Reply, CommandError> {
+        match &mut self.inner {
+            Inner::Node(session) => session.query(args),
+            Inner::Cluster(session) => session.query(args),
+        }
+    }
+
+    fn is_fresh(&self) -> bool {
+        match &self.inner {
+            Inner::Node(session) => session.is_fresh(),
+            Inner::Cluster(session) => session.is_fresh(),
+        }
+    }
+
+    fn query_pipelined(&mut self, commands: &[&[&[u8]]]) -> Vec<Result<Reply, CommandError>> {
+        match &mut self.inner {
+            Inner::Node(session) => session.query_pipelined(commands),
+            Inner::Cluster(session) => session.query_pipelined(commands),
+        }
+    }
+}
+
+/// A connection to one node, held for one operation.
+pub(super) struct NodeSession<'a> {
     held: Held<'a>,
     fresh: bool,
 }
@@ -193,15 +261,34 @@ enum Held<'a> {
     Owned(Option<redis::Connection>),
     #[cfg(feature = "pool")]
     Pooled(r2d2::PooledConnection<PoolManager>),
+    /// Borrowed from a cluster node's idle connections; handed back when the
+    /// session ends (unless discarded).
+    Leased(Lease),
 }
 
-impl RedisSession<'_> {
+impl NodeSession<'_> {
+    /// A session on a connection leased from a cluster node.
+    pub(super) fn leased(lease: Lease, fresh: bool) -> NodeSession<'static> {
+        NodeSession { held: Held::Leased(lease), fresh }
+    }
+
+    /// A session on a connection of its own, closed at the end.
+    pub(super) fn owned(connection: redis::Connection) -> NodeSession<'static> {
+        NodeSession { held: Held::Owned(Some(connection)), fresh: true }
+    }
+
+    #[cfg(feature = "pool")]
+    pub(super) fn pooled(connection: r2d2::PooledConnection<PoolManager>, fresh: bool) -> NodeSession<'static> {
+        NodeSession { held: Held::Pooled(connection), fresh }
+    }
+
     fn connection(&mut self) -> Option<&mut redis::Connection> {
         match &mut self.held {
             Held::Shared(guard) => guard.as_mut(),
             Held::Owned(connection) => connection.as_mut(),
             #[cfg(feature = "pool")]
             Held::Pooled(pooled) => (!pooled.broken).then_some(&mut pooled.connection),
+            Held::Leased(lease) => lease.connection.as_mut(),
         }
     }
 
@@ -213,11 +300,32 @@ impl RedisSession<'_> {
             Held::Owned(connection) => *connection = None,
             #[cfg(feature = "pool")]
             Held::Pooled(pooled) => pooled.broken = true,
+            Held::Leased(lease) => lease.connection = None,
         }
     }
 }
 
-impl Session for RedisSession<'_> {
+/// A connection taken from an idle list, given back when dropped (unless the
+/// session discarded it after an error).
+pub(super) struct Lease {
+    pub(super) connection: Option<redis::Connection>,
+    pub(super) home: std::sync::Arc<Mutex<Vec<redis::Connection>>>,
+    /// Connections beyond this many idle ones are closed instead of kept.
+    pub(super) max_idle: usize,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take()
+            && let Ok(mut idle) = self.home.lock()
+            && idle.len() < self.max_idle
+        {
+            idle.push(connection);
+        }
+    }
+}
+
+impl Session for NodeSession<'_> {
     fn query(&mut self, args: &[&[u8]]) -> Result<Reply, CommandError> {
         let packed = pack_command(args);
         let Some(connection) = self.connection() else {
@@ -354,6 +462,33 @@ fn convert(value: redis::Value) -> Reply {
     }
 }
 
+/// An r2d2 pool of connections opened by `opener`.
+#[cfg(feature = "pool")]
+pub(super) fn pool(opener: &Opener, max_size: u32) -> Result<r2d2::Pool<PoolManager>> {
+    if max_size == 0 {
+        return Err(Error::Config("a pool needs at least one connection".into()));
+    }
+    Ok(r2d2::Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(0))
+        .connection_timeout(opener.timeouts.connect)
+        // A PING on every checkout would double the round trips; broken
+        // connections are found by `has_broken` instead.
+        .test_on_check_out(false)
+        .build_unchecked(PoolManager { opener: opener.clone() }))
+}
+
+/// A connection from the pool, and whether it is fresh (never used before).
+#[cfg(feature = "pool")]
+pub(super) fn checkout(
+    pool: &r2d2::Pool<PoolManager>,
+) -> Result<(r2d2::PooledConnection<PoolManager>, bool), CommandError> {
+    let connection =
+        pool.get().map_err(|e| CommandError::Connection { delivery: Delivery::NotSent, source: Box::new(e) })?;
+    let fresh = connection.returned == 0;
+    Ok((connection, fresh))
+}
+
 /// A pooled connection with a flag for "must not be reused".
 #[cfg(feature = "pool")]
 pub(crate) struct PooledConnection {
@@ -363,7 +498,7 @@ pub(crate) struct PooledConnection {
 }
 
 #[cfg(feature = "pool")]
-struct PoolManager {
+pub(super) struct PoolManager {
     opener: Opener,
 }
 
