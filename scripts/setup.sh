@@ -8,17 +8,21 @@ as_root() {
   fi
 }
 
+# Installs Debian packages; false when there is no apt-get.
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || return 1
+  echo "installing $* with apt-get" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 # redis-server >= 7.0 (script shebang flags need it), from apt when missing.
 ensure_redis_server() {
   if ! command -v "${REDIS_SERVER:-redis-server}" >/dev/null 2>&1; then
-    if command -v apt-get >/dev/null 2>&1; then
-      echo "redis-server is missing: installing it with apt-get" >&2
-      as_root apt-get update -qq
-      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-    else
+    apt_install redis-server || {
       echo "redis-server is missing: install Redis >= 7.0 (e.g. brew install redis) or set REDIS_SERVER" >&2
       return 1
-    fi
+    }
   fi
   local version
   version=$("${REDIS_SERVER:-redis-server}" --version | sed -n 's/.*v=\([0-9]*\)\..*/\1/p')
@@ -37,21 +41,25 @@ ensure_python_venv() {
   if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" >/dev/null 2>&1; then
     return 0
   fi
-  if ! command -v python3 >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-    echo "python3 is missing: installing it with apt-get" >&2
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+  if ! command -v python3 >/dev/null 2>&1; then
+    apt_install python3 python3-venv || true
   fi
   if ! python3 -m venv --clear "$venv" >/dev/null 2>&1; then
     # Debian and Ubuntu ship venv's pip bootstrap separately.
-    if command -v apt-get >/dev/null 2>&1; then
-      echo "python3 cannot make a virtualenv: installing python3-venv with apt-get" >&2
-      as_root apt-get update -qq
-      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-    fi
+    apt_install python3-venv || true
     python3 -m venv --clear "$venv"
   fi
   echo "installing Python redisext 2.0.2 into $venv" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "redisext==2.0.2" redis
   "$venv/bin/python" -c "$check"
+}
+
+# The openssl command line, which tests/tls.rs uses to make test certificates.
+ensure_openssl() {
+  if ! command -v openssl >/dev/null 2>&1; then
+    apt_install openssl || {
+      echo "openssl is missing: install it (the TLS test makes its certificates with it)" >&2
+      return 1
+    }
+  fi
 }
