@@ -3,8 +3,7 @@
 use std::marker::PhantomData;
 
 use crate::client::Client;
-use crate::error::Result;
-use crate::model::{Core, Model, ModelOptions, key_commands};
+use crate::model::{Core, serialized_model};
 use crate::op::{Executor, decode, encode};
 use crate::script;
 use crate::serializer::{Raw, Serializer};
@@ -41,17 +40,6 @@ pub struct Map<S: Serializer = Raw, E: Executor = Client> {
 }
 
 impl<S: Serializer, E: Executor> Map<S, E> {
-    /// The map at `key` (nothing is sent; an empty key is an error).
-    pub fn new(exec: &E, key: impl AsRef<[u8]>) -> Result<Self> {
-        Self::with_options(exec, key, ModelOptions::default())
-    }
-
-    /// This map on another executor (an async client, a pipeline), same key and
-    /// options.
-    pub fn on<E2: Executor>(&self, exec: &E2) -> Map<S, E2> {
-        Map { core: self.core.rebind(exec), serializer: PhantomData }
-    }
-
     /// The stored value, or `None` when the key does not exist. Bytes the
     /// serializer cannot read are [`Error::Decode`](crate::Error::Decode).
     pub fn get(&self) -> E::Output<Option<S::Owned>> {
@@ -87,24 +75,4 @@ impl<S: Serializer, E: Executor> Map<S, E> {
     }
 }
 
-impl<S: Serializer, E: Executor> Model for Map<S, E> {
-    type Executor = E;
-
-    fn with_options(exec: &E, key: impl AsRef<[u8]>, options: ModelOptions) -> Result<Self> {
-        Ok(Map { core: Core::new(exec, key, options, "string")?, serializer: PhantomData })
-    }
-}
-
-impl<S: Serializer, E: Executor> Clone for Map<S, E> {
-    fn clone(&self) -> Self {
-        Map { core: self.core.clone(), serializer: PhantomData }
-    }
-}
-
-impl<S: Serializer, E: Executor + std::fmt::Debug> std::fmt::Debug for Map<S, E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Map").field("key", self.core.key()).field("serializer", &S::NAME).finish()
-    }
-}
-
-key_commands!(impl[S: Serializer, E: Executor] Map<S, E>);
+serialized_model!(Map, "string", "map");
