@@ -475,3 +475,55 @@ fn compound_keys_share_one_hash_slot() {
         assert!(key.starts_with(b"{tenant7}:pool"), "{}", String::from_utf8_lossy(key));
     }
 }
+
+#[test]
+fn durations_beyond_100_years_are_refused_before_anything_is_sent() {
+    let server = server();
+    let client = client(&server);
+    let pool = ResourcePool::<Str>::new(&client, "huge-pool").unwrap();
+    pool.add("m").unwrap();
+    let slots = Semaphore::new(&client, "huge-slots", 1).unwrap();
+    let jobs = ReliableQueue::<Str>::new(&client, "huge-jobs").unwrap();
+    jobs.push("job").unwrap();
+    let lock = redisext::Lock::new(&client, "huge-lock").unwrap();
+    let counter = redisext::Counter::new(&client, "huge-counter").unwrap();
+    let calls_before = server.command_calls("evalsha").unwrap();
+    let refused = |what: &str, error: Error| {
+        assert!(
+            matches!(&error, Error::InvalidArgument { reason, .. } if reason.contains("100 years")),
+            "{what}: {error:?}"
+        );
+    };
+    for huge in [Duration::from_millis(u64::MAX), Duration::MAX, LONG * 365 * 24 * 60 * 101] {
+        refused("checkout", pool.checkout(huge).unwrap_err());
+        refused("semaphore acquire", slots.acquire(huge).unwrap_err());
+        refused("reliable pop", jobs.pop(huge).unwrap_err());
+        refused("lock acquire", lock.acquire(huge).unwrap_err());
+        refused("expire", counter.expire(huge).unwrap_err());
+    }
+    assert_eq!(server.command_calls("evalsha").unwrap(), calls_before, "nothing was sent");
+    assert_eq!(pool.counts().unwrap(), PoolCounts { idle: 1, ..PoolCounts::default() }, "nothing leased");
+    assert_eq!(slots.held().unwrap(), 0, "no permit taken");
+    assert_eq!(jobs.counts().unwrap().ready, 1, "nothing delivered");
+    assert!(!lock.locked().unwrap());
+
+    // 100 years is accepted, and its deadline decodes.
+    let century = LONG * 365 * 24 * 60 * 100;
+    let lease = pool.checkout(century).unwrap().expect("idle");
+    assert!(lease.deadline() > std::time::SystemTime::now() + century - LONG * 60 * 24 * 30);
+    let permit = slots.acquire(century).unwrap().expect("free");
+    assert!(permit.deadline() > lease.deadline() - LONG);
+    assert!(jobs.pop(century).unwrap().is_some());
+
+    // A wait may be as long as you like: "forever" gets the item too.
+    jobs.push("next").unwrap();
+    assert!(jobs.pop_wait(LONG, Duration::MAX).unwrap().is_some());
+    assert!(pool.checkin(&lease).unwrap());
+    assert!(pool.checkout_wait(LONG, Duration::MAX).unwrap().is_some());
+    assert!(slots.release(&permit).unwrap());
+    assert!(slots.acquire_wait(LONG, Duration::MAX).unwrap().is_some());
+    assert!(lock.acquire_timeout(LONG, Duration::MAX).unwrap().is_some());
+    let queue = BoundedQueue::<Str>::new(&client, "huge-queue", 1, Overflow::Reject).unwrap();
+    queue.push("x").unwrap();
+    assert_eq!(queue.pop_wait(Duration::MAX).unwrap().as_deref(), Some("x"));
+}

@@ -7,8 +7,8 @@ use std::time::Duration;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::model::{Core, ModelOptions, WAIT_RECHECK, arg};
-use crate::op::{Executor, ScriptCall, Wait, decode, encode, unexpected};
+use crate::model::{Core, ModelOptions, arg, signal_wait};
+use crate::op::{Executor, ScriptCall, decode, encode, unexpected};
 use crate::reply::Reply;
 use crate::script;
 use crate::serializer::{Raw, Serializer};
@@ -191,7 +191,7 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     /// pushes; checking again every 100 ms for writers that do not signal). `None`
     /// when the timeout passes first.
     pub fn pop_wait(&self, timeout: Duration) -> E::Output<Option<S::Owned>> {
-        let wait = Wait::on_signal(timeout, self.signal.clone()).recheck_every(WAIT_RECHECK);
+        let wait = signal_wait(timeout, &self.signal);
         self.core.run_waiting(self.core.call(script::BOUNDED_QUEUE_POP, vec![]), decode::popped::<S>, wait)
     }
 

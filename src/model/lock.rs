@@ -10,7 +10,7 @@ use crate::backend::{Backend, RedisBackend};
 use crate::client::Client;
 use crate::error::Result;
 use crate::key::Key;
-use crate::model::{Core, Model, ModelOptions, key_commands, millis};
+use crate::model::{Core, MAX_DURATION, Model, ModelOptions, key_commands, millis};
 use crate::op::{Executor, ScriptCall, Wait, decode, unexpected};
 use crate::reply::Reply;
 use crate::script;
@@ -161,7 +161,7 @@ impl<E: Executor> Lock<E> {
     /// (polling with backoff from 2 ms to 100 ms) until it is free or `timeout`
     /// has passed; `None` then.
     pub fn acquire_timeout(&self, ttl: impl Into<Option<Duration>>, timeout: Duration) -> E::Output<Option<LockToken>> {
-        self.core.run_waiting(self.acquire_call(ttl.into()), decode_acquired, Wait::polling(timeout))
+        self.core.run_waiting(self.acquire_call(ttl.into()), decode_acquired, Wait::polling(timeout.min(MAX_DURATION)))
     }
 
     /// Releases the lock if it is held with `token`; false when it is not held, or

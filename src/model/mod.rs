@@ -183,6 +183,13 @@ pub(crate) const RECLAIM_LIMIT: u64 = 100;
 /// leases and deadlines that simply pass send no signal.
 pub(crate) const WAIT_RECHECK: Duration = Duration::from_millis(100);
 
+/// How a compound model's waiting operation waits: blocking on its `signal`
+/// sibling, rechecking every [`WAIT_RECHECK`], for up to `timeout` (longer than
+/// [`MAX_DURATION`] counts as 100 years: "forever" without overflowing a clock).
+pub(crate) fn signal_wait(timeout: Duration, signal: &Key) -> Wait {
+    Wait::on_signal(timeout.min(MAX_DURATION), signal.clone()).recheck_every(WAIT_RECHECK)
+}
+
 impl<E: Executor> Core<E> {
     /// A sibling key of this model's key, in the same hash slot (`{key}:suffix`).
     pub(crate) fn sibling(&self, suffix: &str) -> Result<Key> {
@@ -215,13 +222,23 @@ pub(crate) fn server_time(ms: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
 }
 
-/// A duration in whole milliseconds, at least 1 (0 would delete the key at once).
+/// The longest duration a script is given (leases, deadlines, expiries, rate
+/// limiter bursts): 100 years. Scripts add durations to the server's time as Lua
+/// numbers (doubles), exact only up to 2^53 — 285 years in microseconds — and a
+/// deadline past that would be stored rounded and read back as garbage.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// A duration in whole milliseconds, from 1 ms (0 would delete the key at once)
+/// to [`MAX_DURATION`]; anything else is refused before a round trip.
 pub(crate) fn millis(duration: Duration, op: &'static str) -> Result<u64> {
-    let ms = duration.as_millis();
-    if ms == 0 {
-        return Err(Error::InvalidArgument { op, reason: "durations must be at least 1 ms".into() });
+    if duration > MAX_DURATION {
+        return Err(Error::InvalidArgument { op, reason: format!("{duration:?} is longer than 100 years") });
     }
-    u64::try_from(ms).map_err(|_| Error::InvalidArgument { op, reason: "duration too long".into() })
+    match u64::try_from(duration.as_millis()) {
+        Ok(0) => Err(Error::InvalidArgument { op, reason: "durations must be at least 1 ms".into() }),
+        Ok(ms) => Ok(ms),
+        Err(_) => Err(Error::InvalidArgument { op, reason: format!("{duration:?} is longer than 100 years") }),
+    }
 }
 
 /// A key's remaining time to live.
@@ -336,7 +353,8 @@ macro_rules! key_commands {
             /// Sets the key's time to live: `ttl`, or with `None` the model's
             /// default ([`ModelOptions::expire`](crate::ModelOptions::expire)); with
             /// neither it is [`Error::NoDefaultExpiry`](crate::Error::NoDefaultExpiry).
-            /// True when the key exists. Millisecond precision; below 1 ms is refused.
+            /// True when the key exists. Millisecond precision; below 1 ms or beyond 100
+            /// years is refused.
             pub fn expire(&self, ttl: impl Into<Option<std::time::Duration>>) -> E::Output<bool> {
                 self.core.expire(ttl.into())
             }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::model::{Core, ModelOptions, arg};
+use crate::model::{Core, MAX_DURATION, ModelOptions, arg};
 use crate::op::{Executor, ScriptCall, decode};
 use crate::reply::Reply;
 use crate::script;
@@ -45,10 +45,9 @@ impl Quota {
         let interval = self.period.as_micros() / u128::from(self.count);
         let tolerance = interval.saturating_mul(u128::from(self.burst));
         // Server time in microseconds plus the tolerance must stay exact in a Lua
-        // double (2^53 µs is 285 years; allow 100).
-        const MAX_US: u128 = 100 * 365 * 24 * 3600 * 1_000_000;
+        // double: at most MAX_DURATION.
         match (u64::try_from(interval), u64::try_from(tolerance)) {
-            (Ok(interval), Ok(tolerance)) if interval >= 1 && u128::from(tolerance) <= MAX_US => {
+            (Ok(interval), Ok(tolerance)) if interval >= 1 && u128::from(tolerance) <= MAX_DURATION.as_micros() => {
                 Ok((interval, tolerance))
             }
             _ => Err(Error::Config(format!(

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use crate::client::Client;
 use crate::error::Result;
 use crate::key::Key;
-use crate::model::{Core, Model, ModelOptions, RECLAIM_LIMIT, WAIT_RECHECK, arg, decode_deadline, millis, server_time};
-use crate::op::{Executor, ScriptCall, Wait, decode, decode_bytes, encode, unexpected};
+use crate::model::{Core, Model, ModelOptions, RECLAIM_LIMIT, arg, decode_deadline, millis, server_time, signal_wait};
+use crate::op::{Executor, ScriptCall, decode, decode_bytes, encode, unexpected};
 use crate::reply::Reply;
 use crate::script;
 use crate::serializer::{Raw, Serializer};
@@ -207,7 +207,7 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// become idle: woken by a checkin or an add, and checking again every 100 ms
     /// for leases that expire. `None` when the timeout passes first.
     pub fn checkout_wait(&self, lease: Duration, timeout: Duration) -> E::Output<Option<Lease<S::Owned>>> {
-        let wait = Wait::on_signal(timeout, self.keys.signal.clone()).recheck_every(WAIT_RECHECK);
+        let wait = signal_wait(timeout, &self.keys.signal);
         self.core.run_waiting(self.checkout_call(lease), decode_lease::<S>, wait)
     }
 

@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::model::{Core, ModelOptions, WAIT_RECHECK, arg, decode_deadline, millis, server_time};
-use crate::op::{Executor, ScriptCall, Wait, decode, unexpected};
+use crate::model::{Core, ModelOptions, arg, decode_deadline, millis, server_time, signal_wait};
+use crate::op::{Executor, ScriptCall, decode, unexpected};
 use crate::reply::Reply;
 use crate::script;
 
@@ -130,7 +130,7 @@ impl<E: Executor> Semaphore<E> {
     /// woken by releases, and checking again every 100 ms for permits that lapse.
     /// `None` when the timeout passes first.
     pub fn acquire_wait(&self, hold: Duration, timeout: Duration) -> E::Output<Option<Permit>> {
-        let wait = Wait::on_signal(timeout, self.signal.clone()).recheck_every(WAIT_RECHECK);
+        let wait = signal_wait(timeout, &self.signal);
         self.core.run_waiting(self.acquire_call(hold), decode_permit, wait)
     }
 
