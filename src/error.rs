@@ -88,8 +88,13 @@ pub enum Error {
         detail: String,
     },
 
-    /// Bytes read from Redis could not be decoded by the model's serializer.
-    /// Nothing was removed from Redis because of it.
+    /// Bytes a read (`get`, `members`, `items`…) found in Redis could not be
+    /// decoded by the model's serializer. A read changes nothing, so the value is
+    /// still stored as it was. (Operations that change Redis and then meet bytes
+    /// they cannot decode report it with what the caller needs to carry on:
+    /// [`PoppedUndecodable`](Error::PoppedUndecodable),
+    /// [`DeliveredUndecodable`](Error::DeliveredUndecodable),
+    /// [`LeasedUndecodable`](Error::LeasedUndecodable).)
     #[error("cannot decode the value at key {key} with the {serializer} serializer: {reason} (bytes: {preview})")]
     Decode {
         /// The key the value was read from.
@@ -125,6 +130,65 @@ pub enum Error {
         reason: String,
         /// The removed item, byte for byte.
         bytes: Vec<u8>,
+    },
+
+    /// [`ReliableQueue::pop`](crate::ReliableQueue::pop) delivered an item that the
+    /// model's serializer cannot decode. The pop is one atomic script, so the item
+    /// is in flight like any delivered one, under `receipt`:
+    /// [`ack`](crate::ReliableQueue::ack) it to drop it (keep `bytes` first, for
+    /// inspection), or [`nack`](crate::ReliableQueue::nack) it. Left alone, it is
+    /// delivered again after `deadline`, and dead-lettered after
+    /// [`max_deliveries`](crate::ReliableQueue::max_deliveries) deliveries. Later
+    /// pops are unaffected.
+    #[error(
+        "{op} on key {key} delivered an item that the {serializer} serializer cannot decode: {reason} \
+         (bytes: {preview}); it is in flight as item {id}, delivery {delivery}: ack or nack it with the \
+         receipt in this error",
+        preview = preview(.bytes, 48),
+        id = .receipt.id(),
+        delivery = .receipt.delivery()
+    )]
+    DeliveredUndecodable {
+        /// The operation, as `model/op`.
+        op: &'static str,
+        /// The queue's key.
+        key: KeyDisplay,
+        /// The serializer's name (`Json`, `Pickle`, …).
+        serializer: &'static str,
+        /// Why decoding failed.
+        reason: String,
+        /// The delivery's receipt, for `ack`, `nack` and `extend`.
+        receipt: crate::Receipt,
+        /// When the item becomes ready again unless acknowledged, in the server's time.
+        deadline: std::time::SystemTime,
+        /// The item, byte for byte.
+        bytes: Vec<u8>,
+    },
+
+    /// [`ResourcePool::checkout`](crate::ResourcePool::checkout) leased a member
+    /// that the model's serializer cannot decode. The checkout is one atomic
+    /// script, so the member is leased like any other, and `lease` (its member as
+    /// raw bytes) is that lease: [`checkin`](crate::ResourcePool::checkin) it,
+    /// [`remove`](crate::ResourcePool::remove) the member, or
+    /// [`extend`](crate::ResourcePool::extend) it — the pool's methods take a lease
+    /// whatever its member's type. Left alone, it is reclaimed after its deadline.
+    #[error(
+        "{op} on key {key} leased a member that the {serializer} serializer cannot decode: {reason} \
+         (bytes: {preview}); it is leased with fencing number {fence}: check it in with the lease in this error",
+        preview = preview(.lease.member(), 48),
+        fence = .lease.fence()
+    )]
+    LeasedUndecodable {
+        /// The operation, as `model/op`.
+        op: &'static str,
+        /// The pool's key.
+        key: KeyDisplay,
+        /// The serializer's name (`Json`, `Pickle`, …).
+        serializer: &'static str,
+        /// Why decoding failed.
+        reason: String,
+        /// The lease, with the member's bytes as its member.
+        lease: Box<crate::Lease<Vec<u8>>>,
     },
 
     /// A value could not be encoded by the model's serializer; nothing was sent.

@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{assert_every_script_ran, client, server, wait_past};
-use redisext::serializer::{Json, Str};
+use redisext::serializer::{Json, Raw, Str};
 use redisext::{
     BoundedQueue, Error, Model, ModelOptions, Nacked, Overflow, PoolCounts, Quota, RateLimiter, ReliableQueue, Removal,
     Reply, ResourcePool, Semaphore,
@@ -526,4 +526,43 @@ fn durations_beyond_100_years_are_refused_before_anything_is_sent() {
     let queue = BoundedQueue::<Str>::new(&client, "huge-queue", 1, Overflow::Reject).unwrap();
     queue.push("x").unwrap();
     assert_eq!(queue.pop_wait(Duration::MAX).unwrap().as_deref(), Some("x"));
+}
+
+#[test]
+fn an_undecodable_delivery_or_lease_comes_with_its_receipt_or_lease() {
+    let server = server();
+    let client = client(&server);
+    let bad: &[u8] = b"\xff not json";
+
+    // ReliableQueue: the item is in flight; the error's receipt acks or nacks it.
+    ReliableQueue::<Raw>::new(&client, "bad-jobs").unwrap().push(bad).unwrap();
+    let jobs = ReliableQueue::<Json<u32>>::new(&client, "bad-jobs").unwrap();
+    let error = jobs.pop(LONG).unwrap_err();
+    let Error::DeliveredUndecodable { receipt, ref bytes, serializer, deadline, .. } = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!((bytes.as_slice(), serializer, receipt.delivery()), (bad, "Json", 1));
+    assert!(deadline > std::time::SystemTime::now());
+    assert!(error.to_string().contains("in flight"), "{error}");
+    assert_eq!(jobs.counts().unwrap().in_flight, 1, "the pop happened");
+    assert_eq!(jobs.nack(&receipt).unwrap(), Nacked::Requeued, "the receipt is the delivery's");
+    let Error::DeliveredUndecodable { receipt, .. } = jobs.pop(LONG).unwrap_err() else { panic!("delivered again") };
+    assert_eq!(receipt.delivery(), 2);
+    assert!(jobs.extend(&receipt, LONG).unwrap().is_some());
+    assert!(jobs.ack(&receipt).unwrap());
+    assert_eq!(jobs.counts().unwrap().total(), 0);
+    jobs.push(&7).unwrap();
+    assert_eq!(jobs.pop(LONG).unwrap().map(|d| *d.value()), Some(7), "later pops are unaffected");
+
+    // ResourcePool: the member is leased; the error's lease checks it in.
+    ResourcePool::<Raw>::new(&client, "bad-pool").unwrap().add(bad).unwrap();
+    let pool = ResourcePool::<Json<u32>>::new(&client, "bad-pool").unwrap();
+    let error = pool.checkout(LONG).unwrap_err();
+    let Error::LeasedUndecodable { ref lease, serializer, .. } = error else { panic!("{error:?}") };
+    assert_eq!((lease.member().as_slice(), serializer), (bad, "Json"));
+    assert!(error.to_string().contains("fencing number 1"), "{error}");
+    assert_eq!(pool.counts().unwrap().leased, 1, "the checkout happened");
+    assert!(pool.extend(lease, LONG).unwrap().is_some());
+    assert!(pool.checkin(lease).unwrap(), "the error's lease is the current one");
+    assert_eq!(pool.counts().unwrap(), PoolCounts { idle: 1, ..PoolCounts::default() });
 }

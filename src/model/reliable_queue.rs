@@ -8,7 +8,7 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::model::{Core, Model, ModelOptions, RECLAIM_LIMIT, arg, decode_deadline, millis, server_time, signal_wait};
-use crate::op::{Executor, ScriptCall, decode, decode_bytes, encode, unexpected};
+use crate::op::{Executor, ScriptCall, decode, encode, unexpected};
 use crate::reply::Reply;
 use crate::script;
 use crate::serializer::{Raw, Serializer};
@@ -319,22 +319,37 @@ fn receipt_args(receipt: &Receipt) -> Vec<Vec<u8>> {
 }
 
 fn decode_delivered<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Option<Delivered<S::Owned>>> {
-    let items = match reply {
+    let mut items = match reply {
         Reply::Nil => return Ok(None),
         Reply::Array(items) => items,
         other => return Err(unexpected(&other, call)),
     };
-    if let [Reply::Int(id), Reply::Int(delivery), Reply::Int(deadline), Reply::Bulk(value)] = items.as_slice()
-        && let (Ok(id @ 1..), Ok(delivery @ 1..), Ok(deadline)) =
-            (u64::try_from(*id), u32::try_from(*delivery), u64::try_from(*deadline))
-    {
-        return Ok(Some(Delivered {
-            value: decode_bytes::<S>(value, call)?,
-            receipt: Receipt { id, delivery },
-            deadline: server_time(deadline),
-        }));
+    let checked = match items.as_slice() {
+        [Reply::Int(id), Reply::Int(delivery), Reply::Int(deadline), Reply::Bulk(_)] => {
+            match (u64::try_from(*id), u32::try_from(*delivery), u64::try_from(*deadline)) {
+                (Ok(id @ 1..), Ok(delivery @ 1..), Ok(deadline)) => {
+                    Some((Receipt { id, delivery }, server_time(deadline)))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let Some((receipt, deadline)) = checked else { return Err(unexpected(&Reply::Array(items), call)) };
+    let Some(Reply::Bulk(bytes)) = items.pop() else { return Err(unexpected(&Reply::Nil, call)) };
+    match S::decode(&bytes) {
+        Ok(value) => Ok(Some(Delivered { value, receipt, deadline })),
+        // The item is in flight now: the caller needs its receipt to ack or nack it.
+        Err(reason) => Err(Error::DeliveredUndecodable {
+            op: call.op_name(),
+            key: call.key().display(),
+            serializer: S::NAME,
+            reason,
+            receipt,
+            deadline,
+            bytes,
+        }),
     }
-    Err(unexpected(&Reply::Array(items), call))
 }
 
 fn decode_nacked(reply: Reply, call: &ScriptCall) -> Result<Nacked> {

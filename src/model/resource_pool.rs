@@ -5,10 +5,10 @@ use std::marker::PhantomData;
 use std::time::{Duration, SystemTime};
 
 use crate::client::Client;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::model::{Core, Model, ModelOptions, RECLAIM_LIMIT, arg, decode_deadline, millis, server_time, signal_wait};
-use crate::op::{Executor, ScriptCall, decode, decode_bytes, encode, unexpected};
+use crate::op::{Executor, ScriptCall, decode, encode, unexpected};
 use crate::reply::Reply;
 use crate::script;
 use crate::serializer::{Raw, Serializer};
@@ -222,7 +222,11 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// removed meanwhile) and one waiter is woken. False when the lease was no
     /// longer this holder's — it passed its deadline and was reclaimed — and then
     /// nothing changes.
-    pub fn checkin(&self, lease: &Lease<S::Owned>) -> E::Output<bool> {
+    ///
+    /// Any lease of this pool is accepted, whatever its member's type: the
+    /// [`LeasedUndecodable`](crate::Error::LeasedUndecodable) error carries one with
+    /// the member's raw bytes.
+    pub fn checkin<T>(&self, lease: &Lease<T>) -> E::Output<bool> {
         let keys =
             self.core.with_siblings([&self.keys.leased, &self.keys.leases, &self.keys.retiring, &self.keys.signal]);
         let call =
@@ -232,7 +236,8 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
 
     /// Moves the lease's deadline to `duration` from now (server time) and returns
     /// it; `None` when the lease was no longer this holder's (nothing changes).
-    pub fn extend(&self, lease: &Lease<S::Owned>, duration: Duration) -> E::Output<Option<SystemTime>> {
+    /// Any lease of this pool is accepted, as by [`checkin`](Self::checkin).
+    pub fn extend<T>(&self, lease: &Lease<T>, duration: Duration) -> E::Output<Option<SystemTime>> {
         let call = millis(duration, script::RESOURCE_POOL_EXTEND.name()).and_then(|ms| {
             let keys = self.core.with_siblings([&self.keys.leased, &self.keys.leases]);
             self.core.call_with_keys(
@@ -273,12 +278,18 @@ fn decode_lease<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Option
         Reply::Nil => Ok(None),
         Reply::Array(items) => match <[Reply; 3]>::try_from(items) {
             Ok([Reply::Bulk(stored), Reply::Int(fence), Reply::Int(deadline)]) if fence > 0 && deadline >= 0 => {
-                Ok(Some(Lease {
-                    member: decode_bytes::<S>(&stored, call)?,
-                    stored,
-                    fence: fence.unsigned_abs(),
-                    deadline: server_time(deadline.unsigned_abs()),
-                }))
+                let (fence, deadline) = (fence.unsigned_abs(), server_time(deadline.unsigned_abs()));
+                match S::decode(&stored) {
+                    Ok(member) => Ok(Some(Lease { member, stored, fence, deadline })),
+                    // The member is leased now: the caller needs the lease to check it in.
+                    Err(reason) => Err(Error::LeasedUndecodable {
+                        op: call.op_name(),
+                        key: call.key().display(),
+                        serializer: S::NAME,
+                        reason,
+                        lease: Box::new(Lease { member: stored.clone(), stored, fence, deadline }),
+                    }),
+                }
             }
             Ok(items) => Err(unexpected(&Reply::Array(items.into()), call)),
             Err(items) => Err(unexpected(&Reply::Array(items), call)),
