@@ -11,8 +11,8 @@ use std::time::Duration;
 use redisext::serializer::{Json, Numeric, Raw, Str};
 use redisext::testing::{RedisServer, ServerError};
 use redisext::{
-    BoundedQueue, Client, Counter, HashMap, Lock, Map, ModelClass, ModelOptions, Overflow, Pool, PriorityQueue, Queue,
-    Quota, RateLimiter, ReliableQueue, ResourcePool, Semaphore, SortedSet, Stack,
+    BoundedQueue, Client, Counter, HashMap, Lock, LockToken, Map, ModelClass, ModelOptions, Overflow, Pool,
+    PriorityQueue, Queue, Quota, RateLimiter, ReliableQueue, ResourcePool, Semaphore, SortedSet, Stack,
 };
 
 /// Prints an operation as written and what it returned.
@@ -146,7 +146,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let token = show!(lock.acquire(Duration::from_secs(30))?).ok_or("the demo's lock is free")?;
     show!(lock.locked()?);
     show!(lock.acquire(None)?);
-    show!(lock.acquire_timeout(None, Duration::from_millis(50))?);
+    show!(lock.acquire_wait(None, Duration::from_millis(50))?);
     show!(lock.extend(&token, Duration::from_secs(60))?);
     show!(lock.release(&token)?);
     show!(lock.release(&token)?);
@@ -158,6 +158,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let next = show!(lock.acquire(Duration::from_secs(30))?).ok_or("the demo's lock is free")?;
     show!(next.fence() > token.fence());
     show!(lock.release(&next)?);
+    // A token kept before acquiring settles an acquire whose reply was lost.
+    let mine = LockToken::generate();
+    show!(lock.acquire_with(&mine, Duration::from_secs(30))?.map(|held| held.fence()));
+    show!(lock.holds(&mine)?.map(|held| held.fence()));
+    show!(lock.release(&mine)?);
     // A renewing guard outlives its expiry: a thread extends it every ttl / 3.
     let long_job =
         lock.renewing_guard(Duration::from_millis(300), Duration::from_millis(500))?.ok_or("the lock is free")?;

@@ -134,19 +134,20 @@ pub enum Error {
 
     /// [`ReliableQueue::pop`](crate::ReliableQueue::pop) delivered an item that the
     /// model's serializer cannot decode. The pop is one atomic script, so the item
-    /// is in flight like any delivered one, under `receipt`:
-    /// [`ack`](crate::ReliableQueue::ack) it to drop it (keep `bytes` first, for
-    /// inspection), or [`nack`](crate::ReliableQueue::nack) it. Left alone, it is
-    /// delivered again after `deadline`, and dead-lettered after
+    /// is in flight like any delivered one, and `delivered` (its value as raw
+    /// bytes) is that delivery: [`ack`](crate::ReliableQueue::ack) its receipt to
+    /// drop the item (keep the bytes first, for inspection), or
+    /// [`nack`](crate::ReliableQueue::nack) it. Left alone, it is delivered again
+    /// after its deadline, and dead-lettered after
     /// [`max_deliveries`](crate::ReliableQueue::max_deliveries) deliveries. Later
     /// pops are unaffected.
     #[error(
         "{op} on key {key} delivered an item that the {serializer} serializer cannot decode: {reason} \
          (bytes: {preview}); it is in flight as item {id}, delivery {delivery}: ack or nack it with the \
          receipt in this error",
-        preview = preview(.bytes, 48),
-        id = .receipt.id(),
-        delivery = .receipt.delivery()
+        preview = preview(.delivered.value(), 48),
+        id = .delivered.receipt().id(),
+        delivery = .delivered.delivery()
     )]
     DeliveredUndecodable {
         /// The operation, as `model/op`.
@@ -157,12 +158,8 @@ pub enum Error {
         serializer: &'static str,
         /// Why decoding failed.
         reason: String,
-        /// The delivery's receipt, for `ack`, `nack` and `extend`.
-        receipt: crate::Receipt,
-        /// When the item becomes ready again unless acknowledged, in the server's time.
-        deadline: std::time::SystemTime,
-        /// The item, byte for byte.
-        bytes: Vec<u8>,
+        /// The delivery: its receipt, its deadline, and the item's bytes as its value.
+        delivered: Box<crate::Delivered<Vec<u8>>>,
     },
 
     /// [`ResourcePool::checkout`](crate::ResourcePool::checkout) leased a member

@@ -251,6 +251,7 @@ handles! {
     KEY_TTL = "key/ttl",
     LOCK_ACQUIRE = "lock/acquire",
     LOCK_EXTEND = "lock/extend",
+    LOCK_HOLDS = "lock/holds",
     LOCK_LOCKED = "lock/locked",
     LOCK_RELEASE = "lock/release",
     MAP_DECR = "map/decr",

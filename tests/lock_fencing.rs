@@ -1,16 +1,19 @@
-//! The Lock's fencing numbers and renewing guards against a real redis-server:
+//! The Lock's fencing numbers, tokens and guards against a real redis-server:
 //! numbers grow with every acquisition and fence out a holder whose lock expired;
-//! a renewing guard keeps a lock held longer than its expiry, stops on drop, and
-//! reports a lost lock; under 8 threads the numbers grow in holding order.
+//! an acquire whose reply is lost is settled with its token; a renewing guard
+//! keeps a lock held longer than its expiry, stops on drop, and reports a lost
+//! lock — also when renewals fail behind a partition (a proxy that stops
+//! forwarding); under 8 threads the numbers grow in holding order.
 
 mod common;
 
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use common::proxy::Proxy;
 use common::{client, server, server_time};
 use redisext::serializer::Numeric;
-use redisext::{Client, Counter, Error, Lock, Map, ModelClass, ModelOptions, Reply};
+use redisext::{Client, Counter, Error, Lock, LockToken, Map, ModelClass, ModelOptions, Reply, Timeouts};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -114,7 +117,7 @@ fn fencing_numbers_grow_in_holding_order_across_threads() {
                 let lock = Lock::new(&client, "shared").unwrap();
                 let mut violations = 0;
                 for _ in 0..ROUNDS {
-                    let token = lock.acquire_timeout(LONG, Duration::from_secs(30)).unwrap().expect("within 30 s");
+                    let token = lock.acquire_wait(LONG, Duration::from_secs(30)).unwrap().expect("within 30 s");
                     violations += check_exclusive(&client, token.fence());
                     leave(&client);
                     if !lock.release(&token).unwrap() {
@@ -171,4 +174,154 @@ fn renewing_guards_stay_exclusive_while_holding_longer_than_the_expiry() {
         ttl * 2 + ttl / 4
     );
     assert_eq!((violations, lost), (0, 0));
+}
+
+/// A client that reaches the server through `proxy`, with short timeouts.
+fn client_via(proxy: &Proxy, connect: Duration, response: Duration) -> Client {
+    let timeouts = Timeouts { connect, response: Some(response) };
+    Client::builder().master(&proxy.url()).timeouts(timeouts).build().unwrap()
+}
+
+#[test]
+fn an_acquire_whose_reply_is_lost_is_settled_with_its_token() {
+    let server = server();
+    let proxy = Proxy::start(server.port());
+    let lock = Lock::new(&client_via(&proxy, LONG, Duration::from_millis(300)), "settle").unwrap();
+    let direct = Lock::new(&client(&server), "settle").unwrap();
+
+    // Load the scripts on the server first, so that the requests below run.
+    let loading = direct.acquire(None).unwrap().unwrap();
+    assert!(direct.release(&loading).unwrap());
+
+    // Requests reach the server, replies never come back: the outcome is unknown.
+    assert!(!lock.locked().unwrap(), "opens the client's connection");
+    proxy.set_existing(true, false);
+    let token = LockToken::generate();
+    assert_eq!(token.fence(), 0, "not acquired yet");
+    let error = lock.acquire_with(&token, None).unwrap_err();
+    assert!(error.may_have_applied(), "{error:?}");
+    // A new connection works: ask whether the acquire applied.
+    let held = lock.holds(&token).unwrap().expect("it did apply");
+    assert_eq!((held.as_str(), held.fence()), (token.as_str(), 2));
+    assert_eq!(direct.holds(&LockToken::generate()).unwrap(), None, "held with that token only");
+    assert!(lock.release(&held).unwrap());
+    assert_eq!(lock.holds(&token).unwrap(), None, "released");
+
+    // A guard settles it by itself: it releases what its lost attempt may have taken.
+    assert!(!lock.locked().unwrap());
+    proxy.set_existing(true, false);
+    let error = lock.guard(None, Duration::ZERO).unwrap_err();
+    assert!(error.may_have_applied(), "{error:?}");
+    assert_eq!(server.command(&["GET", "{settle}:fence"]).unwrap(), Reply::Bulk(b"3".to_vec()), "it did apply");
+    assert!(!direct.locked().unwrap(), "and the guard released it: nobody holds a lock under an unknown token");
+
+    // The waiting form takes a known token too.
+    let mine = LockToken::generate();
+    let taken = lock.acquire_with_wait(&mine, LONG, Duration::from_secs(5)).unwrap().expect("free");
+    assert_eq!((taken.as_str(), taken.fence()), (mine.as_str(), 4));
+    assert_eq!(lock.acquire_with_wait(&LockToken::generate(), LONG, Duration::from_millis(30)).unwrap(), None);
+    assert!(lock.release(&taken).unwrap());
+}
+
+#[test]
+fn a_plain_guard_is_lost_once_its_expiry_has_passed() {
+    let server = server();
+    let lock = Lock::new(&client(&server), "brief").unwrap();
+    let before = Instant::now();
+    let guard = lock.guard(Duration::from_millis(200), Duration::ZERO).unwrap().unwrap();
+    let until = guard.valid_until().expect("an expiry");
+    assert!(until > before && until <= Instant::now() + Duration::from_millis(200), "{until:?}");
+    assert!(!guard.lost());
+    // Once the server has let it go, the guard knows without asking.
+    server.wait_until(Duration::from_secs(10), |_| Ok(!lock.locked().unwrap())).unwrap();
+    assert!(guard.lost(), "expired on the server, so the guard must say so");
+    assert!(!guard.extend(LONG).unwrap(), "gone");
+    assert!(guard.lost(), "stays lost");
+    drop(guard);
+
+    let forever = lock.guard(None, Duration::ZERO).unwrap().unwrap();
+    assert_eq!(forever.valid_until(), None);
+    assert!(!forever.lost());
+    assert!(forever.extend(LONG).unwrap());
+    assert!(forever.valid_until().is_some(), "an extend gives it an expiry");
+    server.command(&["DEL", "brief"]).unwrap();
+    assert!(!forever.extend(LONG).unwrap());
+    assert!(forever.lost(), "an extend that finds the lock gone reports the loss");
+}
+
+#[test]
+fn a_partitioned_renewing_guard_knows_it_lost_the_lock_before_anyone_else_takes_it() {
+    let server = server();
+    let proxy = Proxy::start(server.port());
+    let ttl = Duration::from_millis(900);
+    let short = Duration::from_millis(200);
+    let lock = Lock::new(&client_via(&proxy, short, short), "partitioned").unwrap();
+    let guard = lock.renewing_guard(ttl, Duration::ZERO).unwrap().unwrap();
+    proxy.partition();
+
+    // Renewals now fail with errors (timeouts). The server lets the lock go at its
+    // expiry, and someone else takes it: by then the guard must know.
+    let direct = Lock::new(&client(&server), "partitioned").unwrap();
+    server.wait_until(Duration::from_secs(10), |_| Ok(!direct.locked().unwrap())).unwrap();
+    let other = direct.acquire(LONG).unwrap().expect("expired, so free");
+    assert!(guard.lost(), "someone else holds the lock while the guard still trusts it");
+    assert!(guard.valid_until().unwrap() <= Instant::now());
+
+    // And it stopped renewing: no more connection attempts.
+    thread::sleep(ttl / 3);
+    let attempts = proxy.accepted();
+    thread::sleep(ttl);
+    assert_eq!(proxy.accepted(), attempts, "a lost guard does not renew");
+    drop(guard); // its release times out behind the partition, and is ignored
+    assert_eq!(direct.holds(&other).unwrap().map(|held| held.fence()), Some(other.fence()), "the new holder keeps it");
+}
+
+#[test]
+fn renewals_do_not_wait_behind_the_holders_own_operations() {
+    let server = server();
+    let proxy = Proxy::start(server.port());
+    let ttl = Duration::from_millis(600);
+    let client = client_via(&proxy, Duration::from_secs(5), Duration::from_secs(4));
+    let lock = Lock::new(&client, "busy-holder").unwrap();
+    let guard = lock.renewing_guard(ttl, Duration::ZERO).unwrap().unwrap();
+    let started = server_time(&server);
+
+    // The holder's own connection hangs (its request goes nowhere for 4 s), while
+    // new connections work: an operation of the holder occupies the client's one
+    // lazy connection all that time.
+    proxy.set_existing(false, false);
+    let busy = {
+        let counter = Counter::new(&client, "work").unwrap();
+        thread::spawn(move || counter.incr(1))
+    };
+    common::wait_past(&server, started + ttl * 3);
+    assert!(!busy.is_finished(), "the holder's operation is still hanging");
+    assert_eq!(
+        server.command(&["GET", "busy-holder"]).unwrap(),
+        Reply::Bulk(guard.token().as_str().into()),
+        "renewed on connections of their own for three expiries"
+    );
+    assert!(!guard.lost());
+    assert!(busy.join().unwrap().is_err(), "the hung operation timed out");
+    assert!(guard.release().unwrap(), "released on a fresh connection");
+}
+
+#[test]
+fn dropping_a_renewing_guard_does_not_wait_for_a_hung_renewal() {
+    let server = server();
+    let proxy = Proxy::start(server.port());
+    let timeout = Duration::from_secs(5);
+    let lock = Lock::new(&client_via(&proxy, timeout, timeout), "hung-renewal").unwrap();
+    let guard = lock.renewing_guard(Duration::from_millis(300), Duration::ZERO).unwrap().unwrap();
+    // Renewals (on new connections) hang; the guard's own connection still works.
+    proxy.set_new(false, false);
+    let before = proxy.accepted();
+    server.wait_until(Duration::from_secs(10), |_| Ok(proxy.accepted() > before)).unwrap();
+
+    let started = Instant::now();
+    drop(guard);
+    let took = started.elapsed();
+    println!("dropping a renewing guard with a renewal hung for up to {timeout:?} took {took:?}");
+    assert!(took < timeout / 2, "the drop waited {took:?} for the hung renewal");
+    assert!(!Lock::new(&client(&server), "hung-renewal").unwrap().locked().unwrap(), "released");
 }

@@ -217,6 +217,8 @@ fn lock_acquire_release_extend() {
     assert_eq!(lock.ttl().unwrap(), Ttl::Persistent, "a failed extend changes nothing");
     assert!(lock.locked().unwrap());
 
+    assert_eq!(lock.holds(&token).unwrap(), Some(token.clone()), "held with this token");
+    assert_eq!(lock.holds(&other).unwrap(), None, "not with another");
     assert!(lock.extend(&token, Duration::from_secs(10)).unwrap());
     assert!(matches!(lock.ttl().unwrap(), Ttl::Expires(left) if left <= Duration::from_secs(10)));
     assert!(lock.release(&token).unwrap());
@@ -242,13 +244,13 @@ fn lock_expiry_frees_it_and_the_old_token_cannot_release_the_new_holder() {
 }
 
 #[test]
-fn lock_acquire_timeout_waits_for_a_release() {
+fn lock_acquire_wait_waits_for_a_release() {
     let server = server();
     let client = client(&server);
     let lock = Lock::new(&client, "wait").unwrap();
     let held = lock.acquire(None).unwrap().unwrap();
-    assert_eq!(lock.acquire_timeout(None, Duration::from_millis(50)).unwrap(), None, "held throughout");
-    assert_eq!(lock.acquire_timeout(None, Duration::ZERO).unwrap(), None, "zero timeout: one attempt");
+    assert_eq!(lock.acquire_wait(None, Duration::from_millis(50)).unwrap(), None, "held throughout");
+    assert_eq!(lock.acquire_wait(None, Duration::ZERO).unwrap(), None, "zero timeout: one attempt");
 
     let releaser = {
         let lock = Lock::new(&common::client(&server), "wait").unwrap();
@@ -258,7 +260,7 @@ fn lock_acquire_timeout_waits_for_a_release() {
         })
     };
     // Generous bound: it only matters that the waiter gets the lock after the release.
-    let token = lock.acquire_timeout(Duration::from_secs(30), Duration::from_secs(20)).unwrap();
+    let token = lock.acquire_wait(Duration::from_secs(30), Duration::from_secs(20)).unwrap();
     releaser.join().unwrap();
     let token = token.expect("acquired once the holder released");
     assert!(lock.release(&token).unwrap());
@@ -309,7 +311,7 @@ fn key_commands_work_on_every_new_model() {
     let stack = Stack::<Str>::new(&client, "s").unwrap();
     stack.push("i").unwrap();
     let lock = Lock::new(&client, "l").unwrap();
-    lock.acquire(None).unwrap().unwrap();
+    let token = lock.acquire(None).unwrap().unwrap();
 
     macro_rules! check {
         ($model:expr, $key:literal) => {{
@@ -329,7 +331,11 @@ fn key_commands_work_on_every_new_model() {
     check!(queue, "q");
     check!(pq, "pq");
     check!(stack, "s");
-    check!(lock, "l");
+    // The lock has only `ttl`: its expiry is its holder's to change (`extend`),
+    // and a rename would leave its fencing counter behind.
+    assert_eq!(lock.ttl().unwrap(), Ttl::Persistent);
+    assert!(lock.extend(&token, Duration::from_secs(100)).unwrap());
+    assert!(matches!(lock.ttl().unwrap(), Ttl::Expires(_)));
 }
 
 #[test]

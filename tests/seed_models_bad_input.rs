@@ -54,7 +54,7 @@ fn out_of_range_arguments_are_refused_before_any_round_trip() {
 
     let lock = Lock::new(&client, "l").unwrap();
     assert!(matches!(lock.acquire(Duration::from_micros(999)), Err(Error::InvalidArgument { .. })));
-    assert!(matches!(lock.acquire_timeout(Duration::ZERO, Duration::from_secs(1)), Err(Error::InvalidArgument { .. })));
+    assert!(matches!(lock.acquire_wait(Duration::ZERO, Duration::from_secs(1)), Err(Error::InvalidArgument { .. })));
     assert!(matches!(lock.guard(Duration::ZERO, Duration::ZERO), Err(Error::InvalidArgument { .. })));
 }
 

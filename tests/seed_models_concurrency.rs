@@ -61,7 +61,7 @@ fn lock_never_has_two_holders() {
         let mut acquired = 0u64;
         for _ in 0..ROUNDS {
             // Expiry far beyond the hold time, so only a real double grant can overlap.
-            let Some(token) = lock.acquire_timeout(Duration::from_secs(60), Duration::from_secs(30)).unwrap() else {
+            let Some(token) = lock.acquire_wait(Duration::from_secs(60), Duration::from_secs(30)).unwrap() else {
                 continue;
             };
             acquired += 1;

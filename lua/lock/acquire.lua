@@ -1,9 +1,10 @@
 #!lua
 --[[ lock/acquire
   Take the lock when no one holds it: store the holder's token only if the key
-  does not exist (SET NX), with an optional expiry, and draw the next fencing
-  number, in one step. Python redisext does EXISTS, SET, EXPIRE in three round
-  trips, which lets two holders in.
+  does not exist, with an optional expiry, and draw the next fencing number, in
+  one step. Python redisext does EXISTS, SET, EXPIRE in three round trips, which
+  lets two holders in. The counter is drawn first: it is the one write that can
+  fail (a fencing counter holding something else), and then nothing has changed.
   KEYS[1]  lock (string; it exists while the lock is held, whatever its value)
   KEYS[2]  fencing counter (string; only grows, and outlives each holder)
   ARGV[1]  the new holder's token (never empty; Python redisext stores "")
@@ -11,13 +12,13 @@
   Returns  {token, fencing number} when the lock was taken, nil when the key already exists
   Worst case  O(1)
 ]]
-local taken
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return false
+end
+local fence = redis.call('INCR', KEYS[2])
 if ARGV[2] == '0' then
-  taken = redis.call('SET', KEYS[1], ARGV[1], 'NX')
+  redis.call('SET', KEYS[1], ARGV[1])
 else
-  taken = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 end
-if taken then
-  return {ARGV[1], redis.call('INCR', KEYS[2])}
-end
-return false
+return {ARGV[1], fence}

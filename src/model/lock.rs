@@ -1,17 +1,16 @@
 //! [`Lock`]: a mutual-exclusion lock that only its holder can release.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, RedisBackend};
 use crate::client::Client;
-use crate::error::Result;
+use crate::error::{CommandError, Result};
 use crate::key::Key;
-use crate::model::{Core, MAX_DURATION, Model, ModelOptions, key_commands, millis};
-use crate::op::{Executor, ScriptCall, Wait, decode, unexpected};
+use crate::model::{Core, MAX_DURATION, Model, ModelOptions, Ttl, decode_ttl, millis};
+use crate::op::{Executor, Node, Pause, ScriptCall, Wait, Waiting, decode, unexpected};
 use crate::reply::Reply;
 use crate::script;
 
@@ -20,12 +19,14 @@ use crate::script;
 /// held for both.
 ///
 /// [`acquire`](Self::acquire) stores a fresh random token only if the key does not
-/// exist (`SET NX`, with an optional expiry, in one script) and returns it as a
+/// exist (with an optional expiry, in one script) and returns it as a
 /// [`LockToken`]; [`release`](Self::release) and [`extend`](Self::extend) act only
 /// when the key still holds that token. So a holder whose lock expired and was
 /// taken by someone else cannot release the new holder's lock. (Python redisext
 /// stores `""` and releases with a bare `DEL`: a Python process can release any
-/// lock, and a Rust release never releases a Python-held one.)
+/// lock, and a Rust release never releases a Python-held one.) The lock has no
+/// `expire`, `persist` or `rename`, which would bypass the token (or leave the
+/// fencing counter behind): only its holder changes its expiry, with `extend`.
 ///
 /// Every acquisition also draws a **fencing number** from the sibling counter
 /// `{key}:fence` (same hash slot; it outlives each holder), in the same script:
@@ -39,16 +40,18 @@ use crate::script;
 ///
 /// | method | script |
 /// |---|---|
-/// | [`acquire`](Self::acquire), [`acquire_timeout`](Self::acquire_timeout), [`guard`](Self::guard), [`renewing_guard`](Self::renewing_guard) | `lock/acquire` |
+/// | [`acquire`](Self::acquire), [`acquire_wait`](Self::acquire_wait), [`acquire_with`](Self::acquire_with), [`acquire_with_wait`](Self::acquire_with_wait), [`guard`](Self::guard), [`renewing_guard`](Self::renewing_guard) | `lock/acquire` |
 /// | [`release`](Self::release) | `lock/release` |
 /// | [`extend`](Self::extend) | `lock/extend` |
+/// | [`holds`](Self::holds) | `lock/holds` (on the master) |
 /// | [`locked`](Self::locked) | `lock/locked` (on the master) |
+/// | [`ttl`](Self::ttl) | `key/ttl` (on the master) |
 ///
 /// ```
 /// # let server = redisext::testing::RedisServer::start()?;
 /// # let url = server.url();
 /// use std::time::Duration;
-/// use redisext::{Client, Lock};
+/// use redisext::{Client, Lock, LockToken};
 /// let client = Client::open(&url)?; // url: "redis://127.0.0.1:6379/0"
 /// let lock = Lock::new(&client, "invoice:42")?;
 ///
@@ -58,8 +61,13 @@ use crate::script;
 /// assert!(lock.extend(&token, Duration::from_secs(60))?);
 /// assert!(lock.release(&token)?);
 /// assert!(!lock.release(&token)?, "already released");
-/// let next = lock.acquire(Duration::from_secs(30))?.expect("free again");
+///
+/// // A token of your own, kept before sending: an acquire whose reply is lost
+/// // can then be settled with `holds`.
+/// let mine = LockToken::generate();
+/// let next = lock.acquire_with(&mine, Duration::from_secs(30))?.expect("free again");
 /// assert!(next.fence() > token.fence(), "fencing numbers grow with every acquisition");
+/// assert_eq!(lock.holds(&mine)?.map(|held| held.fence()), Some(next.fence()));
 /// assert!(lock.release(&next)?);
 ///
 /// // Blocking clients also get a guard that releases when dropped.
@@ -83,8 +91,8 @@ pub struct Lock<E: Executor = Client> {
 }
 
 /// Proof of holding a [`Lock`]: the random value its holder stored at the lock's
-/// key. [`Lock::release`] and [`Lock::extend`] succeed only with the token the
-/// key holds.
+/// key, and the fencing number of that acquisition. [`Lock::release`] and
+/// [`Lock::extend`] succeed only with the token the key holds.
 ///
 /// Tokens are 32 hexadecimal digits (128 bits from the standard library's
 /// randomly keyed SipHash, over the process id, the time and a counter), unique
@@ -97,8 +105,12 @@ pub struct LockToken {
 }
 
 impl LockToken {
-    /// A token value no other acquisition uses.
-    fn generate() -> String {
+    /// A new token, which no other acquisition uses, for
+    /// [`Lock::acquire_with`]: keep it before acquiring, so that an acquire whose
+    /// outcome is unknown can be settled with [`Lock::holds`]. Its
+    /// [`fence`](Self::fence) is 0: the token an acquire returns carries the
+    /// acquisition's number.
+    pub fn generate() -> LockToken {
         use std::hash::{BuildHasher, Hasher, RandomState};
         static ACQUISITIONS: AtomicU64 = AtomicU64::new(0);
         let count = ACQUISITIONS.fetch_add(1, Ordering::Relaxed);
@@ -112,7 +124,7 @@ impl LockToken {
             hasher.write_u32(std::process::id());
             *half = hasher.finish();
         }
-        format!("{:016x}{:016x}", halves[0], halves[1])
+        LockToken { value: Arc::from(format!("{:016x}{:016x}", halves[0], halves[1])), fence: 0 }
     }
 
     /// The token as stored at the lock's key.
@@ -125,6 +137,7 @@ impl LockToken {
     /// resource the lock guards, and have the resource refuse a number lower than
     /// one it has already seen: a holder whose lock expired (a long pause, a
     /// partition) is then fenced out even if it does not know it lost the lock.
+    /// 0 for a token from [`generate`](Self::generate) that has not acquired yet.
     pub fn fence(&self) -> u64 {
         self.fence
     }
@@ -148,20 +161,79 @@ impl<E: Executor> Lock<E> {
         Lock { core: self.core.rebind(exec), fence: self.fence.clone() }
     }
 
+    /// The lock's full key (namespace included).
+    pub fn key(&self) -> &Key {
+        self.core.key()
+    }
+
     /// Takes the lock if no one holds it, with an expiry `ttl` (or none: `None`),
     /// in one atomic step; returns the token that releases it, or `None` when the
-    /// lock is held. Does not wait: see [`acquire_timeout`](Self::acquire_timeout).
+    /// lock is held. Does not wait: see [`acquire_wait`](Self::acquire_wait).
     ///
     /// A lock without an expiry stays held until released, even if its holder dies.
+    ///
+    /// **When the outcome is unknown** — an error for which
+    /// [`Error::may_have_applied`](crate::Error::may_have_applied) is true (the
+    /// connection failed after sending) — the lock may have been taken with a
+    /// token this call generated and could not return: it stays held until its
+    /// expiry (forever without one). When that matters, generate the token first
+    /// and settle the doubt with it:
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # let lock = redisext::Lock::new(&client, "report")?;
+    /// use redisext::LockToken;
+    /// let token = LockToken::generate();
+    /// let held = match lock.acquire_with(&token, None) {
+    ///     Ok(held) => held,
+    ///     // Did it apply? Ask (on a working connection), then release or keep it.
+    ///     Err(error) if error.may_have_applied() => lock.holds(&token)?,
+    ///     Err(error) => return Err(error.into()),
+    /// };
+    /// # assert!(held.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn acquire(&self, ttl: impl Into<Option<Duration>>) -> E::Output<Option<LockToken>> {
-        self.core.run(self.acquire_call(ttl.into()), decode_acquired)
+        self.acquire_with(&LockToken::generate(), ttl)
     }
 
     /// Like [`acquire`](Self::acquire), but while the lock is held, tries again
-    /// (polling with backoff from 2 ms to 100 ms) until it is free or `timeout`
-    /// has passed; `None` then.
-    pub fn acquire_timeout(&self, ttl: impl Into<Option<Duration>>, timeout: Duration) -> E::Output<Option<LockToken>> {
-        self.core.run_waiting(self.acquire_call(ttl.into()), decode_acquired, Wait::polling(timeout.min(MAX_DURATION)))
+    /// (polling with backoff from 2 ms to 100 ms) until it is free or `wait` has
+    /// passed; `None` then.
+    pub fn acquire_wait(&self, ttl: impl Into<Option<Duration>>, wait: Duration) -> E::Output<Option<LockToken>> {
+        self.acquire_with_wait(&LockToken::generate(), ttl, wait)
+    }
+
+    /// Like [`acquire`](Self::acquire), storing `token` (from
+    /// [`LockToken::generate`]); the token returned is `token` with the
+    /// acquisition's fencing number. Knowing the token before sending lets a
+    /// caller settle an acquire whose outcome is unknown with
+    /// [`holds`](Self::holds).
+    pub fn acquire_with(&self, token: &LockToken, ttl: impl Into<Option<Duration>>) -> E::Output<Option<LockToken>> {
+        self.core.run(self.acquire_call(token, ttl.into()), decode_acquired)
+    }
+
+    /// [`acquire_with`](Self::acquire_with), waiting up to `wait` as
+    /// [`acquire_wait`](Self::acquire_wait) does.
+    pub fn acquire_with_wait(
+        &self,
+        token: &LockToken,
+        ttl: impl Into<Option<Duration>>,
+        wait: Duration,
+    ) -> E::Output<Option<LockToken>> {
+        let wait = Wait::polling(wait.min(MAX_DURATION));
+        self.core.run_waiting(self.acquire_call(token, ttl.into()), decode_acquired, wait)
+    }
+
+    /// The lock as held with `token` now: `token` with the fencing number of the
+    /// acquisition that took the lock, or `None` when the lock is free or held
+    /// with another token (it was never taken with this one, or it expired, or it
+    /// was released). Asked of the master, as [`locked`](Self::locked).
+    pub fn holds(&self, token: &LockToken) -> E::Output<Option<LockToken>> {
+        let keys = self.core.with_siblings([&self.fence]);
+        let call = self.core.call_on_master(script::LOCK_HOLDS, keys, vec![token.as_str().as_bytes().to_vec()]);
+        self.core.run(call, decode_held)
     }
 
     /// Releases the lock if it is held with `token`; false when it is not held, or
@@ -187,29 +259,49 @@ impl<E: Executor> Lock<E> {
     /// as in Python redisext). Always asked of the master, even when the client
     /// has a replica, since a replica may lag behind an acquire or a release.
     pub fn locked(&self) -> E::Output<bool> {
-        self.core.run(self.core.call_on_master(script::LOCK_LOCKED, vec![]), decode::flag)
+        let call = self.core.call_on_master(script::LOCK_LOCKED, vec![self.core.key().clone()], vec![]);
+        self.core.run(call, decode::flag)
     }
 
-    fn acquire_call(&self, ttl: Option<Duration>) -> Result<ScriptCall> {
+    /// How long the lock stays held unless extended or released:
+    /// [`Ttl::Missing`] when it is free, [`Ttl::Persistent`] when it has no
+    /// expiry. Asked of the master, as [`locked`](Self::locked).
+    pub fn ttl(&self) -> E::Output<Ttl> {
+        let call = self.core.call_on_master(script::KEY_TTL, vec![self.core.key().clone()], vec![]);
+        self.core.run(call, decode_ttl)
+    }
+
+    fn acquire_call(&self, token: &LockToken, ttl: Option<Duration>) -> Result<ScriptCall> {
         let script = script::LOCK_ACQUIRE;
         let ms = match ttl {
             Some(ttl) => millis(ttl, script.name())?,
             None => 0, // the script's "no expiry"; `millis` never returns 0
         };
         let keys = self.core.with_siblings([&self.fence]);
-        self.core.call_with_keys(script, keys, vec![LockToken::generate().into_bytes(), ms.to_string().into_bytes()])
+        self.core.call_with_keys(script, keys, vec![token.as_str().as_bytes().to_vec(), ms.to_string().into_bytes()])
     }
 }
 
 /// The token and fencing number from `lock/acquire`, or nil when the lock is held.
 fn decode_acquired(reply: Reply, call: &ScriptCall) -> Result<Option<LockToken>> {
+    decode_token(reply, call, 1)
+}
+
+/// The token and fencing number from `lock/holds` (0 when the counter is gone),
+/// or nil when the lock is not held with the token.
+fn decode_held(reply: Reply, call: &ScriptCall) -> Result<Option<LockToken>> {
+    decode_token(reply, call, 0)
+}
+
+fn decode_token(reply: Reply, call: &ScriptCall, least_fence: u64) -> Result<Option<LockToken>> {
     let items = match reply {
         Reply::Nil => return Ok(None),
         Reply::Array(items) => items,
         other => return Err(unexpected(&other, call)),
     };
     if let [Reply::Bulk(token), Reply::Int(fence)] = items.as_slice()
-        && let (Ok(token), Ok(fence @ 1..)) = (std::str::from_utf8(token), u64::try_from(*fence))
+        && let (Ok(token), Ok(fence)) = (std::str::from_utf8(token), u64::try_from(*fence))
+        && fence >= least_fence
     {
         return Ok(Some(LockToken { value: Arc::from(token), fence }));
     }
@@ -217,16 +309,21 @@ fn decode_acquired(reply: Reply, call: &ScriptCall) -> Result<Option<LockToken>>
 }
 
 impl<B: Backend> Lock<Client<B>> {
-    /// Acquires the lock, waiting up to `timeout` (as
-    /// [`acquire_timeout`](Self::acquire_timeout)), and returns a guard that
-    /// releases it when dropped; `None` when the lock stayed held.
+    /// Acquires the lock, waiting up to `wait` (as
+    /// [`acquire_wait`](Self::acquire_wait)), and returns a guard that releases it
+    /// when dropped; `None` when the lock stayed held.
     ///
-    /// Blocking clients only. A release that fails on drop (a lost connection) is
+    /// Blocking clients only. When an attempt fails with an unknown outcome
+    /// ([`Error::may_have_applied`](crate::Error::may_have_applied)), the guard
+    /// releases with its token before returning the error, so a lock taken
+    /// unseen does not stay held; if that release fails too, the lock stays held
+    /// until its expiry. A release that fails on drop (a lost connection) is
     /// ignored, and the lock stays held until its expiry: call
     /// [`LockGuard::release`] to see such errors.
-    pub fn guard(&self, ttl: impl Into<Option<Duration>>, timeout: Duration) -> Result<Option<LockGuard<B>>> {
-        let token = self.acquire_timeout(ttl, timeout)?;
-        Ok(token.map(|token| LockGuard { lock: self.clone(), token, released: false, renewer: None }))
+    pub fn guard(&self, ttl: impl Into<Option<Duration>>, wait: Duration) -> Result<Option<LockGuard<B>>> {
+        let ttl = ttl.into();
+        let Some((token, sent)) = self.take(ttl, wait)? else { return Ok(None) };
+        Ok(Some(LockGuard::new(self.clone(), token, Hold::new(sent, ttl), None)))
     }
 
     /// Like [`guard`](Self::guard), for long holders: the lock is taken with expiry
@@ -235,16 +332,54 @@ impl<B: Backend> Lock<Client<B>> {
     /// so the lock is free at most `ttl` later; a live holder keeps it however long
     /// it works.
     ///
-    /// When a renewal finds the lock no longer held with this guard's token (it
-    /// expired during a pause longer than `ttl`, and maybe someone else took it),
-    /// renewing stops and [`LockGuard::lost`] turns true: check it before each
-    /// step that needs the lock, and fence writes with the token's
-    /// [`fence`](LockToken::fence). A renewal that fails with an error (a lost
-    /// connection) is tried again at the next interval.
-    pub fn renewing_guard(&self, ttl: Duration, timeout: Duration) -> Result<Option<LockGuard<B>>> {
-        let Some(mut guard) = self.guard(ttl, timeout)? else { return Ok(None) };
-        guard.renewer = Some(Renewer::start(self.clone(), guard.token.clone(), ttl));
-        Ok(Some(guard))
+    /// Check [`LockGuard::lost`] before each step that needs the lock, and fence
+    /// writes with the token's [`fence`](LockToken::fence): it turns true when a
+    /// renewal finds the lock no longer held with this guard's token (it expired
+    /// during a pause longer than `ttl`, and maybe someone else took it), and also
+    /// when renewals keep failing with errors (a partition, timeouts) until the
+    /// lock may have expired. Renewing then stops. A failed renewal is tried again
+    /// every `ttl / 9` meanwhile; give the client a response timeout well below
+    /// `ttl / 3`, or one slow renewal uses up the expiry.
+    ///
+    /// Renewals run on connections of their own ([`Backend::dedicated_session`]:
+    /// with the default backend, a new connection for each renewal, every
+    /// `ttl / 3`), so they never wait behind this client's other operations on a
+    /// shared connection — a lazy client's single connection, or a pool at its
+    /// limit. The renewing thread holds a clone of the client; it ends at its next
+    /// wake-up once the guard is gone.
+    pub fn renewing_guard(&self, ttl: Duration, wait: Duration) -> Result<Option<LockGuard<B>>> {
+        let Some((token, sent)) = self.take(Some(ttl), wait)? else { return Ok(None) };
+        let hold = Hold::new(sent, Some(ttl));
+        let renewer = Renewer::start(self, token.clone(), ttl, Arc::clone(&hold), sent);
+        Ok(Some(LockGuard::new(self.clone(), token, hold, Some(renewer))))
+    }
+
+    /// Acquires as [`acquire_wait`](Self::acquire_wait) does, also returning when
+    /// the successful attempt was sent: the lock's expiry runs from a moment after
+    /// it. (So the attempts are made here, on the shared waiting schedule.)
+    fn take(&self, ttl: Option<Duration>, wait: Duration) -> Result<Option<(LockToken, Instant)>> {
+        let token = LockToken::generate();
+        let wait = Wait::polling(wait.min(MAX_DURATION));
+        let mut waiting = Waiting::start(&wait);
+        loop {
+            let sent = Instant::now();
+            match self.acquire_with(&token, ttl) {
+                Ok(Some(held)) => return Ok(Some((held, sent))),
+                Ok(None) => {}
+                Err(error) => {
+                    if error.may_have_applied() {
+                        // The lock may be held with this token, which nobody else
+                        // knows: release it (a no-op if the acquire did not apply).
+                        let _ = self.release(&token);
+                    }
+                    return Err(error);
+                }
+            }
+            match waiting.next_pause() {
+                None => return Ok(None),
+                Some(Pause::Sleep(pause) | Pause::Signal(_, pause)) => thread::sleep(pause),
+            }
+        }
     }
 }
 
@@ -253,27 +388,56 @@ impl<B: Backend> Lock<Client<B>> {
 pub struct LockGuard<B: Backend = RedisBackend> {
     lock: Lock<Client<B>>,
     token: LockToken,
+    hold: Arc<Hold>,
     released: bool,
     renewer: Option<Renewer>,
 }
 
 impl<B: Backend> LockGuard<B> {
+    fn new(lock: Lock<Client<B>>, token: LockToken, hold: Arc<Hold>, renewer: Option<Renewer>) -> LockGuard<B> {
+        LockGuard { lock, token, hold, released: false, renewer }
+    }
+
     /// The token the lock is held with.
     pub fn token(&self) -> &LockToken {
         &self.token
     }
 
     /// Sets the lock's expiry to `ttl` from now; false when the lock is no longer
-    /// held with this guard's token (it expired, and perhaps someone else took it).
+    /// held with this guard's token (it expired, and perhaps someone else took it),
+    /// and [`lost`](Self::lost) is then true.
     pub fn extend(&self, ttl: Duration) -> Result<bool> {
-        self.lock.extend(&self.token, ttl)
+        let sent = Instant::now();
+        let extended = self.lock.extend(&self.token, ttl)?;
+        if extended {
+            self.hold.renewed(sent, ttl);
+        } else {
+            self.hold.mark_lost();
+        }
+        Ok(extended)
     }
 
-    /// True when a renewal of a [renewing guard](Lock::renewing_guard) found the
-    /// lock no longer held with this guard's token. Always false for other guards
-    /// (check [`extend`](Self::extend)'s result instead).
+    /// True once this guard can no longer be sure it holds the lock:
+    ///
+    /// - an [`extend`](Self::extend) or a renewal found the lock no longer held
+    ///   with this guard's token, or
+    /// - the lock's expiry has passed with no successful extend or renewal since.
+    ///   The expiry is counted from the moment the last successful acquire or
+    ///   extend was *sent*, less a margin for clock drift (ttl / 100 + 2 ms), so
+    ///   `lost` turns true no later than the server lets the lock go — even when
+    ///   renewals fail with errors (a partition, timeouts) and nothing answers.
+    ///
+    /// Once true it stays true, and a renewing guard stops renewing. A lock taken
+    /// without an expiry is lost only when an extend finds it gone.
     pub fn lost(&self) -> bool {
-        self.renewer.as_ref().is_some_and(|renewer| renewer.lost.load(Ordering::Acquire))
+        self.hold.lost()
+    }
+
+    /// Until when the lock is surely held (the moment [`lost`](Self::lost) turns
+    /// true unless renewed), in this process's monotonic clock; `None` for a lock
+    /// without an expiry.
+    pub fn valid_until(&self) -> Option<Instant> {
+        self.hold.state().valid_until
     }
 
     /// Releases the lock now (after stopping any renewal), reporting errors that
@@ -288,7 +452,8 @@ impl<B: Backend> LockGuard<B> {
 
 impl<B: Backend> Drop for LockGuard<B> {
     fn drop(&mut self) {
-        // Stop renewing first, so no renewal follows the release.
+        // Stop renewing first. A renewal already under way may still land, after
+        // the release: it is token-checked, so it then changes nothing.
         self.renewer.take();
         if !self.released {
             // Errors cannot be returned from drop; the lock's expiry (when it has
@@ -304,46 +469,133 @@ impl<B: Backend> std::fmt::Debug for LockGuard<B> {
             .field("key", self.lock.key())
             .field("token", &self.token)
             .field("renewing", &self.renewer.is_some())
+            .field("lost", &self.lost())
             .finish()
     }
 }
 
-/// The thread that keeps a renewing guard's lock from expiring. Dropping it stops
-/// the thread and waits for it.
-struct Renewer {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-    lost: Arc<AtomicBool>,
+/// What a guard knows of its hold on the lock; shared with its renewer.
+struct Hold {
+    state: Mutex<HoldState>,
 }
 
-impl Renewer {
-    fn start<B: Backend>(lock: Lock<Client<B>>, token: LockToken, ttl: Duration) -> Renewer {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let lost = Arc::new(AtomicBool::new(false));
-        let every = (ttl / 3).max(Duration::from_millis(1));
-        let thread = {
-            let lost = Arc::clone(&lost);
-            thread::spawn(move || {
-                // Wakes every `every`, or at once when the guard drops the sender.
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    if let Ok(false) = lock.extend(&token, ttl) {
-                        lost.store(true, Ordering::Release);
-                        return;
-                    }
-                }
-            })
-        };
-        Renewer { stop: Some(stop), thread: Some(thread), lost }
+#[derive(Clone, Copy)]
+struct HoldState {
+    /// Until when the lock is surely held (`None`: no expiry).
+    valid_until: Option<Instant>,
+    /// Latched: once lost, always lost.
+    lost: bool,
+}
+
+impl Hold {
+    /// The hold of a lock taken by a request sent at `sent`, with expiry `ttl`.
+    fn new(sent: Instant, ttl: Option<Duration>) -> Arc<Hold> {
+        let valid_until = ttl.map(|ttl| surely_held_until(sent, ttl));
+        Arc::new(Hold { state: Mutex::new(HoldState { valid_until, lost: false }) })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, HoldState> {
+        // Nothing panics while holding it; a poisoned state is still consistent.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lost(&self) -> bool {
+        let mut state = self.state();
+        if state.valid_until.is_some_and(|until| Instant::now() >= until) {
+            state.lost = true;
+        }
+        state.lost
+    }
+
+    /// An extend sent at `sent` succeeded; false when the hold was lost already
+    /// (it stays lost: someone may have relied on that).
+    fn renewed(&self, sent: Instant, ttl: Duration) -> bool {
+        if self.lost() {
+            return false;
+        }
+        self.state().valid_until = Some(surely_held_until(sent, ttl));
+        true
+    }
+
+    fn mark_lost(&self) {
+        self.state().lost = true;
     }
 }
 
-impl Drop for Renewer {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            // The thread never panics (it only runs a model operation); nothing to report.
-            let _ = thread.join();
-        }
+/// The moment until which a lock given expiry `ttl` by a request sent at `sent`
+/// is surely still held: the server counts `ttl` from when it ran the request
+/// (later than `sent`); the margin covers the two clocks running at slightly
+/// different rates (Redlock's: 1% + 2 ms).
+fn surely_held_until(sent: Instant, ttl: Duration) -> Instant {
+    sent + ttl.saturating_sub(ttl / 100 + Duration::from_millis(2))
+}
+
+/// The thread that keeps a renewing guard's lock from expiring. Dropping it tells
+/// the thread to stop, without waiting for it: a renewal under way may take up to
+/// the client's response timeout, and the guard's drop must not.
+struct Renewer {
+    _stop: mpsc::Sender<()>,
+}
+
+impl Renewer {
+    fn start<B: Backend>(
+        lock: &Lock<Client<B>>,
+        token: LockToken,
+        ttl: Duration,
+        hold: Arc<Hold>,
+        sent: Instant,
+    ) -> Renewer {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let every = (ttl / 3).max(Duration::from_millis(1));
+        let lock = lock.on(&Client::with_backend(OwnConnections(lock.core.exec.clone())));
+        thread::spawn(move || {
+            let mut next = sent + every;
+            loop {
+                // Wakes at `next`, or at once when the guard drops the sender.
+                let pause = next.saturating_duration_since(Instant::now());
+                if !matches!(stopped.recv_timeout(pause), Err(mpsc::RecvTimeoutError::Timeout)) || hold.lost() {
+                    return;
+                }
+                let sent = Instant::now();
+                match lock.extend(&token, ttl) {
+                    Ok(true) if hold.renewed(sent, ttl) => next = sent + every,
+                    Ok(true) => return,
+                    Ok(false) => {
+                        hold.mark_lost();
+                        return;
+                    }
+                    // Tried again soon; once the expiry has passed, `lost` is true
+                    // and the check above ends the thread.
+                    Err(_) => next = Instant::now() + every / 3,
+                }
+            }
+        });
+        Renewer { _stop: stop }
+    }
+}
+
+/// A renewer's backend: its lock's client's, but each operation on a connection
+/// of its own ([`Backend::dedicated_session`]), so that renewals never queue
+/// behind the holder's own operations.
+struct OwnConnections<B: Backend>(Client<B>);
+
+impl<B: Backend> Backend for OwnConnections<B> {
+    type Session<'a>
+        = B::Session<'a>
+    where
+        Self: 'a;
+
+    fn session(&self, node: Node) -> Result<B::Session<'_>, CommandError> {
+        // Nothing blocks: the session needs no more than the usual response timeout.
+        self.0.backend().dedicated_session(node, Duration::ZERO)
+    }
+
+    fn describe(&self, node: Node) -> String {
+        self.0.backend().describe(node)
+    }
+
+    fn serving(&self, node: Node) -> Node {
+        self.0.backend().serving(node)
     }
 }
 
@@ -355,5 +607,3 @@ impl<E: Executor> Model for Lock<E> {
         Ok(Lock { fence: core.sibling("fence")?, core })
     }
 }
-
-key_commands!(impl[E: Executor] Lock<E>);

@@ -1,5 +1,6 @@
 //! The models, and what they share: a key, options, and the key commands (expire,
-//! ttl, persist, rename) every model has.
+//! ttl, persist, rename) of the seed models (the Lock keeps only `ttl`, since the
+//! others would bypass its token; the compound models have `clear` instead).
 
 pub mod bounded_queue;
 pub mod counter;
@@ -125,8 +126,8 @@ impl<E: Executor> Core<E> {
 
     /// A read-only call sent to the master whatever the model's options: for reads
     /// that must not see a lagging replica (a lock's state).
-    pub(crate) fn call_on_master(&self, script: Script, args: Vec<Vec<u8>>) -> Result<ScriptCall> {
-        self.call(script, args).map(|call| ScriptCall { node: Node::Master, ..call })
+    pub(crate) fn call_on_master(&self, script: Script, keys: Vec<Key>, args: Vec<Vec<u8>>) -> Result<ScriptCall> {
+        self.call_with_keys(script, keys, args).map(|call| ScriptCall { node: Node::Master, ..call })
     }
 
     /// Executes a call and decodes its reply.
@@ -252,7 +253,7 @@ pub enum Ttl {
     Expires(Duration),
 }
 
-fn decode_ttl(reply: Reply, call: &ScriptCall) -> Result<Ttl> {
+pub(crate) fn decode_ttl(reply: Reply, call: &ScriptCall) -> Result<Ttl> {
     match decode::int(reply, call)? {
         -2 => Ok(Ttl::Missing),
         -1 => Ok(Ttl::Persistent),
@@ -341,7 +342,7 @@ impl<M: Model> ModelClass<M> {
     }
 }
 
-/// Adds the key commands every model has, as inherent methods.
+/// Adds the key commands (expire, ttl, persist, rename) as inherent methods.
 macro_rules! key_commands {
     (impl [$($generics:tt)*] $model:ty) => {
         impl<$($generics)*> $model {

@@ -345,9 +345,7 @@ fn decode_delivered<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Op
             key: call.key().display(),
             serializer: S::NAME,
             reason,
-            receipt,
-            deadline,
-            bytes,
+            delivered: Box::new(Delivered { value: bytes, receipt, deadline }),
         }),
     }
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: throwaway servers and checks.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod proxy;
+
 use redisext::testing::RedisServer;
 use redisext::{Client, Reply};
 
