@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::{assert_every_script_ran, client, server, wait_past};
 use redisext::serializer::{Json, Raw, Str};
 use redisext::{
-    BoundedQueue, Error, Model, ModelOptions, Nacked, Overflow, PoolCounts, Quota, RateLimiter, ReliableQueue, Removal,
-    Reply, ResourcePool, Semaphore,
+    BoundedQueue, Error, Model, ModelOptions, Nacked, Overflow, PoolCounts, QueueCounts, Quota, RateLimiter,
+    ReliableQueue, Removal, Reply, ResourcePool, Semaphore,
 };
 
 const LONG: Duration = Duration::from_secs(60);
@@ -346,16 +346,30 @@ fn reliable_queue_redelivers_after_the_deadline_then_dead_letters() {
     assert!(fresh.receipt().id() > second.receipt().id(), "clear keeps the id counter");
     assert!(matches!(ReliableQueue::<Str>::new(&client, "x").unwrap().with_max_deliveries(0), Err(Error::Config(_))));
 
-    // A list some other writer filled is refused, and left as it was.
-    server.command(&["LPUSH", "plain-list", "not an id"]).unwrap();
-    let foreign = ReliableQueue::<Str>::new(&client, "plain-list").unwrap();
-    let error = foreign.pop(LONG).unwrap_err();
-    assert!(matches!(&error, Error::Refused { code, .. } if code == "FOREIGN_ITEM"), "{error:?}");
+    // Elements some other writer pushed do not block the queue: set aside, whole.
+    let mixed = ReliableQueue::<Str>::new(&client, "mixed").unwrap();
+    mixed.push("first").unwrap();
+    server.command(&["LPUSH", "mixed", "not an id"]).unwrap();
+    mixed.push("second").unwrap();
+    assert_eq!(mixed.pop(LONG).unwrap().unwrap().value(), "first");
+    assert_eq!(mixed.pop(LONG).unwrap().expect("past the foreign element").value(), "second");
+    let counts = mixed.counts().unwrap();
+    assert_eq!((counts.foreign, counts.ready, counts.in_flight), (1, 0, 2));
     assert_eq!(
-        server.command(&["LRANGE", "plain-list", "0", "-1"]).unwrap(),
+        server.command(&["LRANGE", "{mixed}:foreign", "0", "-1"]).unwrap(),
         Reply::Array(vec![Reply::Bulk(b"not an id".to_vec())])
     );
-    assert_eq!(server.command(&["EXISTS", "{plain-list}:inflight", "{plain-list}:deliveries"]).unwrap(), Reply::Int(0));
+    // At most 100 set aside per call (bounded work); the next call goes on.
+    let values: Vec<String> = (0..150).map(|i| format!("foreign {i}")).collect();
+    let mut command = vec!["LPUSH", "mixed"];
+    command.extend(values.iter().map(String::as_str));
+    server.command(&command).unwrap();
+    mixed.push("behind them").unwrap();
+    assert!(mixed.pop(LONG).unwrap().is_none(), "100 set aside, none delivered yet");
+    assert_eq!(mixed.pop(LONG).unwrap().expect("the rest set aside").value(), "behind them");
+    assert_eq!(mixed.counts().unwrap().foreign, 151);
+    assert!(mixed.clear().unwrap() >= 1);
+    assert_eq!(mixed.counts().unwrap(), QueueCounts::default(), "clear takes the foreign list too");
     assert_every_script_ran(&server, "reliable_queue");
 }
 
@@ -565,4 +579,224 @@ fn an_undecodable_delivery_or_lease_comes_with_its_receipt_or_lease() {
     assert!(pool.extend(lease, LONG).unwrap().is_some());
     assert!(pool.checkin(lease).unwrap(), "the error's lease is the current one");
     assert_eq!(pool.counts().unwrap(), PoolCounts { idle: 1, ..PoolCounts::default() });
+}
+
+/// Every key on the server with its `DUMP`: equal snapshots, equal data.
+fn snapshot(server: &redisext::testing::RedisServer) -> Vec<(String, Reply)> {
+    let Reply::Array(keys) = server.command(&["KEYS", "*"]).unwrap() else { panic!("KEYS") };
+    let mut keys: Vec<String> = keys
+        .into_iter()
+        .map(|key| match key {
+            Reply::Bulk(name) => String::from_utf8(name).unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    keys.sort();
+    keys.into_iter().map(|key| (key.clone(), server.command(&["DUMP", &key]).unwrap())).collect()
+}
+
+/// For each key in `keys`: from a fresh `setup`, replaces the key with a value of
+/// another type (a string, or a list where a string belongs), and checks that
+/// `op` fails and changes nothing at all — so a caller may retry once the key is
+/// fixed without applying anything twice. Failures are collected in `failures`.
+fn check_wrong_types_change_nothing<T>(
+    server: &redisext::testing::RedisServer,
+    failures: &mut Vec<String>,
+    what: &str,
+    keys: &[&str],
+    setup: impl Fn() -> T,
+    op: impl Fn(&T) -> redisext::Result<()>,
+) {
+    for key in keys {
+        server.command(&["FLUSHALL"]).unwrap();
+        let state = setup();
+        let was_string = server.command(&["TYPE", key]).unwrap() == Reply::Status("string".into());
+        server.command(&["DEL", key]).unwrap();
+        if was_string {
+            server.command(&["RPUSH", key, "wrong type"]).unwrap();
+        } else {
+            server.command(&["SET", key, "wrong type"]).unwrap();
+        }
+        let before = snapshot(server);
+        match op(&state) {
+            Ok(()) => failures.push(format!("{what} with a wrong type at {key} succeeded")),
+            Err(error) if snapshot(server) != before => {
+                failures.push(format!("{what} with a wrong type at {key} failed ({error}), yet changed data"))
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+#[test]
+fn a_key_of_the_wrong_type_fails_a_compound_write_before_it_changes_anything() {
+    let server = server();
+    let client = client(&server);
+    let short_past = |deadline| wait_past(&server, deadline);
+    let mut failures = Vec::new();
+
+    let queue = BoundedQueue::<Str>::new(&client, "bq", 5, Overflow::Reject).unwrap();
+    let keys = ["bq", "{bq}:settings", "{bq}:signal"];
+    check_wrong_types_change_nothing(
+        &server,
+        &mut failures,
+        "bounded_queue/push",
+        &keys,
+        || queue.push("a").unwrap(),
+        |_| queue.push("b").map(drop),
+    );
+
+    let jobs = ReliableQueue::<Str>::new(&client, "rq").unwrap();
+    let nack_keys = ["rq", "{rq}:items", "{rq}:deliveries", "{rq}:inflight", "{rq}:dead", "{rq}:signal"];
+    let push_keys = ["rq", "{rq}:items", "{rq}:ids", "{rq}:signal"];
+    check_wrong_types_change_nothing(
+        &server,
+        &mut failures,
+        "reliable_queue/push",
+        &push_keys,
+        || (),
+        |_| jobs.push("a").map(drop),
+    );
+    // One overdue delivery to reclaim (the last one: dead-lettered), one item ready.
+    let with_overdue = || {
+        let jobs = jobs.clone().with_max_deliveries(1).unwrap();
+        jobs.push_many(["overdue", "ready"]).unwrap();
+        let overdue = jobs.pop(SHORT).unwrap().unwrap();
+        short_past(overdue.deadline());
+        jobs
+    };
+    let pop_keys = ["rq", "{rq}:items", "{rq}:deliveries", "{rq}:inflight", "{rq}:dead", "{rq}:foreign"];
+    check_wrong_types_change_nothing(&server, &mut failures, "reliable_queue/pop", &pop_keys, with_overdue, |jobs| {
+        jobs.pop(LONG).map(drop)
+    });
+    let in_flight = || {
+        jobs.push("a").unwrap();
+        jobs.pop(LONG).unwrap().unwrap()
+    };
+    check_wrong_types_change_nothing(
+        &server,
+        &mut failures,
+        "reliable_queue/nack",
+        &nack_keys,
+        in_flight,
+        |delivered| jobs.nack(delivered.receipt()).map(drop),
+    );
+    let ack_keys = ["{rq}:items", "{rq}:deliveries", "{rq}:inflight"];
+    check_wrong_types_change_nothing(&server, &mut failures, "reliable_queue/ack", &ack_keys, in_flight, |delivered| {
+        jobs.ack(delivered.receipt()).map(drop)
+    });
+
+    let pool = ResourcePool::<Str>::new(&client, "rp").unwrap();
+    let keys = ["rp", "{rp}:leased", "{rp}:leases", "{rp}:retiring", "{rp}:signal"];
+    check_wrong_types_change_nothing(
+        &server,
+        &mut failures,
+        "resource_pool/add",
+        &["rp", "{rp}:leased", "{rp}:signal"],
+        || (),
+        |_| pool.add("m").map(drop),
+    );
+    let leased = || {
+        pool.add("m").unwrap();
+        pool.checkout(LONG).unwrap().unwrap()
+    };
+    check_wrong_types_change_nothing(&server, &mut failures, "resource_pool/checkin", &keys, leased, |lease| {
+        pool.checkin(lease).map(drop)
+    });
+    check_wrong_types_change_nothing(
+        &server,
+        &mut failures,
+        "resource_pool/remove",
+        &["rp", "{rp}:leased", "{rp}:retiring"],
+        leased,
+        |lease| pool.remove(lease.member()).map(drop),
+    );
+    // One expired lease to reclaim, one member idle.
+    let with_expired = || {
+        pool.add("expired").unwrap();
+        let lease = pool.checkout(SHORT).unwrap().unwrap();
+        pool.add("idle").unwrap();
+        short_past(lease.deadline());
+    };
+    let checkout_keys = ["rp", "{rp}:leased", "{rp}:leases", "{rp}:fence", "{rp}:retiring"];
+    check_wrong_types_change_nothing(
+        &server,
+        &mut failures,
+        "resource_pool/checkout",
+        &checkout_keys,
+        with_expired,
+        |_| pool.checkout(LONG).map(drop),
+    );
+
+    let slots = Semaphore::new(&client, "sem", 2).unwrap();
+    let with_lapsed = || {
+        let permit = slots.acquire(SHORT).unwrap().unwrap();
+        short_past(permit.deadline());
+    };
+    check_wrong_types_change_nothing(
+        &server,
+        &mut failures,
+        "semaphore/acquire",
+        &["sem", "{sem}:settings", "{sem}:ids"],
+        with_lapsed,
+        |_| slots.acquire(LONG).map(drop),
+    );
+    let held = || slots.acquire(LONG).unwrap().unwrap();
+    check_wrong_types_change_nothing(
+        &server,
+        &mut failures,
+        "semaphore/release",
+        &["sem", "{sem}:signal"],
+        held,
+        |permit| slots.release(permit).map(drop),
+    );
+
+    let lock = redisext::Lock::new(&client, "lk").unwrap();
+    let released = || {
+        let token = lock.acquire(None).unwrap().unwrap();
+        assert!(lock.release(&token).unwrap());
+    };
+    check_wrong_types_change_nothing(&server, &mut failures, "lock/acquire", &["{lk}:fence"], released, |_| {
+        lock.acquire(None).map(drop)
+    });
+    println!("wrong-type keys: {} compound writes changed data or succeeded", failures.len());
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn consumers_drain_compound_models_on_a_server_out_of_memory() {
+    let server =
+        redisext::testing::RedisServer::start_with(&["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"])
+            .unwrap();
+    let client = client(&server);
+    let filler = redisext::Queue::<Raw>::new(&client, "filler").unwrap();
+    let jobs = ReliableQueue::<Str>::new(&client, "jobs").unwrap();
+    jobs.push_many(["a", "b"]).unwrap();
+    let slots = Semaphore::new(&client, "slots", 2).unwrap();
+    let permit = slots.acquire(LONG).unwrap().unwrap();
+    let pool = ResourcePool::<Str>::new(&client, "pool").unwrap();
+    pool.add("busy").unwrap();
+    pool.add("idle").unwrap();
+    let lease = pool.checkout(LONG).unwrap().unwrap();
+    assert_eq!(lease.member(), "busy");
+    let queue = BoundedQueue::<Str>::new(&client, "bounded", 5, Overflow::Reject).unwrap();
+    queue.push("item").unwrap();
+
+    let mut checked = 0;
+    let mut under_oom = |what: &str, op: &dyn Fn() -> bool| {
+        common::fill_memory(&filler);
+        assert!(common::is_oom(&jobs.push("more")), "{what}: the server refuses writes that add data");
+        assert!(op(), "{what} under OOM");
+        checked += 1;
+    };
+    under_oom("reliable_queue/pop", &|| jobs.pop(LONG).unwrap().is_some_and(|job| job.value() == "a"));
+    under_oom("reliable_queue/ack", &|| {
+        let job = jobs.pop(LONG).unwrap().unwrap();
+        jobs.ack(job.receipt()).unwrap()
+    });
+    under_oom("semaphore/release", &|| slots.release(&permit).unwrap());
+    under_oom("resource_pool/remove (idle)", &|| pool.remove("idle").unwrap() == Removal::Removed);
+    under_oom("resource_pool/remove (leased)", &|| pool.remove("busy").unwrap() == Removal::Retiring);
+    under_oom("bounded_queue/pop", &|| queue.pop().unwrap().as_deref() == Some("item"));
+    println!("{checked} compound removals ran while writes were refused for lack of memory");
 }

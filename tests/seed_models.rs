@@ -440,21 +440,7 @@ fn pops_and_removals_still_work_when_the_server_is_out_of_memory() {
             .unwrap();
     let client = client(&server);
     let filler = Queue::<Raw>::new(&client, "filler").unwrap();
-    let is_oom =
-        |result: redisext::Result<_>| matches!(result, Err(redisext::Error::Server { ref code, .. }) if code == "OOM");
-    // Fills memory until even a small push is refused: a lasting out-of-memory
-    // state (a big value alone would only be refused for its own size).
-    let saturate = || {
-        for size in [64 * 1024, 1024, 16] {
-            let item = vec![b'x'; size];
-            for attempt in 0.. {
-                assert!(attempt < 10_000, "maxmemory never reached");
-                if is_oom(filler.push(&item).map(|_| ())) {
-                    break;
-                }
-            }
-        }
-    };
+    let saturate = || common::fill_memory(&filler);
     let stack = Stack::<Raw>::new(&client, "s").unwrap();
     let pool = Pool::<Raw>::new(&client, "p").unwrap();
     let pq = PriorityQueue::<Raw>::new(&client, "pq").unwrap();
@@ -472,7 +458,7 @@ fn pops_and_removals_still_work_when_the_server_is_out_of_memory() {
     let mut checked = 0;
     let mut under_oom = |what: &str, removal: &dyn Fn() -> bool| {
         saturate();
-        assert!(is_oom(other_lock.acquire(None).map(|_| ())), "{what}: the server is out of memory for writes");
+        assert!(common::is_oom(&other_lock.acquire(None)), "{what}: the server is out of memory for writes");
         assert!(removal(), "{what} under OOM");
         checked += 1;
     };

@@ -3,7 +3,9 @@
   Append values, all or nothing, never letting the length pass the capacity: when
   they do not fit, refuse (overflow reject) or first drop the oldest items and
   return them (overflow evict). The capacity and policy are stored on first use, and
-  a client with other settings is refused. Wakes up to 64 waiters.
+  a client with other settings is refused. Wakes up to 64 waiters. Every key is
+  read before anything is written, so a key of another type fails the push with
+  nothing changed (a retry cannot push twice).
   KEYS[1]  queue list (newest at the head by LPUSH, oldest at the tail for RPOP, as Python's Queue)
   KEYS[2]  settings hash (capacity, overflow)
   KEYS[3]  signal list (never longer than the queue was after the last push)
@@ -15,6 +17,8 @@
   Worst case  O(V + E), V values pushed and E items evicted, both at most the capacity
 ]]
 local stored = redis.call('HMGET', KEYS[2], 'capacity', 'overflow')
+local length = redis.call('LLEN', KEYS[1])
+redis.call('LLEN', KEYS[3])
 if stored[1] then
   if stored[1] ~= ARGV[1] or stored[2] ~= ARGV[2] then
     return redis.error_reply('REDISEXT_SETTINGS stored capacity ' .. stored[1] .. ' overflow ' .. tostring(stored[2])
@@ -26,7 +30,6 @@ end
 
 local capacity = tonumber(ARGV[1])
 local count = #ARGV - 2
-local length = redis.call('LLEN', KEYS[1])
 local excess = length + count - capacity
 local evicted = {}
 if excess > 0 then

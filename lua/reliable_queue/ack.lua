@@ -2,7 +2,8 @@
 --[[ reliable_queue/ack
   Finish a delivery: the item is deleted. Refused when the receipt is not the
   item's current delivery (its deadline passed and it was delivered again, or it
-  was acknowledged already).
+  was acknowledged already). Every key is read before anything is written, so a
+  key of another type fails the ack with nothing changed.
   KEYS[1]  ready list of ids (not read: it names the model)
   KEYS[2]  items hash (id -> value)
   KEYS[3]  deliveries hash (id -> times delivered)
@@ -12,6 +13,7 @@
   Returns  1 when acknowledged, 0 when the receipt is stale (nothing changed)
   Worst case  O(log F), F the number of items in flight
 ]]
+redis.call('HLEN', KEYS[2])
 if not redis.call('ZSCORE', KEYS[4], ARGV[1]) or redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
   return 0
 end

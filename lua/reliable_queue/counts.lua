@@ -1,10 +1,12 @@
 #!lua flags=no-writes
 --[[ reliable_queue/counts
-  Count ready items, deliveries in flight (within and past their deadline) and dead letters.
+  Count ready items, deliveries in flight (within and past their deadline), dead
+  letters, and foreign elements set aside by pop.
   KEYS[1]  ready list of ids
   KEYS[2]  in-flight zset (id -> visibility deadline, ms)
   KEYS[3]  dead-letter list
-  Returns  {ready, in flight within deadline, in flight past deadline, dead}
+  KEYS[4]  foreign list
+  Returns  {ready, in flight within deadline, in flight past deadline, dead, foreign}
   Worst case  O(log F), F the number of items in flight
 ]]
 local time = redis.call('TIME')
@@ -15,4 +17,5 @@ return {
   redis.call('ZCARD', KEYS[2]) - expired,
   expired,
   redis.call('LLEN', KEYS[3]),
+  redis.call('LLEN', KEYS[4]),
 }

@@ -2,7 +2,9 @@
 --[[ reliable_queue/nack
   Give a delivery back: the item returns to the front of the ready list (delivered
   next) and one waiter is woken, or after MAX deliveries it goes to the dead-letter
-  list. Refused when the receipt is not the item's current delivery.
+  list. Refused when the receipt is not the item's current delivery. Every key is
+  read before anything is written, so a key of another type fails the nack with
+  nothing changed.
   KEYS[1]  ready list of ids (next to deliver at the tail)
   KEYS[2]  items hash (id -> value)
   KEYS[3]  deliveries hash (id -> times delivered)
@@ -15,12 +17,19 @@
   Returns  1 requeued, 2 dead-lettered, 0 stale receipt (nothing changed)
   Worst case  O(log F), F the number of items in flight
 ]]
+-- Read every key first: one of another type fails here, before any write.
+redis.call('LLEN', KEYS[1])
+local value = redis.call('HGET', KEYS[2], ARGV[1])
+redis.call('LLEN', KEYS[5])
+redis.call('LLEN', KEYS[6])
 if not redis.call('ZSCORE', KEYS[4], ARGV[1]) or redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
   return 0
 end
 redis.call('ZREM', KEYS[4], ARGV[1])
 if tonumber(ARGV[2]) >= tonumber(ARGV[3]) then
-  redis.call('LPUSH', KEYS[5], redis.call('HGET', KEYS[2], ARGV[1]))
+  if value then
+    redis.call('LPUSH', KEYS[5], value)
+  end
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('HDEL', KEYS[3], ARGV[1])
   return 2

@@ -1,29 +1,47 @@
-#!lua
+#!lua flags=allow-oom
 --[[ reliable_queue/pop
   Deliver the next item: first return up to LIMIT in-flight items whose visibility
   deadline has passed to the front of the ready list (or, after MAX deliveries, to
   the dead-letter list), then move the next ready item in flight with a deadline.
+  An element of the ready list that is no id of this queue (another writer's) is
+  moved, whole, to the foreign list and skipped: up to LIMIT of them per call.
+  Every key is read before anything is written, so a key of another type fails
+  the pop with nothing changed. Runs when the server is out of memory
+  (allow-oom), so consumers can drain the queue: it moves an item's id from the
+  ready list into the in-flight set and counts the delivery, a few bytes per item
+  that its ack frees with the item.
   KEYS[1]  ready list of ids (next to deliver at the tail)
   KEYS[2]  items hash (id -> value)
   KEYS[3]  deliveries hash (id -> times delivered)
   KEYS[4]  in-flight zset (id -> visibility deadline, ms)
   KEYS[5]  dead-letter list (values; oldest at the tail)
+  KEYS[6]  foreign list (elements met in the ready list that are no ids of this queue; oldest at the tail)
   ARGV[1]  visibility, ms (>= 1)
   ARGV[2]  MAX deliveries before an item is dead-lettered (>= 1)
-  ARGV[3]  LIMIT: the most expired deliveries reclaimed by this call (>= 1)
-  Returns  {id, delivery number, deadline ms, value}, or nil when nothing is ready;
-           error REDISEXT_FOREIGN_ITEM (nothing changed) when the next element is no id of this queue
-  Worst case  O(LIMIT * log F), F the number of items in flight: LIMIT bounds the reclaiming
+  ARGV[3]  LIMIT: the most expired deliveries reclaimed, and foreign elements set aside, by this call (>= 1)
+  Returns  {id, delivery number, deadline ms, value}, or nil when nothing is ready
+           (or when LIMIT foreign elements were set aside first: the next call goes on)
+  Worst case  O(LIMIT * log F), F the number of items in flight: LIMIT bounds the reclaiming and the skipping
 ]]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local max_deliveries = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+-- Read every key first: one of another type fails here, before any write.
+redis.call('LLEN', KEYS[1])
+redis.call('HLEN', KEYS[2])
+redis.call('HLEN', KEYS[3])
+redis.call('LLEN', KEYS[5])
+redis.call('LLEN', KEYS[6])
 
-local expired = redis.call('ZRANGE', KEYS[4], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[3]))
+local expired = redis.call('ZRANGE', KEYS[4], '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[4], id)
   if tonumber(redis.call('HGET', KEYS[3], id) or 0) >= max_deliveries then
-    redis.call('LPUSH', KEYS[5], redis.call('HGET', KEYS[2], id))
+    local value = redis.call('HGET', KEYS[2], id)
+    if value then
+      redis.call('LPUSH', KEYS[5], value)
+    end
     redis.call('HDEL', KEYS[2], id)
     redis.call('HDEL', KEYS[3], id)
   else
@@ -31,17 +49,21 @@ for _, id in ipairs(expired) do
   end
 end
 
-local id = redis.call('RPOP', KEYS[1])
-if not id then
-  return false
+for _ = 1, limit do
+  local id = redis.call('RPOP', KEYS[1])
+  if not id then
+    return false
+  end
+  local value = redis.call('HGET', KEYS[2], id)
+  if value then
+    local delivery = redis.call('HINCRBY', KEYS[3], id, 1)
+    local deadline = now + tonumber(ARGV[1])
+    redis.call('ZADD', KEYS[4], deadline, id)
+    return {tonumber(id), delivery, deadline, value}
+  end
+  -- Not an id this queue pushed (another writer's element): set it aside, so
+  -- that it neither blocks the queue nor gets lost.
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('LPUSH', KEYS[6], id)
 end
-local value = redis.call('HGET', KEYS[2], id)
-if not value then
-  -- Not an id this model pushed (another writer's list): put it back untouched.
-  redis.call('RPUSH', KEYS[1], id)
-  return redis.error_reply('REDISEXT_FOREIGN_ITEM the ready list holds an element that is no item id of this queue')
-end
-local delivery = redis.call('HINCRBY', KEYS[3], id, 1)
-local deadline = now + tonumber(ARGV[1])
-redis.call('ZADD', KEYS[4], deadline, id)
-return {tonumber(id), delivery, deadline, value}
+return false

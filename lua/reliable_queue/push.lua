@@ -1,6 +1,9 @@
 #!lua
 --[[ reliable_queue/push
-  Add values, each under a new id, and wake up to 64 waiters.
+  Add values, each under a new id, and wake up to 64 waiters. Every key is read
+  before anything is written, and the id counter (which may hold a non-integer)
+  is the first write, so a key of the wrong type or content fails the push with
+  nothing changed.
   KEYS[1]  ready list of ids (newest at the head, next to deliver at the tail)
   KEYS[2]  items hash (id -> value)
   KEYS[3]  id counter (string; only grows)
@@ -9,6 +12,10 @@
   Returns  the number of ready items after the push
   Worst case  O(V), V the number of values pushed
 ]]
+redis.call('LLEN', KEYS[1])
+redis.call('HLEN', KEYS[2])
+redis.call('GET', KEYS[3])
+redis.call('LLEN', KEYS[4])
 for i = 1, #ARGV do
   local id = redis.call('INCR', KEYS[3])
   redis.call('HSET', KEYS[2], id, ARGV[i])

@@ -2,6 +2,8 @@
 --[[ resource_pool/add
   Add a member to the idle set, and signal one waiter. A member still leased but
   being removed (retiring) is kept instead: it returns to the idle set at checkin.
+  Every key is read before anything is written, so a key of another type fails
+  the add with nothing changed.
   KEYS[1]  idle zset (member -> server time it became idle, ms)
   KEYS[2]  leased zset (member -> lease deadline, ms)
   KEYS[3]  retiring set (leased members removed from the pool)
@@ -10,10 +12,14 @@
   Returns  1 when the member was added (or its removal cancelled), 0 when it already belonged
   Worst case  O(log N), N the number of members
 ]]
+-- Read every key first: one of another type fails here, before any write.
+local idle = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('SCARD', KEYS[3])
+redis.call('LLEN', KEYS[4])
 if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   return redis.call('SREM', KEYS[3], ARGV[1])
 end
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+if idle then
   return 0
 end
 local time = redis.call('TIME')

@@ -3,6 +3,8 @@
   End a lease: the member goes back to the idle set (or leaves the pool when it was
   removed while leased), and one waiter is signalled. Refused when the lease is no
   longer this holder's (it was reclaimed after its deadline, maybe leased again).
+  Every key is read before anything is written, so a key of another type fails
+  the checkin with nothing changed.
   KEYS[1]  idle zset (member -> server time it became idle, ms)
   KEYS[2]  leased zset (member -> lease deadline, ms)
   KEYS[3]  leases hash (member -> fencing number of its current lease)
@@ -13,6 +15,11 @@
   Returns  1 when the lease was this holder's and has ended, 0 when it was not (nothing changed)
   Worst case  O(log N), N the number of members
 ]]
+-- Read every key first: one of another type fails here, before any write.
+redis.call('ZCARD', KEYS[1])
+redis.call('ZCARD', KEYS[2])
+redis.call('SCARD', KEYS[4])
+redis.call('LLEN', KEYS[5])
 if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
   return 0
 end

@@ -2,6 +2,10 @@
 --[[ resource_pool/checkout
   Lease the member idle longest, after returning up to LIMIT expired leases to the
   idle set (a retiring member is dropped instead). The fencing number only grows.
+  Every key is read before anything is written, so a key of another type fails
+  the checkout with nothing changed. A fencing counter holding a non-integer
+  fails its INCR after the reclaiming (which leaves every member idle or leased,
+  as any checkout would) and before the lease.
   KEYS[1]  idle zset (member -> server time it became idle, ms)
   KEYS[2]  leased zset (member -> lease deadline, ms)
   KEYS[3]  leases hash (member -> fencing number of its current lease)
@@ -14,6 +18,11 @@
 ]]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+-- Read every key first: one of another type fails here, before any write.
+redis.call('ZCARD', KEYS[1])
+redis.call('HLEN', KEYS[3])
+redis.call('GET', KEYS[4])
+redis.call('SCARD', KEYS[5])
 
 local expired = redis.call('ZRANGE', KEYS[2], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
 for _, member in ipairs(expired) do
@@ -24,12 +33,11 @@ for _, member in ipairs(expired) do
   end
 end
 
-local popped = redis.call('ZPOPMIN', KEYS[1])
-if #popped == 0 then
+if redis.call('ZCARD', KEYS[1]) == 0 then
   return false
 end
-local member = popped[1]
 local fence = redis.call('INCR', KEYS[4])
+local member = redis.call('ZPOPMIN', KEYS[1])[1]
 local deadline = now + tonumber(ARGV[1])
 redis.call('ZADD', KEYS[2], deadline, member)
 redis.call('HSET', KEYS[3], member, fence)

@@ -3,6 +3,10 @@
   Take a member out of the pool. An idle member leaves at once; a leased member is
   marked retiring: its holder keeps it until checkin or the lease's reclaiming, and
   then it leaves instead of becoming idle (so it is never leased to two holders).
+  Runs when the server is out of memory (allow-oom), so a pool can shrink then:
+  it deletes an idle member, or marks a leased one in the retiring set, which
+  only ever holds members of the leased set, so it cannot grow past the pool.
+  Its one write comes after every read, so a key of another type changes nothing.
   KEYS[1]  idle zset (member -> server time it became idle, ms)
   KEYS[2]  leased zset (member -> lease deadline, ms)
   KEYS[3]  retiring set (leased members removed from the pool)

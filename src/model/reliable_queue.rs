@@ -42,8 +42,11 @@ use crate::serializer::{Raw, Serializer};
 ///
 /// Keys: the ready ids are a list at the key itself; the siblings `{key}:items`
 /// (hash id → value), `{key}:deliveries` (hash id → count), `{key}:inflight` (zset
-/// id → deadline), `{key}:ids` (the id counter), `{key}:dead` (list) and
-/// `{key}:signal` (list, for waiters) share its hash slot.
+/// id → deadline), `{key}:ids` (the id counter), `{key}:dead` (list),
+/// `{key}:foreign` (list) and `{key}:signal` (list, for waiters) share its hash
+/// slot. An element of the ready list that is no id of this queue (a plain
+/// `LPUSH` by another writer) does not block it: `pop` moves it, whole, to
+/// `{key}:foreign` (counted in [`QueueCounts::foreign`]) and goes on.
 ///
 /// ```
 /// # let server = redisext::testing::RedisServer::start()?;
@@ -77,6 +80,7 @@ struct QueueKeys {
     inflight: Key,
     ids: Key,
     dead: Key,
+    foreign: Key,
     signal: Key,
 }
 
@@ -164,6 +168,9 @@ pub struct QueueCounts {
     pub overdue: u64,
     /// Items in the dead-letter list.
     pub dead: u64,
+    /// Elements `pop` found in the ready list that are no ids of this queue
+    /// (another writer pushed them there) and moved, whole, to `{key}:foreign`.
+    pub foreign: u64,
 }
 
 impl QueueCounts {
@@ -236,7 +243,14 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     }
 
     /// Delivers the next item, in flight for `visibility` (server time), or `None`
-    /// when nothing is ready. Overdue deliveries are reclaimed first.
+    /// when nothing is ready. Overdue deliveries are reclaimed first (up to 100).
+    /// Foreign elements met on the way are set aside (up to 100 per call; with
+    /// more, `None` until the next call goes on). Works on a server out of memory,
+    /// so consumers can drain the queue (with [`ack`](Self::ack)).
+    ///
+    /// An item the serializer cannot decode is
+    /// [`Error::DeliveredUndecodable`](crate::Error::DeliveredUndecodable), which
+    /// carries its receipt: it is in flight like any other.
     pub fn pop(&self, visibility: Duration) -> E::Output<Option<Delivered<S::Owned>>> {
         self.core.run(self.pop_call(visibility), decode_delivered::<S>)
     }
@@ -251,8 +265,8 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
 
     fn pop_call(&self, visibility: Duration) -> Result<ScriptCall> {
         let visibility = millis(visibility, script::RELIABLE_QUEUE_POP.name())?;
-        let keys =
-            self.core.with_siblings([&self.keys.items, &self.keys.deliveries, &self.keys.inflight, &self.keys.dead]);
+        let QueueKeys { items, deliveries, inflight, dead, foreign, .. } = &self.keys;
+        let keys = self.core.with_siblings([items, deliveries, inflight, dead, foreign]);
         let args = vec![arg(visibility), arg(self.max_deliveries), arg(RECLAIM_LIMIT)];
         self.core.call_with_keys(script::RELIABLE_QUEUE_POP, keys, args)
     }
@@ -293,9 +307,10 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
         self.core.run(call, decode_deadline)
     }
 
-    /// How many items are ready, in flight, overdue and dead.
+    /// How many items are ready, in flight, overdue and dead, and how many
+    /// foreign elements `pop` has set aside.
     pub fn counts(&self) -> E::Output<QueueCounts> {
-        let keys = self.core.with_siblings([&self.keys.inflight, &self.keys.dead]);
+        let keys = self.core.with_siblings([&self.keys.inflight, &self.keys.dead, &self.keys.foreign]);
         self.core.run(self.core.call_with_keys(script::RELIABLE_QUEUE_COUNTS, keys, vec![]), decode_counts)
     }
 
@@ -306,11 +321,12 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
         self.core.run(self.core.call_with_keys(script::RELIABLE_QUEUE_POP_DEAD, keys, vec![]), decode::popped::<S>)
     }
 
-    /// Deletes every item (ready, in flight, dead) and returns how many keys
-    /// existed. The id counter is kept, so an old receipt never matches a new item.
+    /// Deletes every item (ready, in flight, dead) and the foreign elements set
+    /// aside, and returns how many keys existed. The id counter is kept, so an old
+    /// receipt never matches a new item.
     pub fn clear(&self) -> E::Output<u64> {
-        let QueueKeys { items, deliveries, inflight, ids: _, dead, signal } = &self.keys;
-        self.core.clear([items, deliveries, inflight, dead, signal])
+        let QueueKeys { items, deliveries, inflight, ids: _, dead, foreign, signal } = &self.keys;
+        self.core.clear([items, deliveries, inflight, dead, foreign, signal])
     }
 }
 
@@ -360,8 +376,8 @@ fn decode_nacked(reply: Reply, call: &ScriptCall) -> Result<Nacked> {
 }
 
 fn decode_counts(reply: Reply, call: &ScriptCall) -> Result<QueueCounts> {
-    let [ready, in_flight, overdue, dead] = decode::counts::<4>(reply, call)?;
-    Ok(QueueCounts { ready, in_flight, overdue, dead })
+    let [ready, in_flight, overdue, dead, foreign] = decode::counts::<5>(reply, call)?;
+    Ok(QueueCounts { ready, in_flight, overdue, dead, foreign })
 }
 
 impl<S: Serializer, E: Executor> Model for ReliableQueue<S, E> {
@@ -375,6 +391,7 @@ impl<S: Serializer, E: Executor> Model for ReliableQueue<S, E> {
             inflight: core.sibling("inflight")?,
             ids: core.sibling("ids")?,
             dead: core.sibling("dead")?,
+            foreign: core.sibling("foreign")?,
             signal: core.sibling("signal")?,
         };
         Ok(ReliableQueue { core, keys, max_deliveries: Self::DEFAULT_MAX_DELIVERIES, serializer: PhantomData })

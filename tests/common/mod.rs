@@ -60,3 +60,23 @@ pub fn wait_past(server: &RedisServer, moment: std::time::SystemTime) {
         .wait_until(std::time::Duration::from_secs(10), |server| Ok(server_time(server) > moment))
         .expect("server time");
 }
+
+/// Whether a result is the server's refusal for lack of memory (`OOM`).
+pub fn is_oom<T>(result: &redisext::Result<T>) -> bool {
+    matches!(result, Err(redisext::Error::Server { code, .. }) if code == "OOM")
+}
+
+/// Fills a server started with a small `--maxmemory` (and `noeviction`) through
+/// `filler` until even a small push is refused: a lasting out-of-memory state (a
+/// big value alone would only be refused for its own size).
+pub fn fill_memory(filler: &redisext::Queue<redisext::serializer::Raw>) {
+    for size in [64 * 1024, 1024, 16] {
+        let item = vec![b'x'; size];
+        for attempt in 0.. {
+            assert!(attempt < 10_000, "maxmemory never reached");
+            if is_oom(&filler.push(&item)) {
+                break;
+            }
+        }
+    }
+}
