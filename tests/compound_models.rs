@@ -7,15 +7,31 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{assert_every_script_ran, client, server, wait_past};
+use common::{assert_every_script_ran, client, info_number, server, wait_past};
 use redisext::serializer::{Json, Raw, Str};
 use redisext::{
-    BoundedQueue, Error, Model, ModelOptions, Nacked, Overflow, PoolCounts, QueueCounts, Quota, RateLimiter,
+    BoundedQueue, Client, Error, Model, ModelOptions, Nacked, Overflow, PoolCounts, QueueCounts, Quota, RateLimiter,
     ReliableQueue, Removal, Reply, ResourcePool, Semaphore,
 };
 
 const LONG: Duration = Duration::from_secs(60);
 const SHORT: Duration = Duration::from_millis(40);
+
+/// Waits (polling, up to 10 s) until `clients` clients are blocked in a `BLPOP`:
+/// a waiter has found nothing to take and now blocks on its signal.
+fn wait_blocked(server: &redisext::testing::RedisServer, clients: u64) {
+    server
+        .wait_until(Duration::from_secs(10), |s| Ok(info_number(s, "clients", "blocked_clients") == clients))
+        .unwrap();
+}
+
+/// The length of a signal list.
+fn signals(server: &redisext::testing::RedisServer, key: &str) -> i64 {
+    match server.command(&["LLEN", key]).unwrap() {
+        Reply::Int(n) => n,
+        other => panic!("LLEN {key}: {other:?}"),
+    }
+}
 
 /// A wait of up to 20 s for something no script signals (a deadline passing) must
 /// end by the 100 ms recheck, not the timeout: the only check on elapsed time here,
@@ -154,7 +170,7 @@ fn resource_pool_checkout_wait_is_woken_by_checkin_and_by_expiry() {
         let pool = pool.on(&client(&server));
         thread::spawn(move || pool.checkout_wait(LONG, Duration::from_secs(20)).unwrap())
     };
-    thread::sleep(Duration::from_millis(20));
+    wait_blocked(&server, 1);
     assert!(pool.checkin(&held).unwrap());
     let got = waiter.join().unwrap().expect("woken by the checkin");
     assert!(got.fence() > held.fence());
@@ -271,7 +287,7 @@ fn bounded_queue_pop_wait_is_woken_by_a_push() {
         let queue = queue.on(&client(&server));
         thread::spawn(move || queue.pop_wait(Duration::from_secs(20)).unwrap())
     };
-    thread::sleep(Duration::from_millis(20));
+    wait_blocked(&server, 1);
     queue.push("hello").unwrap();
     assert_eq!(consumer.join().unwrap().as_deref(), Some("hello"));
     assert_eq!(queue.size().unwrap(), 0);
@@ -382,7 +398,7 @@ fn reliable_queue_pop_wait_is_woken_by_push_and_by_a_passing_deadline() {
         let jobs = jobs.on(&client(&server));
         thread::spawn(move || jobs.pop_wait(LONG, Duration::from_secs(20)).unwrap())
     };
-    thread::sleep(Duration::from_millis(20));
+    wait_blocked(&server, 1);
     jobs.push("task").unwrap();
     let delivered = consumer.join().unwrap().expect("woken by the push");
     assert!(jobs.extend(delivered.receipt(), SHORT).unwrap().is_some());
@@ -426,7 +442,7 @@ fn semaphore_grants_at_most_its_permits() {
         let slots = slots.on(&common::client(&server));
         thread::spawn(move || slots.acquire_wait(LONG, Duration::from_secs(20)).unwrap())
     };
-    thread::sleep(Duration::from_millis(20));
+    wait_blocked(&server, 1);
     assert!(slots.release(&b).unwrap());
     assert!(waiter.join().unwrap().is_some());
     assert!(slots.acquire_wait(LONG, Duration::from_millis(30)).unwrap().is_none(), "times out");
@@ -799,4 +815,98 @@ fn consumers_drain_compound_models_on_a_server_out_of_memory() {
     under_oom("resource_pool/remove (leased)", &|| pool.remove("busy").unwrap() == Removal::Retiring);
     under_oom("bounded_queue/pop", &|| queue.pop().unwrap().as_deref() == Some("item"));
     println!("{checked} compound removals ran while writes were refused for lack of memory");
+}
+
+#[test]
+fn scripts_that_free_something_push_one_signal() {
+    let server = server();
+    let client = client(&server);
+    // Nobody waits here, so every signal pushed stays in its list.
+    let pool = ResourcePool::<Str>::new(&client, "p").unwrap();
+    pool.add("m").unwrap();
+    assert_eq!(signals(&server, "{p}:signal"), 1, "resource_pool/add signals");
+    let lease = pool.checkout(LONG).unwrap().unwrap();
+    server.command(&["DEL", "{p}:signal"]).unwrap();
+    assert!(pool.checkin(&lease).unwrap());
+    assert_eq!(signals(&server, "{p}:signal"), 1, "resource_pool/checkin signals");
+
+    let slots = Semaphore::new(&client, "s", 2).unwrap();
+    let permit = slots.acquire(LONG).unwrap().unwrap();
+    assert_eq!(signals(&server, "{s}:signal"), 0);
+    assert!(slots.release(&permit).unwrap());
+    assert_eq!(signals(&server, "{s}:signal"), 1, "semaphore/release signals");
+
+    let queue = BoundedQueue::<Str>::new(&client, "b", 5, Overflow::Reject).unwrap();
+    queue.push("x").unwrap();
+    assert_eq!(signals(&server, "{b}:signal"), 1, "bounded_queue/push signals");
+
+    let jobs = ReliableQueue::<Str>::new(&client, "r").unwrap();
+    jobs.push("x").unwrap();
+    assert_eq!(signals(&server, "{r}:signal"), 1, "reliable_queue/push signals");
+    let job = jobs.pop(LONG).unwrap().unwrap();
+    server.command(&["DEL", "{r}:signal"]).unwrap();
+    assert_eq!(jobs.nack(job.receipt()).unwrap(), Nacked::Requeued);
+    assert_eq!(signals(&server, "{r}:signal"), 1, "reliable_queue/nack signals");
+}
+
+#[test]
+fn waiters_block_on_the_signal_list_the_scripts_push_to() {
+    let server = server();
+    let client = client(&server);
+    let pool = ResourcePool::<Str>::new(&client, "p").unwrap();
+    let slots = Semaphore::new(&client, "s", 1).unwrap();
+    let held = slots.acquire(LONG).unwrap().unwrap();
+    let queue = BoundedQueue::<Str>::new(&client, "b", 5, Overflow::Reject).unwrap();
+    let jobs = ReliableQueue::<Str>::new(&client, "r").unwrap();
+    let waiters: Vec<(&str, Box<dyn FnOnce(Client) -> bool + Send>)> = vec![
+        (
+            "{p}:signal",
+            Box::new({
+                let pool = pool.clone();
+                move |own| pool.on(&own).checkout_wait(LONG, Duration::from_secs(20)).unwrap().is_some()
+            }),
+        ),
+        (
+            "{s}:signal",
+            Box::new({
+                let slots = slots.clone();
+                move |own| slots.on(&own).acquire_wait(LONG, Duration::from_secs(20)).unwrap().is_some()
+            }),
+        ),
+        (
+            "{b}:signal",
+            Box::new({
+                let queue = queue.clone();
+                move |own| queue.on(&own).pop_wait(Duration::from_secs(20)).unwrap().is_some()
+            }),
+        ),
+        (
+            "{r}:signal",
+            Box::new({
+                let jobs = jobs.clone();
+                move |own| jobs.on(&own).pop_wait(LONG, Duration::from_secs(20)).unwrap().is_some()
+            }),
+        ),
+    ];
+    for (signal, wait) in waiters {
+        let own = common::client(&server);
+        let waiter = thread::spawn(move || wait(own));
+        wait_blocked(&server, 1);
+        // A bare signal (nothing to take): the waiter's BLPOP takes it, the waiter
+        // finds nothing and blocks again. Had it blocked on another key, the
+        // signal would stay.
+        server.command(&["LPUSH", signal, "1"]).unwrap();
+        server
+            .wait_until(Duration::from_secs(10), |s| Ok(signals(s, signal) == 0))
+            .unwrap_or_else(|_| panic!("nobody took the signal at {signal}"));
+        assert!(!waiter.is_finished(), "{signal}: a bare signal gives nothing to take");
+        // Now something to take, and its own signal.
+        match signal {
+            "{p}:signal" => assert!(pool.add("m").unwrap()),
+            "{s}:signal" => assert!(slots.release(&held).unwrap()),
+            "{b}:signal" => queue.push("x").map(drop).unwrap(),
+            _ => jobs.push("x").map(drop).unwrap(),
+        }
+        assert!(waiter.join().unwrap(), "{signal}: the waiter got what was freed");
+    }
 }
