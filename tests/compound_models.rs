@@ -464,21 +464,32 @@ fn semaphore_grants_at_most_its_permits() {
 fn rate_limiter_admits_the_burst_then_says_how_long_to_wait() {
     let server = server();
     let client = client(&server);
-    // One unit per 50 ms, burst 3.
-    let limiter = RateLimiter::new(&client, "api", Quota::new(20, Duration::from_secs(1)).burst(3)).unwrap();
+    // One unit per minute, burst 3: the figures below hold however slowly these
+    // few round trips run (they would only drift after a minute).
+    let interval = Duration::from_secs(60);
+    let limiter = RateLimiter::new(&client, "api", Quota::new(1, interval).burst(3)).unwrap();
     let answers: Vec<_> = (0..3).map(|_| limiter.acquire(1).unwrap()).collect();
-    assert!(answers.iter().all(|a| a.allowed), "{answers:?}");
+    assert!(answers.iter().all(|a| a.allowed && a.retry_after.is_zero()), "{answers:?}");
     assert_eq!(answers.iter().map(|a| a.remaining).collect::<Vec<_>>(), [2, 1, 0]);
     let refused = limiter.acquire(1).unwrap();
-    assert!(!refused.allowed, "{refused:?}");
-    assert!(refused.retry_after > Duration::ZERO && refused.retry_after <= Duration::from_millis(50), "{refused:?}");
-    assert!(refused.reset_after > Duration::from_millis(100), "{refused:?}");
-    assert!(matches!(server.command(&["PTTL", "api"]).unwrap(), Reply::Int(ms) if ms > 0 && ms <= 150));
+    assert!(!refused.allowed && refused.remaining == 0, "{refused:?}");
+    // The next unit comes one interval after the first was taken.
+    assert!(refused.retry_after > interval / 2 && refused.retry_after <= interval, "{refused:?}");
+    // Back to a full burst three intervals after the first was taken.
+    assert!(refused.reset_after > interval * 2 && refused.reset_after <= interval * 3, "{refused:?}");
+    let full_in_ms = i64::try_from((interval * 3).as_millis()).unwrap();
+    assert!(matches!(server.command(&["PTTL", "api"]).unwrap(), Reply::Int(ms) if ms > 0 && ms <= full_in_ms));
 
-    // After the wait it names, the request is admitted (poll the server clock).
+    // After the wait it names, a request is admitted (poll the server clock). One
+    // unit per 300 ms, burst 1: the second request is refused unless the first was
+    // 300 ms ago, and waiting longer only helps.
+    let quick = RateLimiter::new(&client, "quick", Quota::new(1, Duration::from_millis(300)).burst(1)).unwrap();
+    assert!(quick.acquire(1).unwrap().allowed);
+    let refused = quick.acquire(1).unwrap();
+    assert!(!refused.allowed && refused.retry_after <= Duration::from_millis(300), "{refused:?}");
     let refused_at = common::server_time(&server);
     wait_past(&server, refused_at + refused.retry_after);
-    assert!(limiter.acquire(1).unwrap().allowed);
+    assert!(quick.acquire(1).unwrap().allowed);
 
     let error = limiter.acquire(4).unwrap_err();
     assert!(matches!(error, Error::InvalidArgument { .. }), "cost above the burst: {error:?}");

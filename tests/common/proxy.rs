@@ -5,7 +5,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -22,6 +22,8 @@ struct Shared {
     /// What connections accepted from now on forward: (requests, replies).
     new_links: Mutex<(bool, bool)>,
     accepted: AtomicUsize,
+    /// How long each chunk of data waits before it is passed on, in ms.
+    delay_ms: AtomicU64,
 }
 
 /// The proxy; stops (closing every connection) when dropped.
@@ -41,6 +43,7 @@ impl Proxy {
             links: Mutex::new(Vec::new()),
             new_links: Mutex::new((true, true)),
             accepted: AtomicUsize::new(0),
+            delay_ms: AtomicU64::new(0),
         });
         let accepting = Arc::clone(&shared);
         thread::spawn(move || {
@@ -91,6 +94,12 @@ impl Proxy {
         self.set_existing(false, false);
     }
 
+    /// Delays every chunk of data by `delay`, each way: a slow network (or a
+    /// loaded machine).
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared.delay_ms.store(u64::try_from(delay.as_millis()).unwrap(), Ordering::Release);
+    }
+
     /// How many connections the proxy has accepted.
     pub fn accepted(&self) -> usize {
         self.shared.accepted.load(Ordering::Acquire)
@@ -121,6 +130,7 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, link: &Link, requests: bool, sha
             continue;
         }
         if !held.is_empty() {
+            thread::sleep(Duration::from_millis(shared.delay_ms.load(Ordering::Acquire)));
             if to.write_all(&held).is_err() {
                 break;
             }
