@@ -56,6 +56,12 @@ impl Overflow {
 /// takes the oldest), so Python can read it; but a writer that pushes with plain
 /// `LPUSH` bypasses the bound — only this model's scripts enforce it.
 ///
+/// Not a [`Model`](crate::Model): the capacity and overflow policy are required,
+/// and [`ModelOptions`] cannot carry them, so there is no
+/// [`ModelClass`](crate::ModelClass) of bounded queues. As for every model with
+/// required settings, [`with_options`](Self::with_options) takes them after the
+/// key and before the options.
+///
 /// | method | script |
 /// |---|---|
 /// | [`push`](Self::push) / [`push_many`](Self::push_many) | `bounded_queue/push` |
@@ -99,7 +105,8 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
         Self::with_options(exec, key, capacity, overflow, ModelOptions::default())
     }
 
-    /// [`new`](Self::new) with model options (a namespace, read routing).
+    /// [`new`](Self::new) with model options (a namespace, read routing), the
+    /// settings after the key as in `new`.
     pub fn with_options(
         exec: &E,
         key: impl AsRef<[u8]>,

@@ -263,6 +263,14 @@ pub(crate) fn decode_ttl(reply: Reply, call: &ScriptCall) -> Result<Ttl> {
 
 /// A model that can be made for any key from an executor and options: what
 /// [`ModelClass`] needs.
+///
+/// Models with settings that [`ModelOptions`] cannot carry and that have no
+/// default — [`Semaphore`](crate::Semaphore) (permits),
+/// [`BoundedQueue`](crate::BoundedQueue) (capacity, overflow),
+/// [`RateLimiter`](crate::RateLimiter) (quota) — do not implement it; each has an
+/// inherent `with_options(exec, key, <settings>, options)` instead, the settings
+/// after the key and before the options. Settings with a default are set on the
+/// model afterwards ([`ReliableQueue::with_max_deliveries`](crate::ReliableQueue::with_max_deliveries)).
 pub trait Model: Sized {
     /// What the model sends its operations to.
     type Executor: Executor;

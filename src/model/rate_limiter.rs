@@ -71,6 +71,12 @@ impl Quota {
 /// that a caller who waits `retry_after` is admitted then (others may come first).
 /// Clients of one key should use the same quota: each applies its own.
 ///
+/// Not a [`Model`](crate::Model): the quota is required, and [`ModelOptions`]
+/// cannot carry it, so there is no [`ModelClass`](crate::ModelClass) of rate
+/// limiters. As for every model with required settings,
+/// [`with_options`](Self::with_options) takes them after the key and before the
+/// options.
+///
 /// | method | script |
 /// |---|---|
 /// | [`acquire`](Self::acquire) | `rate_limiter/acquire` |
@@ -119,7 +125,8 @@ impl<E: Executor> RateLimiter<E> {
         Self::with_options(exec, key, quota, ModelOptions::default())
     }
 
-    /// [`new`](Self::new) with model options (a namespace).
+    /// [`new`](Self::new) with model options (a namespace; it has no reads to
+    /// route), the settings after the key as in `new`.
     pub fn with_options(exec: &E, key: impl AsRef<[u8]>, quota: Quota, options: ModelOptions) -> Result<Self> {
         let (interval_us, tolerance_us) = quota.gcra()?;
         Ok(RateLimiter { core: Core::new(exec, key, options, "string")?, quota, interval_us, tolerance_us })

@@ -249,7 +249,7 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// so consumers can drain the queue (with [`ack`](Self::ack)).
     ///
     /// An item the serializer cannot decode is
-    /// [`Error::DeliveredUndecodable`](crate::Error::DeliveredUndecodable), which
+    /// [`Error::DeliveredUndecodable`], which
     /// carries its receipt: it is in flight like any other.
     pub fn pop(&self, visibility: Duration) -> E::Output<Option<Delivered<S::Owned>>> {
         self.core.run(self.pop_call(visibility), decode_delivered::<S>)

@@ -24,6 +24,12 @@ use crate::script;
 /// [`release`](Self::release) then report it, and the permit's
 /// [`id`](Permit::id) can fence the resource it guards.
 ///
+/// Not a [`Model`](crate::Model): the number of permits is required, and
+/// [`ModelOptions`] cannot carry it, so there is no [`ModelClass`](crate::ModelClass)
+/// of semaphores. As for every model with required settings,
+/// [`with_options`](Self::with_options) takes them after the key and before the
+/// options.
+///
 /// | method | script |
 /// |---|---|
 /// | [`acquire`](Self::acquire) / [`acquire_wait`](Self::acquire_wait) | `semaphore/acquire` |
@@ -84,7 +90,8 @@ impl<E: Executor> Semaphore<E> {
         Self::with_options(exec, key, permits, ModelOptions::default())
     }
 
-    /// [`new`](Self::new) with model options (a namespace, read routing).
+    /// [`new`](Self::new) with model options (a namespace, read routing), the
+    /// settings after the key as in `new`.
     pub fn with_options(exec: &E, key: impl AsRef<[u8]>, permits: u32, options: ModelOptions) -> Result<Self> {
         if permits == 0 {
             return Err(Error::Config("a semaphore needs at least 1 permit".into()));
