@@ -338,8 +338,10 @@ impl<B: Backend> Lock<Client<B>> {
     /// during a pause longer than `ttl`, and maybe someone else took it), and also
     /// when renewals keep failing with errors (a partition, timeouts) until the
     /// lock may have expired. Renewing then stops. A failed renewal is tried again
-    /// every `ttl / 9` meanwhile; give the client a response timeout well below
-    /// `ttl / 3`, or one slow renewal uses up the expiry.
+    /// every `ttl / 9` meanwhile. Renewals follow one another, each counting
+    /// from when it was sent, so one must complete within about `ttl / 2`: keep
+    /// `ttl` well above the network's round trips, and give the client a
+    /// response timeout below `ttl / 3`, or one slow renewal uses up the expiry.
     ///
     /// Renewals run on connections of their own ([`Backend::dedicated_session`]:
     /// with the default backend, a new connection for each renewal, every
