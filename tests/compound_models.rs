@@ -869,7 +869,9 @@ fn waiters_block_on_the_signal_list_the_scripts_push_to() {
     let held = slots.acquire(LONG).unwrap().unwrap();
     let queue = BoundedQueue::<Str>::new(&client, "b", 5, Overflow::Reject).unwrap();
     let jobs = ReliableQueue::<Str>::new(&client, "r").unwrap();
-    let waiters: Vec<(&str, Box<dyn FnOnce(Client) -> bool + Send>)> = vec![
+    /// Waits on its own client; true when it got something.
+    type Waiter = Box<dyn FnOnce(Client) -> bool + Send>;
+    let waiters: Vec<(&str, Waiter)> = vec![
         (
             "{p}:signal",
             Box::new({
