@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use crate::backend::{AsyncBackend, AsyncSession, RedisAsyncBackend};
 use crate::client::command_error;
@@ -142,17 +143,24 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
                     None => return Ok(None),
                     Some(Pause::Sleep(pause)) => tokio::time::sleep(pause).await,
                     Some(Pause::Signal(signal, block)) => {
-                        let failed = |e| command_error(|| backend.describe(Node::Master), &call, e);
                         // A connection of its own: a BLPOP on a multiplexed
                         // connection would hold up every other task's requests.
                         if signal_session.is_none() {
-                            signal_session =
-                                Some(backend.dedicated_session(Node::Master, wait.timeout).await.map_err(failed)?);
+                            signal_session = backend.dedicated_session(Node::Master, Wait::MAX_BLOCK).await.ok();
                         }
-                        if let Some(session) = signal_session.as_mut() {
-                            let args = Request::Pop(signal.as_bytes(), block).args();
-                            let args: Vec<&[u8]> = args.iter().map(AsRef::as_ref).collect();
-                            session.query(&args).await.map_err(failed)?;
+                        let woken = match signal_session.as_mut() {
+                            Some(session) => {
+                                let args = Request::Pop(signal.as_bytes(), block).args();
+                                let args: Vec<&[u8]> = args.iter().map(AsRef::as_ref).collect();
+                                session.query(&args).await
+                            }
+                            None => Err(crate::backend::not_sent_after_failure()),
+                        };
+                        if woken.is_err() {
+                            // The wait's own connection failed, not the operation:
+                            // retry on a new one after a pause.
+                            signal_session = None;
+                            waiting.signal_failed();
                         }
                     }
                 }
@@ -164,8 +172,8 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
 /// Drives one script call through the dispatcher on async sessions.
 pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
     let describe = || backend.describe(call.node);
-    let open = || async { backend.session(call.node).await.map_err(|error| command_error(describe, call, error)) };
-    let mut session = open().await?;
+    let failed = |error| command_error(describe, call, error);
+    let mut session = backend.session(call.node).await.map_err(failed)?;
     let (mut dispatch, mut request) = Dispatch::start(call);
     loop {
         let args = request.args();
@@ -175,7 +183,9 @@ pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall) ->
             Step::Send(next) => request = next,
             Step::Reconnect(next) => {
                 drop(session);
-                session = open().await?;
+                // A new connection of its own: the next shared one may be just as
+                // stale as the one that failed.
+                session = backend.dedicated_session(call.node, Duration::ZERO).await.map_err(failed)?;
                 request = next;
             }
             Step::Done(result) => return name_node(result, describe),

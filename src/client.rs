@@ -2,6 +2,7 @@
 //! a backend session.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::backend::{Backend, RedisBackend, Session};
 use crate::connection::{Dsn, DsnError, Reuse, Timeouts};
@@ -85,17 +86,18 @@ impl<B: Backend> Executor for Client<B> {
                 None => return Ok(None),
                 Some(Pause::Sleep(pause)) => std::thread::sleep(pause),
                 Some(Pause::Signal(signal, block)) => {
-                    let backend = &*self.backend;
                     if signal_session.is_none() {
-                        let session = backend
-                            .dedicated_session(Node::Master, wait.timeout)
-                            .map_err(|e| command_error(|| backend.describe(Node::Master), &call, e))?;
-                        signal_session = Some(session);
+                        signal_session = self.backend.dedicated_session(Node::Master, Wait::MAX_BLOCK).ok();
                     }
-                    if let Some(session) = signal_session.as_mut() {
-                        Request::Pop(signal.as_bytes(), block)
-                            .with_args(|args| session.query(args))
-                            .map_err(|e| command_error(|| backend.describe(Node::Master), &call, e))?;
+                    let woken = match signal_session.as_mut() {
+                        Some(session) => Request::Pop(signal.as_bytes(), block).with_args(|args| session.query(args)),
+                        None => Err(crate::backend::not_sent_after_failure()),
+                    };
+                    if woken.is_err() {
+                        // The wait's own connection failed, not the operation:
+                        // retry on a new one after a pause.
+                        signal_session = None;
+                        waiting.signal_failed();
                     }
                 }
             }
@@ -122,8 +124,7 @@ impl<B: Backend> std::fmt::Debug for Client<B> {
 /// Drives one script call through the dispatcher on blocking sessions.
 pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
     let describe = || backend.describe(call.node);
-    let open = || backend.session(call.node).map_err(|error| command_error(describe, call, error));
-    let mut session = open()?;
+    let mut session = backend.session(call.node).map_err(|error| command_error(describe, call, error))?;
     let (mut dispatch, mut request) = Dispatch::start(call);
     loop {
         let outcome = request.with_args(|args| session.query(args));
@@ -131,7 +132,11 @@ pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Rep
             Step::Send(next) => request = next,
             Step::Reconnect(next) => {
                 drop(session);
-                session = open()?;
+                // A new connection of its own: another shared or pooled one may be
+                // just as stale as the one that failed.
+                session = backend
+                    .dedicated_session(call.node, Duration::ZERO)
+                    .map_err(|error| command_error(describe, call, error))?;
                 request = next;
             }
             Step::Done(result) => return name_node(result, describe),

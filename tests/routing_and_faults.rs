@@ -192,3 +192,36 @@ fn unix_socket_dsns_connect_and_select_the_db() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[cfg(feature = "pool")]
+#[test]
+fn after_a_restart_a_pool_fails_at_most_one_write_and_no_read() {
+    let mut server = server();
+    let client = Client::builder().master(&server.url()).reuse(Reuse::Pooled { max_size: 4 }).build().unwrap();
+    let map = Map::<Str>::new(&client, "m").unwrap();
+    let fill_the_pool = || {
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..50 {
+                        map.set("v").unwrap();
+                    }
+                });
+            }
+        })
+    };
+    fill_the_pool();
+    server.restart().unwrap();
+    // Reads are retried on a new connection: none fails.
+    for _ in 0..4 {
+        assert_eq!(map.get().unwrap(), None, "the restarted server is empty");
+    }
+
+    fill_the_pool();
+    server.restart().unwrap();
+    // Writes are never resent, but the first failure retires every connection
+    // opened before it, so at most one write fails (not one per pooled connection).
+    let failures = (0..8).filter(|_| map.set("w").is_err()).count();
+    assert!(failures <= 1, "{failures} writes failed after the restart");
+    assert_eq!(map.get().unwrap().as_deref(), Some("w"));
+}

@@ -40,10 +40,12 @@ pub trait Backend: Send + Sync + 'static {
     /// The node's address for messages, without any password.
     fn describe(&self, node: Node) -> String;
 
-    /// A session on a connection of its own, for a blocking command (`BLPOP`) that
-    /// may hold it for up to `block`: it must not stall other operations. The
-    /// default reuses [`session`](Self::session), which suits only backends whose
-    /// sessions are never shared.
+    /// A session on a new connection of its own: for a blocking command (`BLPOP`)
+    /// that may hold it for up to `block`, which must not stall other operations;
+    /// and (with `block` zero) for retrying a read after a reused connection
+    /// failed, as another reused one may be just as stale. The default reuses
+    /// [`session`](Self::session), which suits only backends whose sessions are
+    /// never shared or reused.
     fn dedicated_session(&self, node: Node, block: Duration) -> Result<Self::Session<'_>, CommandError> {
         let _ = block;
         self.session(node)

@@ -127,7 +127,7 @@ impl Opener {
         // The reply may take as long as the block itself: wait that long, plus the
         // usual response timeout for the network.
         connection
-            .set_read_timeout(self.timeouts.response.map(|t| t + block))
+            .set_read_timeout(self.timeouts.response.map(|t| t.saturating_add(block)))
             .map_err(|e| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() })?;
         Ok(connection)
     }
@@ -299,8 +299,18 @@ impl NodeSession<'_> {
             Held::Shared(guard) => **guard = None,
             Held::Owned(connection) => *connection = None,
             #[cfg(feature = "pool")]
-            Held::Pooled(pooled) => pooled.broken = true,
-            Held::Leased(lease) => lease.connection = None,
+            Held::Pooled(pooled) => {
+                pooled.broken = true;
+                pooled.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            Held::Leased(lease) => {
+                lease.connection = None;
+                // The other idle connections of the node may be dead as well (a
+                // restart): close them rather than fail one operation each.
+                if let Ok(mut idle) = lease.home.lock() {
+                    idle.clear();
+                }
+            }
         }
     }
 }
@@ -472,10 +482,10 @@ pub(super) fn pool(opener: &Opener, max_size: u32) -> Result<r2d2::Pool<PoolMana
         .max_size(max_size)
         .min_idle(Some(0))
         .connection_timeout(opener.timeouts.connect)
-        // A PING on every checkout would double the round trips; broken
-        // connections are found by `has_broken` instead.
-        .test_on_check_out(false)
-        .build_unchecked(PoolManager { opener: opener.clone() }))
+        // `is_valid` sends nothing (a PING would double the round trips): it only
+        // refuses connections marked broken, or opened before a failure.
+        .test_on_check_out(true)
+        .build_unchecked(PoolManager { opener: opener.clone(), epoch: Default::default() }))
 }
 
 /// A connection from the pool, and whether it is fresh (never used before).
@@ -495,11 +505,24 @@ pub(crate) struct PooledConnection {
     connection: redis::Connection,
     broken: bool,
     returned: u64,
+    /// The pool's epoch when this connection was opened.
+    born: u64,
+    /// The pool's epoch, bumped whenever a connection of the pool fails: the
+    /// failure may be a server restart, which leaves every older connection dead.
+    epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[cfg(feature = "pool")]
+impl PooledConnection {
+    fn is_stale(&self) -> bool {
+        self.broken || self.born < self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 #[cfg(feature = "pool")]
 pub(super) struct PoolManager {
     opener: Opener,
+    epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[cfg(feature = "pool")]
@@ -508,16 +531,22 @@ impl r2d2::ManageConnection for PoolManager {
     type Error = CommandError;
 
     fn connect(&self) -> Result<PooledConnection, CommandError> {
-        Ok(PooledConnection { connection: self.opener.open()?, broken: false, returned: 0 })
+        let born = self.epoch.load(std::sync::atomic::Ordering::SeqCst);
+        let connection = self.opener.open()?;
+        Ok(PooledConnection { connection, broken: false, returned: 0, born, epoch: std::sync::Arc::clone(&self.epoch) })
     }
 
     fn is_valid(&self, pooled: &mut PooledConnection) -> Result<(), CommandError> {
-        if pooled.broken { Err(CommandError::Server(ServerError::parse("ERR broken connection"))) } else { Ok(()) }
+        if pooled.is_stale() {
+            Err(CommandError::Server(ServerError::parse("ERR connection opened before a failure")))
+        } else {
+            Ok(())
+        }
     }
 
     fn has_broken(&self, pooled: &mut PooledConnection) -> bool {
         // Called when a connection goes back to the pool: count it as used.
         pooled.returned += 1;
-        pooled.broken || !redis::ConnectionLike::is_open(&pooled.connection)
+        pooled.is_stale() || !redis::ConnectionLike::is_open(&pooled.connection)
     }
 }
