@@ -91,6 +91,7 @@ fn describe(error: CommandError) -> String {
         CommandError::Connection { delivery: Delivery::NotSent, source } => format!("cannot connect: {source}"),
         CommandError::Connection { source, .. } => format!("connection lost: {source}"),
         CommandError::Server(error) => format!("server error: {error}"),
+        other => other.to_string(),
     }
 }
 
