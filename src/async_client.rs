@@ -116,6 +116,8 @@ impl<T> std::fmt::Debug for Pending<T> {
     }
 }
 
+impl<B: AsyncBackend> crate::op::sealed::Sealed for AsyncClient<B> {}
+
 impl<B: AsyncBackend> Executor for AsyncClient<B> {
     type Output<T: Send + 'static> = Pending<T>;
 

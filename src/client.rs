@@ -67,6 +67,8 @@ impl<B: Backend> Client<B> {
     }
 }
 
+impl<B: Backend> crate::op::sealed::Sealed for Client<B> {}
+
 impl<B: Backend> Executor for Client<B> {
     type Output<T: Send + 'static> = Result<T>;
 

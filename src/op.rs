@@ -89,7 +89,11 @@ impl<T> Op<T> {
 ///
 /// Every model method is written once, generic over its executor, and returns
 /// `E::Output<T>`: for the blocking client that is simply [`Result<T>`](crate::Result).
-pub trait Executor: Clone {
+///
+/// The trait is sealed: the crate's executors are [`Client`](crate::Client),
+/// `AsyncClient` (feature `tokio`) and [`Pipeline`](crate::Pipeline). To bring
+/// another client library, implement [`Backend`](crate::Backend) instead.
+pub trait Executor: Clone + sealed::Sealed {
     /// What executing an operation yielding `T` gives back.
     type Output<T: Send + 'static>;
 
@@ -104,6 +108,11 @@ pub trait Executor: Clone {
     /// A [`Pipeline`](crate::Pipeline) makes exactly one attempt: a batch cannot
     /// wait without holding up all its other operations.
     fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Self::Output<Option<T>>;
+}
+
+pub(crate) mod sealed {
+    /// Keeps [`Executor`](super::Executor) implemented by this crate only.
+    pub trait Sealed {}
 }
 
 /// How an operation waits between attempts (see [`Executor::execute_waiting`]).

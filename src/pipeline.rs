@@ -119,6 +119,8 @@ impl<C> Pipeline<C> {
     }
 }
 
+impl<C: Clone> crate::op::sealed::Sealed for Pipeline<C> {}
+
 impl<C: Clone> Executor for Pipeline<C> {
     type Output<T: Send + 'static> = Slot<T>;
 
