@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use crate::backend::{AsyncBackend, AsyncSession, RedisAsyncBackend};
 use crate::client::command_error;
-use crate::connection::{AsyncReuse, Dsn, DsnError, Timeouts};
+use crate::client::{Builder, Endpoints};
+use crate::connection::AsyncReuse;
 use crate::dispatch::{Dispatch, Request, Step, name_node};
 use crate::error::{Error, Result};
 use crate::op::{Executor, Node, Op, Pause, ScriptCall, Wait, Waiting};
@@ -56,7 +57,7 @@ impl<B: AsyncBackend> std::fmt::Debug for AsyncClient<B> {
 }
 
 impl AsyncClient {
-    /// A client for one server, from a DSN (see [`Dsn`]). Nothing is connected
+    /// A client for one server, from a DSN (see [`Dsn`](crate::Dsn)). Nothing is connected
     /// until the first operation, which must run inside a tokio runtime.
     pub fn open(dsn: &str) -> Result<AsyncClient> {
         AsyncClient::builder().master(dsn).build()
@@ -195,8 +196,7 @@ pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall) ->
     }
 }
 
-/// Builds an [`AsyncClient`]: a master, an optional replica, connection reuse,
-/// timeouts.
+/// The builder of the [`AsyncClient`] (see [`Builder`]).
 ///
 /// ```
 /// use std::time::Duration;
@@ -210,45 +210,19 @@ pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall) ->
 ///     .build()?; // parses and checks; connects on first use
 /// # Ok::<(), redisext::Error>(())
 /// ```
-#[derive(Debug, Default)]
-pub struct AsyncClientBuilder {
-    master: Option<Result<Dsn, DsnError>>,
-    replica: Option<Result<Dsn, DsnError>>,
-    reuse: AsyncReuse,
-    timeouts: Timeouts,
-}
+pub type AsyncClientBuilder = Builder<AsyncReuse>;
 
-impl AsyncClientBuilder {
-    /// The master's DSN: every write goes there.
-    pub fn master(mut self, dsn: &str) -> Self {
-        self.master = Some(Dsn::parse(dsn));
-        self
-    }
-
-    /// A replica's DSN: reads go there unless a model reads from the master.
-    pub fn replica(mut self, dsn: &str) -> Self {
-        self.replica = Some(Dsn::parse(dsn));
-        self
-    }
-
-    /// How connections are kept (default: one multiplexed connection per node).
-    pub fn reuse(mut self, reuse: AsyncReuse) -> Self {
-        self.reuse = reuse;
-        self
-    }
-
-    /// Connection and response timeouts (default: 5 s and 30 s).
-    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
-        self
-    }
-
+impl Builder<AsyncReuse> {
     /// Parses the DSNs and checks the settings. Connects to nothing.
     pub fn build(self) -> Result<AsyncClient> {
-        let master = self.master.ok_or_else(|| Error::Config("no master DSN given".into()))??;
-        let replica = self.replica.transpose()?;
-        let backend = RedisAsyncBackend::new(&master, replica.as_ref(), self.reuse, self.timeouts)?;
-        Ok(AsyncClient::with_backend(backend))
+        match self.parts()? {
+            (Endpoints::Standalone { master, replica }, reuse, timeouts) => {
+                Ok(AsyncClient::with_backend(RedisAsyncBackend::new(&master, replica.as_ref(), reuse, timeouts)?))
+            }
+            (Endpoints::Cluster { .. }, ..) => {
+                Err(Error::Config("the async client has no Redis Cluster mode yet: use the blocking Client".into()))
+            }
+        }
     }
 }
 

@@ -119,7 +119,7 @@ pub use async_client::{AsyncClient, AsyncClientBuilder, Pending};
 #[cfg(feature = "tokio")]
 pub use backend::{AsyncBackend, AsyncSession, RedisAsyncBackend};
 pub use backend::{Backend, RedisBackend, Session};
-pub use client::{Client, ClientBuilder};
+pub use client::{Builder, Client, ClientBuilder};
 #[cfg(feature = "tokio")]
 pub use connection::AsyncReuse;
 pub use connection::{Dsn, DsnError, Reuse, Timeouts};

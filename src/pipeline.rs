@@ -95,7 +95,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<C> Pipeline<C> {
     /// An empty pipeline on `client` (a [`Client`], or an
-    /// [`AsyncClient`](crate::AsyncClient) with the `tokio` feature).
+    /// `AsyncClient` with the `tokio` feature).
     pub fn new(client: &C) -> Pipeline<C>
     where
         C: Clone,
