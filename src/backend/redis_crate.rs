@@ -153,7 +153,7 @@ impl NodeConnections {
 }
 
 /// Builds the `redis` crate's client for a DSN (nothing is connected).
-pub(super) fn redis_client(dsn: &Dsn) -> Result<redis::Client> {
+pub(crate) fn redis_client(dsn: &Dsn) -> Result<redis::Client> {
     use redis::IntoConnectionInfo;
 
     let address = match dsn.address() {
