@@ -267,14 +267,14 @@ impl Report {
     /// targets.
     pub fn tables(&self) -> String {
         let mut text = format!(
-            "redisext bench · {} · {} ({} cores, {}) · Redis {} at {} · {} rounds\n\n",
+            "redisext bench · {} · {} ({} cores, {}) · Redis {} at {} · {}\n\n",
             self.environment.date,
             self.environment.cpu,
             self.environment.cores,
             self.environment.os,
             self.environment.redis_version,
             self.environment.server,
-            self.settings.rounds
+            rounds(self.settings.rounds)
         );
         for table in self.table_list() {
             text.push_str(&table.render());
@@ -568,6 +568,11 @@ fn ratios(measurements: &[Measurement]) -> Vec<Ratio> {
     ratios
 }
 
+/// `1 round`, `5 rounds`.
+fn rounds(count: usize) -> String {
+    if count == 1 { "1 round".to_owned() } else { format!("{count} rounds") }
+}
+
 fn dash() -> String {
     "—".to_owned()
 }
@@ -692,8 +697,12 @@ fn svg_chart(report: &Report, panels: &[(Mode, String)]) -> String {
         );
     }
     let heading = format!(
-        "redisext bench · {} · {} cores ({}) · Redis {} · {} rounds, medians",
-        environment.date, environment.cores, environment.cpu, environment.redis_version, report.settings.rounds
+        "redisext bench · {} · {} cores ({}) · Redis {} · medians of {}",
+        environment.date,
+        environment.cores,
+        environment.cpu,
+        environment.redis_version,
+        rounds(report.settings.rounds)
     );
     format!(
         concat!(
