@@ -393,7 +393,9 @@ fn bench_prints_tables_writes_json_and_a_chart_and_leaves_no_keys() {
     ]);
     assert_eq!(status(&output), 0, "{}", stderr(&output));
     let text = stdout(&output);
-    for part in ["Single client", "Pipelined", "Contended", "Ratios", "Targets", "zero invariant violations", "watch_multi"] {
+    for part in
+        ["Single client", "Pipelined", "Contended", "Ratios", "Targets", "zero invariant violations", "watch_multi"]
+    {
         assert!(text.contains(part), "the tables lack {part:?}");
     }
 

@@ -94,7 +94,8 @@ pub(crate) fn all(
                     total,
                     step: format!("{op}, {mode}, round {}/{}, {path}", round + 1, settings.rounds),
                 });
-                let target = Target { op, path, key: base_key(prefix, op, path)?, attempts: settings.attempts(mode) };
+                let target =
+                    Target { op, path, key: base_key(prefix, op, path)?, attempts: settings.attempts(op, mode) };
                 let sample = measure(dsn, &target, mode, round + 1, setup, &client)?;
                 measurements[first + index].samples.push(sample);
                 done += 1;

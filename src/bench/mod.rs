@@ -258,6 +258,8 @@ pub struct Settings {
     /// Attempts per path and round in [`Mode::Pipelined`].
     pub pipelined_attempts: usize,
     /// Attempts of all clients together per path and round in [`Mode::Contended`].
+    /// The lock and pool cycles, which retry until done, complete a sixteenth of
+    /// this many cycles.
     pub contended_attempts: usize,
     /// Pipeline depths.
     pub depths: Vec<usize>,
@@ -270,7 +272,7 @@ pub struct Settings {
 }
 
 impl Default for Settings {
-    /// About three minutes on a loaded two-core machine with the server on it.
+    /// A few minutes on a two-core machine with the server on it.
     fn default() -> Settings {
         Settings {
             rounds: 5,
@@ -349,15 +351,25 @@ impl Settings {
         op.paths().iter().copied().filter(|&path| !matches!(mode, Mode::Pipelined(_)) || op.pipelines(path)).collect()
     }
 
-    /// How many attempts one measurement of `mode` makes (all clients together).
-    fn attempts(&self, mode: Mode) -> usize {
+    /// How many attempts one measurement of `op` in `mode` makes (all clients
+    /// together); for contended lock and pool cycles, how many cycles they complete.
+    fn attempts(&self, op: Operation, mode: Mode) -> usize {
         match mode {
             Mode::Latency => self.latency_attempts,
             Mode::Pipelined(depth) => self.pipelined_attempts.div_ceil(depth) * depth,
+            Mode::Contended(clients) if op.retries_until_done() => {
+                (self.contended_attempts / CYCLE_SHARE / clients).max(1) * clients
+            }
             Mode::Contended(clients) => (self.contended_attempts / clients).max(1) * clients,
         }
     }
 }
+
+/// Contended lock and pool cycles complete this fraction of
+/// [`Settings::contended_attempts`]: under contention each cycle takes many
+/// attempts (64 clients spinning on one lock manage a few hundred cycles a second
+/// on two cores).
+const CYCLE_SHARE: usize = 16;
 
 /// Why a benchmark could not run to the end.
 #[derive(Debug, thiserror::Error)]
@@ -493,9 +505,13 @@ mod tests {
         assert!(Settings { clients: vec![4, 0], ..Settings::quick() }.check().is_err());
         assert!(Settings { operations: vec![], ..Settings::quick() }.check().is_err());
         let settings = Settings { pipelined_attempts: 100, contended_attempts: 100, ..Settings::quick() };
-        assert_eq!(settings.attempts(Mode::Pipelined(16)), 112);
-        assert_eq!(settings.attempts(Mode::Contended(64)), 64);
-        assert_eq!(settings.attempts(Mode::Contended(4)), 100);
+        let incr = Operation::CounterIncr;
+        assert_eq!(settings.attempts(incr, Mode::Pipelined(16)), 112);
+        assert_eq!(settings.attempts(incr, Mode::Contended(64)), 64);
+        assert_eq!(settings.attempts(incr, Mode::Contended(4)), 100);
+        // Lock cycles: a sixteenth, at least one per client.
+        assert_eq!(Settings::default().attempts(Operation::LockCycle, Mode::Contended(16)), 192);
+        assert_eq!(settings.attempts(Operation::LockCycle, Mode::Contended(4)), 4);
         assert_eq!(Settings::quick().scaled(2.0).latency_attempts, 80);
         // Locks and pools cannot be pipelined: no pipelined cells for them.
         let cells = Settings { operations: vec![Operation::LockCycle], ..Settings::quick() }.cells();

@@ -730,6 +730,10 @@ struct OptimisticWorker {
     watching: bool,
 }
 
+/// The reads of an optimistic checkout: expired leases, the member idle longest,
+/// the fencing counter, the retiring members.
+type CheckoutReads = (Vec<Vec<u8>>, Vec<Vec<u8>>, Option<u64>, Vec<Vec<u8>>);
+
 /// What the read half of a transaction decided.
 enum Decision<T> {
     /// Nothing to do (the lock is held, the queue is empty or full): give up.
@@ -858,12 +862,7 @@ impl OptimisticWorker {
                 pipe.cmd("ZRANGE").arg(idle).arg(0).arg(0);
                 pipe.cmd("GET").arg(fence);
                 pipe.cmd("SMEMBERS").arg(retiring);
-                let (expired, oldest, number, retiring_members): (
-                    Vec<Vec<u8>>,
-                    Vec<Vec<u8>>,
-                    Option<u64>,
-                    Vec<Vec<u8>>,
-                ) = pipe.query(connection)?;
+                let (expired, oldest, number, retiring_members): CheckoutReads = pipe.query(connection)?;
                 let mut transaction = redis::pipe();
                 let mut reclaimed = None;
                 for member in &expired {
