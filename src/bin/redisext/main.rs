@@ -46,7 +46,9 @@ enum Command {
     /// standard output, every figure as JSON, a chart as SVG.
     ///
     /// Keys are created under `{redisext-bench:<run id>}:` and deleted at the
-    /// end; the bundled scripts it uses stay in the server's script cache.
+    /// end, also after an error (an interrupted run leaves them: delete the keys
+    /// matching `{redisext-bench:*`); the bundled scripts it uses stay in the
+    /// server's script cache.
     /// The server's ceiling comes from redis-benchmark when it is installed.
     #[command(verbatim_doc_comment)]
     Bench(bench::BenchArgs),
