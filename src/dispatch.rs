@@ -40,7 +40,7 @@ impl<'c> Request<'c> {
                 let mut args: Vec<Cow<'c, [u8]>> = Vec::with_capacity(3 + call.keys.len() + call.args.len());
                 args.push(Cow::Borrowed(eval_command(call.script)));
                 args.push(Cow::Borrowed(call.script.sha1().as_bytes()));
-                args.push(Cow::Owned(call.keys.len().to_string().into_bytes()));
+                args.push(key_count(call.keys.len()));
                 args.extend(call.keys.iter().map(|key| Cow::Borrowed(key.as_bytes())));
                 args.extend(call.args.iter().map(|arg| Cow::Borrowed(arg.as_slice())));
                 args
@@ -64,6 +64,16 @@ impl<'c> Request<'c> {
         let args = self.args();
         let args: Vec<&[u8]> = args.iter().map(AsRef::as_ref).collect();
         send(&args)
+    }
+}
+
+/// `numkeys` of an `EVALSHA`: borrowed for the usual few keys, so that sending a
+/// call allocates nothing for it.
+fn key_count<'c>(count: usize) -> Cow<'c, [u8]> {
+    const SMALL: [&[u8]; 10] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"];
+    match SMALL.get(count) {
+        Some(digits) => Cow::Borrowed(digits),
+        None => Cow::Owned(count.to_string().into_bytes()),
     }
 }
 
@@ -303,6 +313,13 @@ mod tests {
 
     fn io(delivery: Delivery) -> Result<Reply, CommandError> {
         Err(CommandError::Connection { delivery, source: "boom".into() })
+    }
+
+    #[test]
+    fn key_counts_are_decimal() {
+        for count in [0, 1, 9, 10, 123] {
+            assert_eq!(key_count(count).as_ref(), count.to_string().as_bytes());
+        }
     }
 
     #[test]

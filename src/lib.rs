@@ -99,6 +99,8 @@
 mod async_client;
 pub mod backend;
 mod batch;
+#[cfg(feature = "bench")]
+pub mod bench;
 mod client;
 pub mod connection;
 mod dispatch;
