@@ -5,10 +5,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use crate::backend::{AsyncBackend, AsyncSession, RedisAsyncBackend};
 use crate::client::command_error;
-use crate::connection::{AsyncReuse, Dsn, DsnError, Timeouts};
+use crate::client::{Builder, Endpoints};
+use crate::connection::AsyncReuse;
 use crate::dispatch::{Dispatch, Request, Step, name_node};
 use crate::error::{Error, Result};
 use crate::op::{Executor, Node, Op, Pause, ScriptCall, Wait, Waiting};
@@ -55,7 +57,7 @@ impl<B: AsyncBackend> std::fmt::Debug for AsyncClient<B> {
 }
 
 impl AsyncClient {
-    /// A client for one server, from a DSN (see [`Dsn`]). Nothing is connected
+    /// A client for one server, from a DSN (see [`Dsn`](crate::Dsn)). Nothing is connected
     /// until the first operation, which must run inside a tokio runtime.
     pub fn open(dsn: &str) -> Result<AsyncClient> {
         AsyncClient::builder().master(dsn).build()
@@ -115,6 +117,8 @@ impl<T> std::fmt::Debug for Pending<T> {
     }
 }
 
+impl<B: AsyncBackend> crate::op::sealed::Sealed for AsyncClient<B> {}
+
 impl<B: AsyncBackend> Executor for AsyncClient<B> {
     type Output<T: Send + 'static> = Pending<T>;
 
@@ -142,17 +146,24 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
                     None => return Ok(None),
                     Some(Pause::Sleep(pause)) => tokio::time::sleep(pause).await,
                     Some(Pause::Signal(signal, block)) => {
-                        let failed = |e| command_error(|| backend.describe(Node::Master), &call, e);
                         // A connection of its own: a BLPOP on a multiplexed
                         // connection would hold up every other task's requests.
                         if signal_session.is_none() {
-                            signal_session =
-                                Some(backend.dedicated_session(Node::Master, wait.timeout).await.map_err(failed)?);
+                            signal_session = backend.dedicated_session(Node::Master, Wait::MAX_BLOCK).await.ok();
                         }
-                        if let Some(session) = signal_session.as_mut() {
-                            let args = Request::Pop(signal.as_bytes(), block).args();
-                            let args: Vec<&[u8]> = args.iter().map(AsRef::as_ref).collect();
-                            session.query(&args).await.map_err(failed)?;
+                        let woken = match signal_session.as_mut() {
+                            Some(session) => {
+                                let args = Request::Pop(signal.as_bytes(), block).args();
+                                let args: Vec<&[u8]> = args.iter().map(AsRef::as_ref).collect();
+                                session.query(&args).await
+                            }
+                            None => Err(crate::backend::not_sent_after_failure()),
+                        };
+                        if woken.is_err() {
+                            // The wait's own connection failed, not the operation:
+                            // retry on a new one after a pause.
+                            signal_session = None;
+                            waiting.signal_failed();
                         }
                     }
                 }
@@ -164,8 +175,8 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
 /// Drives one script call through the dispatcher on async sessions.
 pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
     let describe = || backend.describe(call.node);
-    let open = || async { backend.session(call.node).await.map_err(|error| command_error(describe, call, error)) };
-    let mut session = open().await?;
+    let failed = |error| command_error(describe, call, error);
+    let mut session = backend.session(call.node).await.map_err(failed)?;
     let (mut dispatch, mut request) = Dispatch::start(call);
     loop {
         let args = request.args();
@@ -175,7 +186,9 @@ pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall) ->
             Step::Send(next) => request = next,
             Step::Reconnect(next) => {
                 drop(session);
-                session = open().await?;
+                // A new connection of its own: the next shared one may be just as
+                // stale as the one that failed.
+                session = backend.dedicated_session(call.node, Duration::ZERO).await.map_err(failed)?;
                 request = next;
             }
             Step::Done(result) => return name_node(result, describe),
@@ -183,8 +196,7 @@ pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall) ->
     }
 }
 
-/// Builds an [`AsyncClient`]: a master, an optional replica, connection reuse,
-/// timeouts.
+/// The builder of the [`AsyncClient`] (see [`Builder`]).
 ///
 /// ```
 /// use std::time::Duration;
@@ -198,45 +210,19 @@ pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall) ->
 ///     .build()?; // parses and checks; connects on first use
 /// # Ok::<(), redisext::Error>(())
 /// ```
-#[derive(Debug, Default)]
-pub struct AsyncClientBuilder {
-    master: Option<Result<Dsn, DsnError>>,
-    replica: Option<Result<Dsn, DsnError>>,
-    reuse: AsyncReuse,
-    timeouts: Timeouts,
-}
+pub type AsyncClientBuilder = Builder<AsyncReuse>;
 
-impl AsyncClientBuilder {
-    /// The master's DSN: every write goes there.
-    pub fn master(mut self, dsn: &str) -> Self {
-        self.master = Some(Dsn::parse(dsn));
-        self
-    }
-
-    /// A replica's DSN: reads go there unless a model reads from the master.
-    pub fn replica(mut self, dsn: &str) -> Self {
-        self.replica = Some(Dsn::parse(dsn));
-        self
-    }
-
-    /// How connections are kept (default: one multiplexed connection per node).
-    pub fn reuse(mut self, reuse: AsyncReuse) -> Self {
-        self.reuse = reuse;
-        self
-    }
-
-    /// Connection and response timeouts (default: 5 s and 30 s).
-    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
-        self
-    }
-
+impl Builder<AsyncReuse> {
     /// Parses the DSNs and checks the settings. Connects to nothing.
     pub fn build(self) -> Result<AsyncClient> {
-        let master = self.master.ok_or_else(|| Error::Config("no master DSN given".into()))??;
-        let replica = self.replica.transpose()?;
-        let backend = RedisAsyncBackend::new(&master, replica.as_ref(), self.reuse, self.timeouts)?;
-        Ok(AsyncClient::with_backend(backend))
+        match self.parts()? {
+            (Endpoints::Standalone { master, replica }, reuse, timeouts) => {
+                Ok(AsyncClient::with_backend(RedisAsyncBackend::new(&master, replica.as_ref(), reuse, timeouts)?))
+            }
+            (Endpoints::Cluster { .. }, ..) => {
+                Err(Error::Config("the async client has no Redis Cluster mode yet: use the blocking Client".into()))
+            }
+        }
     }
 }
 

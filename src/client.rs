@@ -2,6 +2,7 @@
 //! a backend session.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::backend::{Backend, RedisBackend, Session};
 use crate::connection::{Dsn, DsnError, Reuse, Timeouts};
@@ -66,6 +67,8 @@ impl<B: Backend> Client<B> {
     }
 }
 
+impl<B: Backend> crate::op::sealed::Sealed for Client<B> {}
+
 impl<B: Backend> Executor for Client<B> {
     type Output<T: Send + 'static> = Result<T>;
 
@@ -85,17 +88,18 @@ impl<B: Backend> Executor for Client<B> {
                 None => return Ok(None),
                 Some(Pause::Sleep(pause)) => std::thread::sleep(pause),
                 Some(Pause::Signal(signal, block)) => {
-                    let backend = &*self.backend;
                     if signal_session.is_none() {
-                        let session = backend
-                            .dedicated_session(Node::Master, wait.timeout)
-                            .map_err(|e| command_error(|| backend.describe(Node::Master), &call, e))?;
-                        signal_session = Some(session);
+                        signal_session = self.backend.dedicated_session(Node::Master, Wait::MAX_BLOCK).ok();
                     }
-                    if let Some(session) = signal_session.as_mut() {
-                        Request::Pop(signal.as_bytes(), block)
-                            .with_args(|args| session.query(args))
-                            .map_err(|e| command_error(|| backend.describe(Node::Master), &call, e))?;
+                    let woken = match signal_session.as_mut() {
+                        Some(session) => Request::Pop(signal.as_bytes(), block).with_args(|args| session.query(args)),
+                        None => Err(crate::backend::not_sent_after_failure()),
+                    };
+                    if woken.is_err() {
+                        // The wait's own connection failed, not the operation:
+                        // retry on a new one after a pause.
+                        signal_session = None;
+                        waiting.signal_failed();
                     }
                 }
             }
@@ -122,8 +126,7 @@ impl<B: Backend> std::fmt::Debug for Client<B> {
 /// Drives one script call through the dispatcher on blocking sessions.
 pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
     let describe = || backend.describe(call.node);
-    let open = || backend.session(call.node).map_err(|error| command_error(describe, call, error));
-    let mut session = open()?;
+    let mut session = backend.session(call.node).map_err(|error| command_error(describe, call, error))?;
     let (mut dispatch, mut request) = Dispatch::start(call);
     loop {
         let outcome = request.with_args(|args| session.query(args));
@@ -131,7 +134,11 @@ pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Rep
             Step::Send(next) => request = next,
             Step::Reconnect(next) => {
                 drop(session);
-                session = open()?;
+                // A new connection of its own: another shared or pooled one may be
+                // just as stale as the one that failed.
+                session = backend
+                    .dedicated_session(call.node, Duration::ZERO)
+                    .map_err(|error| command_error(describe, call, error))?;
                 request = next;
             }
             Step::Done(result) => return name_node(result, describe),
@@ -139,8 +146,10 @@ pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Rep
     }
 }
 
-/// Builds a [`Client`]: a master and an optional replica, or the seed nodes of a
-/// Redis Cluster; connection reuse; timeouts.
+/// Builds a client: a master and an optional replica, or the seed nodes of a
+/// Redis Cluster; connection reuse; timeouts. `R` is how connections are reused:
+/// [`Reuse`] for the blocking [`Client`] ([`ClientBuilder`]), `AsyncReuse` for the
+/// async client (`AsyncClientBuilder`, feature `tokio`).
 ///
 /// ```
 /// use redisext::{Client, Reuse};
@@ -158,16 +167,25 @@ pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Rep
 /// # Ok::<(), redisext::Error>(())
 /// ```
 #[derive(Debug, Default)]
-pub struct ClientBuilder {
+pub struct Builder<R> {
     // Parsed on the spot so that `Debug` (and any error) shows them redacted.
     master: Option<Result<Dsn, DsnError>>,
     replica: Option<Result<Dsn, DsnError>>,
     cluster: Vec<Result<Dsn, DsnError>>,
-    reuse: Reuse,
+    reuse: R,
     timeouts: Timeouts,
 }
 
-impl ClientBuilder {
+/// The builder of the blocking [`Client`].
+pub type ClientBuilder = Builder<Reuse>;
+
+/// Where a client connects, once its builder's DSNs are parsed and checked.
+pub(crate) enum Endpoints {
+    Standalone { master: Dsn, replica: Option<Dsn> },
+    Cluster { seeds: Vec<Dsn> },
+}
+
+impl<R> Builder<R> {
     /// The master's DSN: every write goes there.
     pub fn master(mut self, dsn: &str) -> Self {
         self.master = Some(Dsn::parse(dsn));
@@ -183,7 +201,8 @@ impl ClientBuilder {
     /// A seed node of a Redis Cluster (call again to add more; any node will do).
     /// Each operation then goes to the master serving its key's hash slot, every
     /// key of a model being in one slot; reads go to masters too. Not combinable
-    /// with [`master`](Self::master) or [`replica`](Self::replica).
+    /// with [`master`](Self::master) or [`replica`](Self::replica). The blocking
+    /// client only, for now.
     ///
     /// With [`Reuse::Lazy`] each node keeps the connections it has opened (up to
     /// 16 idle) for reuse, so concurrent operations on one node do not queue
@@ -193,8 +212,8 @@ impl ClientBuilder {
         self
     }
 
-    /// How connections are reused (default: [`Reuse::Lazy`]).
-    pub fn reuse(mut self, reuse: Reuse) -> Self {
+    /// How connections are reused (default: lazy, one per node).
+    pub fn reuse(mut self, reuse: R) -> Self {
         self.reuse = reuse;
         self
     }
@@ -205,18 +224,30 @@ impl ClientBuilder {
         self
     }
 
-    /// Parses the DSNs and checks the settings. Connects to nothing.
-    pub fn build(self) -> Result<Client> {
-        if !self.cluster.is_empty() {
+    /// The parsed endpoints, the reuse and the timeouts.
+    pub(crate) fn parts(self) -> Result<(Endpoints, R, Timeouts)> {
+        let endpoints = if self.cluster.is_empty() {
+            let master = self.master.ok_or_else(|| Error::Config("no master DSN given".into()))??;
+            Endpoints::Standalone { master, replica: self.replica.transpose()? }
+        } else {
             if self.master.is_some() || self.replica.is_some() {
                 return Err(Error::Config("a client is either for a cluster or for a master and replica".into()));
             }
-            let seeds = self.cluster.into_iter().collect::<Result<Vec<Dsn>, DsnError>>()?;
-            return Ok(Client::with_backend(RedisBackend::cluster(&seeds, self.reuse, self.timeouts)?));
-        }
-        let master = self.master.ok_or_else(|| Error::Config("no master DSN given".into()))??;
-        let replica = self.replica.transpose()?;
-        let backend = RedisBackend::new(&master, replica.as_ref(), self.reuse, self.timeouts)?;
+            Endpoints::Cluster { seeds: self.cluster.into_iter().collect::<Result<Vec<Dsn>, DsnError>>()? }
+        };
+        Ok((endpoints, self.reuse, self.timeouts))
+    }
+}
+
+impl Builder<Reuse> {
+    /// Parses the DSNs and checks the settings. Connects to nothing.
+    pub fn build(self) -> Result<Client> {
+        let backend = match self.parts()? {
+            (Endpoints::Standalone { master, replica }, reuse, timeouts) => {
+                RedisBackend::new(&master, replica.as_ref(), reuse, timeouts)?
+            }
+            (Endpoints::Cluster { seeds }, reuse, timeouts) => RedisBackend::cluster(&seeds, reuse, timeouts)?,
+        };
         Ok(Client::with_backend(backend))
     }
 }

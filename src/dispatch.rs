@@ -40,7 +40,7 @@ impl<'c> Request<'c> {
                 let mut args: Vec<Cow<'c, [u8]>> = Vec::with_capacity(3 + call.keys.len() + call.args.len());
                 args.push(Cow::Borrowed(eval_command(call.script)));
                 args.push(Cow::Borrowed(call.script.sha1().as_bytes()));
-                args.push(Cow::Owned(call.keys.len().to_string().into_bytes()));
+                args.push(key_count(call.keys.len()));
                 args.extend(call.keys.iter().map(|key| Cow::Borrowed(key.as_bytes())));
                 args.extend(call.args.iter().map(|arg| Cow::Borrowed(arg.as_slice())));
                 args
@@ -64,6 +64,16 @@ impl<'c> Request<'c> {
         let args = self.args();
         let args: Vec<&[u8]> = args.iter().map(AsRef::as_ref).collect();
         send(&args)
+    }
+}
+
+/// `numkeys` of an `EVALSHA`: borrowed for the usual few keys, so that sending a
+/// call allocates nothing for it.
+fn key_count<'c>(count: usize) -> Cow<'c, [u8]> {
+    const SMALL: [&[u8]; 10] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"];
+    match SMALL.get(count) {
+        Some(digits) => Cow::Borrowed(digits),
+        None => Cow::Owned(count.to_string().into_bytes()),
     }
 }
 
@@ -183,6 +193,13 @@ pub(crate) fn wrong_type(call: &ScriptCall, type_reply: Result<Reply, CommandErr
         Ok(Reply::Bulk(found)) => String::from_utf8_lossy(&found).into_owned(),
         _ => "unknown type".to_owned(),
     };
+    // The model's key is as it should be (or absent): the culprit is a sibling.
+    // Asking each sibling's type would cost a round trip per key, in an error path
+    // shared with pipelines; naming them is enough to act on.
+    if call.keys.len() > 1 && (found == call.redis_type || found == "none") {
+        let siblings = call.keys[1..].iter().map(|key| key.display()).collect();
+        return Error::WrongSiblingType { op: call.op_name(), key: call.key().display(), siblings };
+    }
     Error::WrongType { op: call.op_name(), key: call.key().display(), expected: call.redis_type, found }
 }
 
@@ -206,7 +223,12 @@ pub(crate) fn server_error(call: &ScriptCall, error: ServerError) -> Error {
             _ => Error::Refused { op, key, code: code.to_owned(), detail },
         };
     }
-    if error.code == "ERR"
+    // Only the scripts that do arithmetic on the stored value: elsewhere the same
+    // server message would be about an argument, not the value.
+    use crate::script::{COUNTER_INCR, MAP_DECR, MAP_INCR};
+    let arithmetic = [COUNTER_INCR, MAP_INCR, MAP_DECR].contains(&call.script);
+    if arithmetic
+        && error.code == "ERR"
         && (error.message.contains("not an integer or out of range") || error.message.contains("would overflow"))
     {
         return Error::NotAnInteger { op, key, detail: error.message };
@@ -252,8 +274,52 @@ mod tests {
         Err(CommandError::Server(ServerError { code: code.into(), message: "x".into() }))
     }
 
+    #[test]
+    fn only_arithmetic_scripts_blame_the_stored_value() {
+        let message = ServerError::parse("ERR value is not an integer or out of range");
+        assert!(matches!(server_error(&call(), message.clone()), Error::NotAnInteger { .. }));
+        let mut expire = call();
+        expire.script = crate::script::KEY_EXPIRE;
+        // Here the server complains about an argument, not the stored value.
+        assert!(matches!(server_error(&expire, message), Error::Server { .. }));
+    }
+
+    #[test]
+    fn a_wrong_type_behind_a_fine_model_key_blames_the_siblings() {
+        let mut call = call();
+        call.keys.push(Key::new("{k}:fence").unwrap());
+        for found in ["string", "none"] {
+            let error = wrong_type(&call, Ok(Reply::Status(found.into())));
+            let Error::WrongSiblingType { siblings, .. } = &error else { panic!("{error:?}") };
+            assert_eq!(siblings[0].as_bytes(), b"{k}:fence");
+            assert!(error.to_string().contains("{k}:fence"), "{error}");
+        }
+        assert!(matches!(wrong_type(&call, Ok(Reply::Status("hash".into()))), Error::WrongType { .. }));
+    }
+
+    #[test]
+    fn reads_never_may_have_applied() {
+        let error = |op| Error::Connection {
+            op,
+            key: None,
+            node: String::new(),
+            delivery: Delivery::Unknown,
+            source: "reset".into(),
+        };
+        assert!(error("counter/incr").may_have_applied());
+        assert!(!error("counter/get").may_have_applied());
+        assert!(error("counter/get").to_string().contains("a read, which changes nothing"));
+    }
+
     fn io(delivery: Delivery) -> Result<Reply, CommandError> {
         Err(CommandError::Connection { delivery, source: "boom".into() })
+    }
+
+    #[test]
+    fn key_counts_are_decimal() {
+        for count in [0, 1, 9, 10, 123] {
+            assert_eq!(key_count(count).as_ref(), count.to_string().as_bytes());
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Whether a request that failed on the connection may have reached the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Delivery {
     /// Nothing was sent (for example, the connection could not be opened): the
     /// operation was not applied and may be retried.
@@ -75,6 +76,18 @@ pub enum Error {
         expected: &'static str,
         /// The Redis type found at the key (`TYPE`), or `unknown` if it changed meanwhile.
         found: String,
+    },
+
+    /// The model's own key holds the right Redis type, but one of its sibling keys
+    /// (a compound model's `{key}:…` keys) holds another.
+    #[error("{op} on key {key}: the key itself is fine, but one of the model's other keys ({}) holds a wrong Redis type", list_keys(.siblings))]
+    WrongSiblingType {
+        /// The operation, as `model/op`.
+        op: &'static str,
+        /// The model's key.
+        key: KeyDisplay,
+        /// The model's other keys, one of which is of the wrong type.
+        siblings: Vec<KeyDisplay>,
     },
 
     /// The stored value is not an integer (or an increment would overflow).
@@ -348,13 +361,23 @@ impl Error {
     /// timeout after the request was sent. Check the state before retrying.
     /// For a [`BatchIncomplete`](Error::BatchIncomplete) batch: true when some of
     /// its operations may have been applied unseen.
+    /// A read-only operation never applies anything: false for it.
     pub fn may_have_applied(&self) -> bool {
         match self {
-            Error::Connection { delivery, .. } => *delivery == Delivery::Unknown,
+            Error::Connection { delivery, op, .. } => *delivery == Delivery::Unknown && !is_read_only(op),
             Error::BatchIncomplete { unknown, .. } => !unknown.is_empty(),
             _ => false,
         }
     }
+}
+
+/// True when `op` names a bundled read-only script (`flags=no-writes`).
+fn is_read_only(op: &str) -> bool {
+    crate::script::find(op).is_some_and(|script| script.is_read_only())
+}
+
+fn list_keys(keys: &[KeyDisplay]) -> String {
+    keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 fn connection_message(
@@ -376,6 +399,9 @@ fn connection_message(
     }
     match delivery {
         Delivery::NotSent => message.push_str(" before anything was sent (not applied; safe to retry)"),
+        Delivery::Unknown if is_read_only(op) => {
+            message.push_str(" after the request was sent (a read, which changes nothing: safe to retry)")
+        }
         Delivery::Unknown => {
             message.push_str(" after the request was sent: the operation may or may not have been applied")
         }
@@ -414,6 +440,7 @@ impl std::error::Error for ServerError {}
 
 /// How a backend reports a failed command: an error reply, or a connection failure.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum CommandError {
     /// The server answered with an error reply.
     Server(ServerError),

@@ -99,6 +99,8 @@
 mod async_client;
 pub mod backend;
 mod batch;
+#[cfg(feature = "bench")]
+pub mod bench;
 mod client;
 pub mod connection;
 mod dispatch;
@@ -119,7 +121,7 @@ pub use async_client::{AsyncClient, AsyncClientBuilder, Pending};
 #[cfg(feature = "tokio")]
 pub use backend::{AsyncBackend, AsyncSession, RedisAsyncBackend};
 pub use backend::{Backend, RedisBackend, Session};
-pub use client::{Client, ClientBuilder};
+pub use client::{Builder, Client, ClientBuilder};
 #[cfg(feature = "tokio")]
 pub use connection::AsyncReuse;
 pub use connection::{Dsn, DsnError, Reuse, Timeouts};

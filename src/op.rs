@@ -89,7 +89,11 @@ impl<T> Op<T> {
 ///
 /// Every model method is written once, generic over its executor, and returns
 /// `E::Output<T>`: for the blocking client that is simply [`Result<T>`](crate::Result).
-pub trait Executor: Clone {
+///
+/// The trait is sealed: the crate's executors are [`Client`](crate::Client),
+/// `AsyncClient` (feature `tokio`) and [`Pipeline`](crate::Pipeline). To bring
+/// another client library, implement [`Backend`](crate::Backend) instead.
+pub trait Executor: Clone + sealed::Sealed {
     /// What executing an operation yielding `T` gives back.
     type Output<T: Send + 'static>;
 
@@ -104,6 +108,11 @@ pub trait Executor: Clone {
     /// A [`Pipeline`](crate::Pipeline) makes exactly one attempt: a batch cannot
     /// wait without holding up all its other operations.
     fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Self::Output<Option<T>>;
+}
+
+pub(crate) mod sealed {
+    /// Keeps [`Executor`](super::Executor) implemented by this crate only.
+    pub trait Sealed {}
 }
 
 /// How an operation waits between attempts (see [`Executor::execute_waiting`]).
@@ -136,6 +145,8 @@ impl Wait {
 
     /// The longest pause between polls.
     pub(crate) const MAX_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+    /// The longest one `BLPOP` on the signal blocks before the next attempt.
+    pub(crate) const MAX_BLOCK: std::time::Duration = std::time::Duration::from_secs(60);
     /// The first pause between polls.
     pub(crate) const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 }
@@ -154,30 +165,53 @@ pub(crate) enum Pause<'w> {
 #[derive(Debug)]
 pub(crate) struct Waiting<'w> {
     wait: &'w Wait,
-    deadline: std::time::Instant,
+    /// `None` when the timeout is too long to represent: wait without end.
+    deadline: Option<std::time::Instant>,
     next_sleep: std::time::Duration,
+    /// Set after the signal connection failed: sleep instead of blocking on it
+    /// for the next pause (the next attempt tells whether the server is back).
+    signal_failed: bool,
 }
 
 impl<'w> Waiting<'w> {
     /// Starts the clock: the deadline is `wait.timeout` from now.
     pub(crate) fn start(wait: &'w Wait) -> Waiting<'w> {
-        Waiting { wait, deadline: std::time::Instant::now() + wait.timeout, next_sleep: Wait::FIRST_PAUSE }
+        Waiting {
+            wait,
+            deadline: std::time::Instant::now().checked_add(wait.timeout),
+            next_sleep: Wait::FIRST_PAUSE,
+            signal_failed: false,
+        }
     }
 
     /// The pause after an attempt that could not proceed, or `None` when the
     /// deadline has passed (the operation then yields `None`).
     pub(crate) fn next_pause(&mut self) -> Option<Pause<'w>> {
-        let remaining = self.deadline.checked_duration_since(std::time::Instant::now()).filter(|d| !d.is_zero())?;
+        let remaining = match self.deadline {
+            Some(deadline) => deadline.checked_duration_since(std::time::Instant::now()).filter(|d| !d.is_zero())?,
+            None => std::time::Duration::MAX,
+        };
         Some(match &self.wait.signal {
-            // With a recheck interval, block at most that long: a deadline that
-            // passes is signalled by no script.
-            Some(signal) => Pause::Signal(signal, self.wait.recheck.map_or(remaining, |r| r.min(remaining))),
+            Some(signal) if !std::mem::take(&mut self.signal_failed) => {
+                // With a recheck interval, block at most that long: a deadline that
+                // passes is signalled by no script.
+                let block = self.wait.recheck.unwrap_or(Wait::MAX_BLOCK).min(Wait::MAX_BLOCK);
+                Pause::Signal(signal, block.min(remaining))
+            }
+            Some(_) => Pause::Sleep(self.wait.recheck.unwrap_or(Wait::MAX_PAUSE).min(Wait::MAX_PAUSE).min(remaining)),
             None => {
                 let sleep = self.next_sleep.min(remaining);
                 self.next_sleep = (self.next_sleep * 2).min(Wait::MAX_PAUSE);
                 Pause::Sleep(sleep)
             }
         })
+    }
+
+    /// The signal connection failed (a restart, a failover, a killed connection).
+    /// That says nothing about the operation, whose last attempt did run: the
+    /// driver drops that connection and the next pause is a plain sleep.
+    pub(crate) fn signal_failed(&mut self) {
+        self.signal_failed = true;
     }
 }
 

@@ -95,7 +95,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<C> Pipeline<C> {
     /// An empty pipeline on `client` (a [`Client`], or an
-    /// [`AsyncClient`](crate::AsyncClient) with the `tokio` feature).
+    /// `AsyncClient` with the `tokio` feature).
     pub fn new(client: &C) -> Pipeline<C>
     where
         C: Clone,
@@ -115,9 +115,11 @@ impl<C> Pipeline<C> {
 
     /// Takes the queue for a run.
     fn take(&self, atomic: bool) -> Taken {
-        Taken { entries: std::mem::take(&mut *lock(&self.queue)), atomic }
+        Taken { entries: std::mem::take(&mut *lock(&self.queue)), atomic, sent: Default::default() }
     }
 }
+
+impl<C: Clone> crate::op::sealed::Sealed for Pipeline<C> {}
 
 impl<C: Clone> Executor for Pipeline<C> {
     type Output<T: Send + 'static> = Slot<T>;
@@ -184,24 +186,45 @@ pub trait Slots {
     /// The results: `T` for a `Slot<T>`, a tuple of results for a tuple of slots,
     /// a `Vec<T>` for a `Vec<Slot<T>>`.
     type Values;
+    /// Each result on its own: `Result<T>` for a `Slot<T>`, a tuple of those for a
+    /// tuple of slots, a `Vec` of those for a `Vec` of slots.
+    type Each;
 
     /// Takes every result, or the first error in order.
+    ///
+    /// On an error the other results are dropped. When the batch holds operations
+    /// that hand you something you must not lose — a popped item, a lock token, a
+    /// lease, a delivery — use [`take_each`](Self::take_each) instead.
     fn take(self) -> Result<Self::Values>;
+
+    /// Takes every result on its own, so one operation's error never hides what
+    /// the others returned.
+    fn take_each(self) -> Self::Each;
 }
 
 impl<T> Slots for Slot<T> {
     type Values = T;
+    type Each = Result<T>;
 
     fn take(self) -> Result<T> {
+        Slot::take(self)
+    }
+
+    fn take_each(self) -> Result<T> {
         Slot::take(self)
     }
 }
 
 impl<S: Slots> Slots for Vec<S> {
     type Values = Vec<S::Values>;
+    type Each = Vec<S::Each>;
 
     fn take(self) -> Result<Vec<S::Values>> {
         self.into_iter().map(Slots::take).collect()
+    }
+
+    fn take_each(self) -> Vec<S::Each> {
+        self.into_iter().map(Slots::take_each).collect()
     }
 }
 
@@ -209,11 +232,18 @@ macro_rules! tuple_slots {
     ($($name:ident),+) => {
         impl<$($name: Slots),+> Slots for ($($name,)+) {
             type Values = ($($name::Values,)+);
+            type Each = ($($name::Each,)+);
 
             #[allow(non_snake_case, reason = "the type names double as value names")]
             fn take(self) -> Result<Self::Values> {
                 let ($($name,)+) = self;
                 Ok(($($name.take()?,)+))
+            }
+
+            #[allow(non_snake_case, reason = "the type names double as value names")]
+            fn take_each(self) -> Self::Each {
+                let ($($name,)+) = self;
+                ($($name.take_each(),)+)
             }
         }
     };
@@ -229,9 +259,38 @@ tuple_slots!(A, B, C, D, E, F, G);
 tuple_slots!(A, B, C, D, E, F, G, H);
 
 /// The queue of one run, and what the drivers need from it.
+///
+/// Dropped before [`finish`](Taken::finish) — an async run whose future was
+/// dropped part-way — it fills every slot it still holds with a connection error
+/// saying whether the operation may have run, so that no slot claims "not run yet"
+/// (which would invite running it again) for an operation that was sent.
 struct Taken {
     entries: Vec<Entry>,
     atomic: bool,
+    /// Set just before the first batch is sent.
+    sent: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        let delivery = if self.sent.load(std::sync::atomic::Ordering::SeqCst) {
+            crate::Delivery::Unknown
+        } else {
+            crate::Delivery::NotSent
+        };
+        for entry in std::mem::take(&mut self.entries) {
+            if let Entry::Queued { call, fill } = entry {
+                let error = Error::Connection {
+                    op: call.op_name(),
+                    key: Some(call.key().display()),
+                    node: String::new(),
+                    delivery,
+                    source: "the pipeline's run was abandoned (its future was dropped) before it finished".into(),
+                };
+                fill(Err(error), &call);
+            }
+        }
+    }
 }
 
 impl Taken {
@@ -261,18 +320,19 @@ impl Taken {
 
     /// Fills every slot from the outcomes (by entry position) and tells whether
     /// every operation was answered.
-    fn finish(self, outcomes: Vec<(usize, Outcome)>) -> Result<()> {
-        let mut by_index: Vec<Option<Outcome>> = self.entries.iter().map(|_| None).collect();
+    fn finish(mut self, outcomes: Vec<(usize, Outcome)>) -> Result<()> {
+        let entries = std::mem::take(&mut self.entries);
+        let mut by_index: Vec<Option<Outcome>> = entries.iter().map(|_| None).collect();
         for (index, outcome) in outcomes {
             by_index[index] = Some(outcome);
         }
-        let unbuilt = self.entries.iter().enumerate().find_map(|(index, entry)| match entry {
+        let unbuilt = entries.iter().enumerate().find_map(|(index, entry)| match entry {
             Entry::Failed { reason } => Some(format!("operation #{index} could not be built: {reason}")),
             Entry::Queued { .. } => None,
         });
         let (mut answered, mut not_run, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
         let mut first = None;
-        for ((index, entry), outcome) in self.entries.into_iter().enumerate().zip(by_index) {
+        for ((index, entry), outcome) in entries.into_iter().enumerate().zip(by_index) {
             let Entry::Queued { call, fill } = entry else {
                 not_run.push(index);
                 continue;
@@ -342,6 +402,7 @@ impl<B: Backend> Pipeline<Client<B>> {
         let backend = self.client.backend();
         let mut outcomes = Vec::new();
         for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
+            taken.sent.store(true, std::sync::atomic::Ordering::SeqCst);
             let results = run_batch(backend, node, calls, taken.atomic);
             outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
         }
@@ -365,7 +426,8 @@ fn run_batch<B: Backend>(backend: &B, node: Node, calls: Vec<&ScriptCall>, atomi
             BatchStep::Send(next) => requests = next,
             BatchStep::Reconnect(next) => {
                 drop(session);
-                session = match backend.session(node) {
+                // A new connection of its own: another pooled one may be as stale.
+                session = match backend.dedicated_session(node, std::time::Duration::ZERO) {
                     Ok(session) => session,
                     Err(error) => return batch.fail(error),
                 };
@@ -397,6 +459,7 @@ async fn run_taken_async<B: crate::AsyncBackend>(backend: Arc<B>, taken: Taken) 
     let backend = &*backend;
     let mut outcomes = Vec::new();
     for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
+        taken.sent.store(true, std::sync::atomic::Ordering::SeqCst);
         let results = run_batch_async(backend, node, calls, taken.atomic).await;
         outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
     }
@@ -427,7 +490,8 @@ async fn run_batch_async<B: crate::AsyncBackend>(
             BatchStep::Send(next) => requests = next,
             BatchStep::Reconnect(next) => {
                 drop(session);
-                session = match backend.session(node).await {
+                // A new connection of its own: the next shared one may be as stale.
+                session = match backend.dedicated_session(node, std::time::Duration::ZERO).await {
                     Ok(session) => session,
                     Err(error) => return batch.fail(error),
                 };

@@ -5,6 +5,7 @@ use crate::error::{ServerError, preview};
 /// One reply, as a script returns it over RESP2: Lua tables become arrays, Lua
 /// numbers integers, strings bulk strings, `false` nil.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Reply {
     /// Nil (a missing key, or Lua `false`).
     Nil,

@@ -3,7 +3,9 @@
 //!
 //! Each server runs with persistence off in a temporary directory, is stopped and
 //! its directory removed when the handle drops, and (on Linux) dies with the
-//! thread that started it even if the test process is killed.
+//! thread that started it even if the test process is killed — so start a server
+//! on a thread that outlives its use (not, say, inside a short-lived
+//! `spawn_blocking` task).
 //!
 //! ```
 //! use redisext::testing::RedisServer;
@@ -158,7 +160,12 @@ impl RedisServer {
             {
                 return Err(ServerError::DidNotStart { port: self.port, log: self.log_tail() });
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.command(&["PING"]).is_ok() {
+            // The server answering must be ours: after a port race, another test's
+            // server could be listening on this port while ours failed to bind.
+            let pid = self.child.as_ref().map(|child| child.id().to_string());
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && self.info_field("server", "process_id").ok() == pid
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {

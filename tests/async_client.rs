@@ -186,3 +186,45 @@ fn outside_a_tokio_runtime_an_operation_is_an_error_not_a_panic() {
         Poll::Pending => panic!("expected an immediate error"),
     }
 }
+
+#[tokio::test]
+async fn an_abandoned_async_pipeline_never_claims_its_operations_did_not_run() {
+    let server = server();
+    let client = async_client(&server);
+    let counter = Counter::new(&client, "c").unwrap();
+    counter.incr(0).await.unwrap();
+    // A pipeline dropped before it was ever polled sent nothing.
+    let pipe = client.pipeline();
+    let unsent = counter.on(&pipe).incr(1);
+    drop(pipe.run());
+    assert!(matches!(unsent.take(), Err(Error::Connection { delivery: Delivery::NotSent, .. })));
+
+    // Dropped while waiting for the server's reply: the increment was sent and
+    // runs once the pause ends, so the slot must say it may have run.
+    server.command(&["CLIENT", "PAUSE", "1000", "ALL"]).unwrap();
+    let pipe = client.pipeline();
+    let slot = counter.on(&pipe).incr(1);
+    let abandoned = tokio::time::timeout(Duration::from_millis(100), pipe.run()).await;
+    assert!(abandoned.is_err(), "the run was still waiting when it was dropped");
+    let error = slot.take().unwrap_err();
+    assert!(error.may_have_applied(), "{error:?}");
+    assert!(error.to_string().contains("abandoned"), "{error}");
+    server
+        .wait_until(Duration::from_secs(10), |s| Ok(s.command(&["GET", "c"])? == redisext::Reply::Bulk(b"1".to_vec())))
+        .unwrap();
+}
+
+#[tokio::test]
+async fn after_a_restart_reads_on_several_multiplexed_connections_all_succeed() {
+    let mut server = server();
+    let client =
+        AsyncClient::builder().master(&server.url()).reuse(AsyncReuse::Multiplexed { connections: 4 }).build().unwrap();
+    let map = Map::<Str, AsyncClient>::new(&client, "m").unwrap();
+    for _ in 0..8 {
+        map.set("v").await.unwrap();
+    }
+    server.restart().unwrap();
+    for round in 0..4 {
+        assert_eq!(map.get().await.unwrap(), None, "read {round} after the restart");
+    }
+}

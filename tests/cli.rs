@@ -69,7 +69,7 @@ fn load_all_directly(server: &RedisServer) {
 fn help_explains_each_command() {
     let top = redisext(&["--help"]);
     assert_eq!(status(&top), 0);
-    for part in ["scripts", "Exit status", "2  a usage error", "3  a server could not be reached"] {
+    for part in ["scripts", "bench", "Exit status", "2  a usage error", "3  a server could not be reached"] {
         assert!(stdout(&top).contains(part), "--help lacks {part:?}");
     }
     let group = redisext(&["scripts", "--help"]);
@@ -359,4 +359,106 @@ fn clear_errors_and_exit_statuses() {
 
     let bad_timeout = redisext(&["scripts", "verify", "--url", &url, "--timeout", "0"]);
     assert_eq!(status(&bad_timeout), 2);
+}
+
+/// A fresh directory for files a command writes.
+fn scratch_directory(name: &str) -> std::path::PathBuf {
+    let directory = std::env::temp_dir().join(format!("redisext-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).expect("scratch directory");
+    directory
+}
+
+#[test]
+fn bench_prints_tables_writes_json_and_a_chart_and_leaves_no_keys() {
+    let server = common::server();
+    server.command(&["SET", "user:data", "kept"]).expect("SET");
+    let directory = scratch_directory("bench");
+    let (json_path, chart_path) = (directory.join("bench.json"), directory.join("bench.svg"));
+    let output = redisext(&[
+        "bench",
+        "--url",
+        &server.url(),
+        "--quick",
+        "--only",
+        "counter.incr,priority_queue.pop,lock.acquire_release",
+        "--clients",
+        "1,4",
+        "--depths",
+        "1,16",
+        "--json",
+        json_path.to_str().expect("UTF-8 path"),
+        "--chart",
+        chart_path.to_str().expect("UTF-8 path"),
+        "--no-progress",
+    ]);
+    assert_eq!(status(&output), 0, "{}", stderr(&output));
+    let text = stdout(&output);
+    for part in
+        ["Single client", "Pipelined", "Contended", "Ratios", "Targets", "zero invariant violations", "watch_multi"]
+    {
+        assert!(text.contains(part), "the tables lack {part:?}");
+    }
+
+    let report: Value = serde_json::from_slice(&std::fs::read(&json_path).expect("JSON written")).expect("JSON parses");
+    assert_eq!(report["script_violations"], 0);
+    assert!(!report["environment"]["redis_version"].as_str().unwrap_or_default().is_empty());
+    let results = report["results"].as_array().expect("results");
+    let cells = |op: &str, path: &str| results.iter().filter(|r| r["operation"] == op && r["path"] == path).count();
+    // latency + 2 depths + 2 client counts for a pipelinable operation; latency +
+    // 2 client counts for the lock, on all four paths.
+    assert_eq!(cells("counter.incr", "library"), 5);
+    assert_eq!(cells("counter.incr", "watch_multi"), 0);
+    assert_eq!(cells("lock.acquire_release", "watch_multi"), 3);
+    assert_eq!(cells("priority_queue.pop", "plain"), 3, "Python's two-command pop cannot be pipelined");
+    for result in results {
+        assert!(result["per_second"].as_f64().is_some_and(|rate| rate > 0.0), "{result}");
+        if result["path"] == "library" || result["path"] == "evalsha" {
+            assert_eq!(result["violations"], 0, "{result}");
+        }
+    }
+    assert!(report["ratios"].as_array().is_some_and(|ratios| !ratios.is_empty()));
+    assert!(report["ceiling"]["runs"].is_array() || report["ceiling"]["skipped"].is_string(), "{}", report["ceiling"]);
+
+    let chart = std::fs::read_to_string(&chart_path).expect("chart written");
+    assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
+    assert!(chart.contains("lock.acquire_release") && chart.contains("WATCH/MULTI/EXEC"));
+
+    // Only the user's key is left.
+    assert_eq!(server.command(&["DBSIZE"]).expect("DBSIZE"), Reply::Int(1));
+    assert_eq!(server.command(&["GET", "user:data"]).expect("GET"), Reply::Bulk(b"kept".to_vec()));
+    let _ = std::fs::remove_dir_all(directory);
+}
+
+#[test]
+fn bench_refuses_bad_input_before_running() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port();
+    let unreachable = format!("redis://127.0.0.1:{port}/0");
+    let directory = scratch_directory("bench-bad");
+    let json_path = directory.join("out.json");
+    let files = ["--json", json_path.to_str().expect("UTF-8 path"), "--no-progress", "--no-ceiling"];
+    let bench = |extra: &[&str]| {
+        let mut args = vec!["bench"];
+        args.extend(extra);
+        args.extend(files);
+        redisext(&args)
+    };
+    for (args, says) in [
+        (&["--url", &unreachable, "--rounds", "0"][..], "at least one round"),
+        (&["--url", &unreachable, "--only", "counter.nope"], "known: counter.incr"),
+        (&["--url", &unreachable, "--clients", "4,0"], "at least 1"),
+        (&["--url", &unreachable, "--scale", "0"], "--scale 0 is not a positive number"),
+        (&["--url", &unreachable, "--chart", "chart.png"], "only SVG"),
+        (&["--url", &unreachable, "--chart", "/no/such/directory/chart.svg"], "no directory"),
+        (&["--url", "http://localhost"], "unknown scheme"),
+        (&[], "pass --url URL"),
+    ] {
+        let output = bench(args);
+        assert_eq!(status(&output), 2, "{args:?}");
+        assert!(stderr(&output).contains(says), "{args:?}: {}", stderr(&output));
+    }
+    let output = bench(&["--url", &unreachable, "--quick"]);
+    assert_eq!(status(&output), 3, "an unreachable server");
+    assert!(stderr(&output).contains(&unreachable), "{}", stderr(&output));
+    assert!(!json_path.exists(), "nothing is written when the run fails");
+    let _ = std::fs::remove_dir_all(directory);
 }

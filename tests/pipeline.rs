@@ -80,6 +80,34 @@ fn each_operation_keeps_its_own_error() {
 }
 
 #[test]
+fn take_each_never_drops_a_popped_item_because_another_operation_failed() {
+    let server = server();
+    server.command(&["SET", "not-json", "{oops"]).unwrap();
+    server.command(&["LPUSH", "queue", "precious"]).unwrap();
+    let client = client(&server);
+    let pipe = client.pipeline();
+    let broken = Map::<redisext::serializer::Json<u32>>::new(&client, "not-json").unwrap();
+    let queue = redisext::Queue::<Str>::new(&client, "queue").unwrap();
+    let slots = (broken.on(&pipe).get(), queue.on(&pipe).pop());
+    pipe.run().unwrap();
+    let (decoded, popped) = slots.take_each();
+    assert!(matches!(decoded, Err(Error::Decode { .. })), "{decoded:?}");
+    assert_eq!(popped.unwrap().as_deref(), Some("precious"), "the pop's item is still in hand");
+    assert_eq!(server.command(&["LLEN", "queue"]).unwrap(), Reply::Int(0), "it really left Redis");
+
+    // A list of slots too.
+    let pipe = client.pipeline();
+    let slots = vec![
+        Counter::new(&client, "not-json").unwrap().on(&pipe).incr(1),
+        Counter::new(&client, "n").unwrap().on(&pipe).incr(1),
+    ];
+    pipe.run().unwrap();
+    let each = slots.take_each();
+    assert!(matches!(each[0], Err(Error::NotAnInteger { .. })), "{:?}", each[0]);
+    assert_eq!(each[1].as_ref().unwrap(), &1);
+}
+
+#[test]
 fn an_operation_that_cannot_be_built_is_not_sent_and_stops_its_transaction() {
     let server = server();
     let client = client(&server);

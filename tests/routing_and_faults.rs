@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{client, info_number, server};
 use redisext::serializer::Str;
 use redisext::testing::RedisServer;
-use redisext::{Client, Counter, Delivery, Error, Map, ModelClass, ModelOptions, Reuse};
+use redisext::{Client, Counter, Error, Map, ModelClass, ModelOptions, Reuse};
 
 #[test]
 fn script_flush_between_calls_is_harmless() {
@@ -150,17 +150,15 @@ fn a_server_restart_is_a_typed_error_then_work_resumes() {
     assert_eq!(counter.incr(1).unwrap(), 1);
     server.restart().unwrap();
 
-    // The lazy connection is dead. A write on it is not resent: the error says
-    // whether it may have been applied.
-    match counter.incr(1) {
-        Err(Error::Connection { delivery, .. }) => {
-            assert!(matches!(delivery, Delivery::Unknown | Delivery::NotSent))
-        }
-        // The dead socket can also be noticed at once, before anything was written.
-        other => panic!("expected a connection error, got {other:?}"),
-    }
+    // The lazy connection is dead. A write on it is a connection error and is not
+    // resent (the error's `delivery` says whether it may have reached a server:
+    // `Unknown` when the write went out and no reply came, `NotSent` when the dead
+    // socket refused the write itself).
+    let error = counter.incr(1).unwrap_err();
+    assert!(matches!(error, Error::Connection { .. }), "{error:?}");
     // The next operation reconnects, finds no scripts on the new server, loads
-    // them, and runs; data was lost with the server (persistence is off).
+    // them, and runs. It counts from 1: the failed increment never ran on the new
+    // server (and data was lost with the old one: persistence is off).
     assert_eq!(counter.incr(1).unwrap(), 1);
     assert_eq!(counter.get().unwrap(), 1);
 }
@@ -191,4 +189,37 @@ fn unix_socket_dsns_connect_and_select_the_db() {
     assert!(server.info("keyspace").unwrap().contains("db3:keys=1"), "the key lives in db 3");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(feature = "pool")]
+#[test]
+fn after_a_restart_a_pool_fails_at_most_one_write_and_no_read() {
+    let mut server = server();
+    let client = Client::builder().master(&server.url()).reuse(Reuse::Pooled { max_size: 4 }).build().unwrap();
+    let map = Map::<Str>::new(&client, "m").unwrap();
+    let fill_the_pool = || {
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..50 {
+                        map.set("v").unwrap();
+                    }
+                });
+            }
+        })
+    };
+    fill_the_pool();
+    server.restart().unwrap();
+    // Reads are retried on a new connection: none fails.
+    for _ in 0..4 {
+        assert_eq!(map.get().unwrap(), None, "the restarted server is empty");
+    }
+
+    fill_the_pool();
+    server.restart().unwrap();
+    // Writes are never resent, but the first failure retires every connection
+    // opened before it, so at most one write fails (not one per pooled connection).
+    let failures = (0..8).filter(|_| map.set("w").is_err()).count();
+    assert!(failures <= 1, "{failures} writes failed after the restart");
+    assert_eq!(map.get().unwrap().as_deref(), Some("w"));
 }

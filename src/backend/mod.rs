@@ -17,6 +17,8 @@ mod redis_crate;
 pub use nonblocking::{AsyncBackend, AsyncSession};
 #[cfg(feature = "tokio")]
 pub use redis_async::{RedisAsyncBackend, RedisAsyncSession};
+#[cfg(feature = "bench")]
+pub(crate) use redis_crate::redis_client;
 pub use redis_crate::{RedisBackend, RedisSession};
 
 use std::time::Duration;
@@ -40,10 +42,12 @@ pub trait Backend: Send + Sync + 'static {
     /// The node's address for messages, without any password.
     fn describe(&self, node: Node) -> String;
 
-    /// A session on a connection of its own, for a blocking command (`BLPOP`) that
-    /// may hold it for up to `block`: it must not stall other operations. The
-    /// default reuses [`session`](Self::session), which suits only backends whose
-    /// sessions are never shared.
+    /// A session on a new connection of its own: for a blocking command (`BLPOP`)
+    /// that may hold it for up to `block`, which must not stall other operations;
+    /// and (with `block` zero) for retrying a read after a reused connection
+    /// failed, as another reused one may be just as stale. The default reuses
+    /// [`session`](Self::session), which suits only backends whose sessions are
+    /// never shared or reused.
     fn dedicated_session(&self, node: Node, block: Duration) -> Result<Self::Session<'_>, CommandError> {
         let _ = block;
         self.session(node)

@@ -73,7 +73,7 @@ impl AsyncBackend for RedisAsyncBackend {
     ) -> impl Future<Output = Result<RedisAsyncSession, CommandError>> + Send {
         let node = self.node(node);
         // The reply may take as long as the block itself, plus the network.
-        let response = node.timeouts.response.map(|t| t + block);
+        let response = node.timeouts.response.map(|t| t.saturating_add(block));
         async move { Ok(RedisAsyncSession { link: Link::Own(node.open(response).await?), fresh: true }) }
     }
 

@@ -39,16 +39,7 @@ pub(crate) struct ServerArgs {
 impl ServerArgs {
     /// The URL to use: `--url`, else the first variable of [`URL_VARIABLES`] set.
     pub(crate) fn dsn(&self) -> Result<Dsn, Failure> {
-        let from_environment =
-            || URL_VARIABLES.iter().find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()));
-        let Some(url) = self.url.clone().or_else(from_environment) else {
-            return Err(Failure::usage(format!(
-                "no server given: pass --url URL or set {} or {}",
-                URL_VARIABLES[0], URL_VARIABLES[1]
-            )));
-        };
-        // The error shows the URL with its password hidden.
-        Dsn::parse(&url).map_err(|error| Failure::usage(error.to_string()))
+        resolve_url(self.url.as_deref())
     }
 
     fn timeouts(&self) -> Result<Timeouts, Failure> {
@@ -64,6 +55,21 @@ impl ServerArgs {
         let dsn = self.dsn()?;
         discover(dsn, self.timeouts()?, !self.no_discovery)
     }
+}
+
+/// The server's DSN: `url` when given, else the first variable of
+/// [`URL_VARIABLES`] that is set.
+pub(crate) fn resolve_url(url: Option<&str>) -> Result<Dsn, Failure> {
+    let from_environment =
+        || URL_VARIABLES.iter().find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()));
+    let Some(url) = url.map(str::to_owned).or_else(from_environment) else {
+        return Err(Failure::usage(format!(
+            "no server given: pass --url URL or set {} or {}",
+            URL_VARIABLES[0], URL_VARIABLES[1]
+        )));
+    };
+    // The error shows the URL with its password hidden.
+    Dsn::parse(&url).map_err(|error| Failure::usage(error.to_string()))
 }
 
 /// A node and the connection to it.
@@ -91,6 +97,7 @@ fn describe(error: CommandError) -> String {
         CommandError::Connection { delivery: Delivery::NotSent, source } => format!("cannot connect: {source}"),
         CommandError::Connection { source, .. } => format!("connection lost: {source}"),
         CommandError::Server(error) => format!("server error: {error}"),
+        other => other.to_string(),
     }
 }
 
