@@ -9,7 +9,7 @@ use crate::backend::{Backend, RedisBackend};
 use crate::client::Client;
 use crate::error::{CommandError, Result};
 use crate::key::Key;
-use crate::model::{Core, MAX_DURATION, Model, ModelOptions, Ttl, decode_ttl, millis};
+use crate::model::{Core, Model, ModelOptions, Ttl, decode_ttl, millis};
 use crate::op::{Executor, Node, Pause, ScriptCall, Wait, Waiting, decode, unexpected};
 use crate::reply::Reply;
 use crate::script;
@@ -222,7 +222,7 @@ impl<E: Executor> Lock<E> {
         ttl: impl Into<Option<Duration>>,
         wait: Duration,
     ) -> E::Output<Option<LockToken>> {
-        let wait = Wait::polling(wait.min(MAX_DURATION));
+        let wait = Wait::polling(wait);
         self.core.run_waiting(self.acquire_call(token, ttl.into()), decode_acquired, wait)
     }
 
@@ -361,7 +361,7 @@ impl<B: Backend> Lock<Client<B>> {
     /// it. (So the attempts are made here, on the shared waiting schedule.)
     fn take(&self, ttl: Option<Duration>, wait: Duration) -> Result<Option<(LockToken, Instant)>> {
         let token = LockToken::generate();
-        let wait = Wait::polling(wait.min(MAX_DURATION));
+        let wait = Wait::polling(wait);
         let mut waiting = Waiting::start(&wait);
         loop {
             let sent = Instant::now();

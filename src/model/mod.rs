@@ -185,10 +185,9 @@ pub(crate) const RECLAIM_LIMIT: u64 = 100;
 pub(crate) const WAIT_RECHECK: Duration = Duration::from_millis(100);
 
 /// How a compound model's waiting operation waits: blocking on its `signal`
-/// sibling, rechecking every [`WAIT_RECHECK`], for up to `timeout` (longer than
-/// [`MAX_DURATION`] counts as 100 years: "forever" without overflowing a clock).
+/// sibling, rechecking every [`WAIT_RECHECK`], for up to `timeout`.
 pub(crate) fn signal_wait(timeout: Duration, signal: &Key) -> Wait {
-    Wait::on_signal(timeout.min(MAX_DURATION), signal.clone()).recheck_every(WAIT_RECHECK)
+    Wait::on_signal(timeout, signal.clone()).recheck_every(WAIT_RECHECK)
 }
 
 impl<E: Executor> Core<E> {
