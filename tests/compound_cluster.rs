@@ -95,7 +95,25 @@ fn every_compound_script_keeps_to_one_hash_slot() {
         let lock = Lock::new(&client_for(&cluster, key), key).unwrap();
         let token = lock.acquire(LONG).unwrap().unwrap();
         assert!(lock.locked().unwrap() && lock.extend(&token, LONG).unwrap());
+        assert_eq!(lock.holds(&token).unwrap().map(|held| held.fence()), Some(token.fence()));
         assert!(lock.release(&token).unwrap());
+        // A renewing guard renews on connections of its own, through the slot map:
+        // the lock's time to live goes up again.
+        let guard = lock.renewing_guard(Duration::from_secs(3), Duration::ZERO).unwrap().unwrap();
+        let ttl = || match lock.ttl().unwrap() {
+            redisext::Ttl::Expires(left) => left,
+            other => panic!("{other:?}"),
+        };
+        // Down below 2.6 s as time passes, then up again: renewed (every second).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let threshold = Duration::from_millis(2600);
+        for renewed in [false, true] {
+            while (ttl() > threshold) != renewed {
+                assert!(std::time::Instant::now() < deadline, "no renewal within 10 s");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        assert!(!guard.lost() && guard.release().unwrap());
         assert!(lock.acquire(LONG).unwrap().unwrap().fence() > token.fence());
     }
 
