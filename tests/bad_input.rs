@@ -119,3 +119,16 @@ fn unreachable_servers_are_connection_errors_that_were_not_sent() {
     assert!(node.contains("127.0.0.1:1"), "{node}");
     assert!(!error.may_have_applied());
 }
+
+#[test]
+fn a_sibling_key_of_the_wrong_type_is_named_as_such() {
+    let server = server();
+    let client = client(&server);
+    // The lock's fencing counter lives at `{door}:fence`; make it a hash.
+    server.command(&["HSET", "{door}:fence", "f", "v"]).unwrap();
+    let error = redisext::Lock::new(&client, "door").unwrap().acquire(None).unwrap_err();
+    let Error::WrongSiblingType { ref key, ref siblings, .. } = error else { panic!("{error:?}") };
+    assert_eq!(key.as_bytes(), b"door");
+    assert!(siblings.iter().any(|sibling| sibling.as_bytes() == b"{door}:fence"), "{error}");
+    assert_eq!(server.command(&["EXISTS", "door"]).unwrap(), Reply::Int(0), "the lock was not taken");
+}

@@ -198,7 +198,10 @@ fn moved_and_ask_are_followed_while_a_slot_migrates() {
     // source answers MOVED, and the client follows and updates its map.
     let port = target.port().to_string();
     source.command(&["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS", key]).unwrap();
-    for node in cluster.nodes() {
+    // The order Redis documents: the new owner first (it bumps its config epoch),
+    // then the old one, then the rest, so no node points back at the source.
+    let others = cluster.nodes().iter().filter(|node| !std::ptr::eq(*node, source) && !std::ptr::eq(*node, target));
+    for node in [target, source].into_iter().chain(others) {
         node.command(&["CLUSTER", "SETSLOT", &slot, "NODE", &target_id]).unwrap();
     }
     let moved_replies = || source.info_field("errorstats", "errorstat_MOVED").unwrap();

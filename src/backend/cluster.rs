@@ -22,6 +22,9 @@ use crate::reply::Reply;
 /// How many redirections one command may follow (a slot moving twice while one
 /// command is under way is already rare).
 const MAX_REDIRECTS: usize = 5;
+/// The pause before following a second redirection for the same command, times
+/// the redirections so far.
+const REDIRECT_PAUSE: Duration = Duration::from_millis(10);
 /// Idle connections kept per node; more are closed when handed back.
 const MAX_IDLE: usize = 16;
 const SLOTS: usize = 16384;
@@ -317,6 +320,7 @@ impl ClusterSession<'_> {
     /// Sends one command to `node`, following redirections.
     fn send(&mut self, mut node: Arc<ClusterNode>, args: &[&[u8]]) -> Result<Reply, CommandError> {
         let mut asking = false;
+        let mut redirects = 0;
         for _ in 0..=MAX_REDIRECTS {
             let session = self.on(Arc::clone(&node))?;
             if asking {
@@ -328,6 +332,12 @@ impl ClusterSession<'_> {
             match &result {
                 Err(CommandError::Server(error)) if error.code == "MOVED" || error.code == "ASK" => {
                     let Some((slot, address)) = redirection(error) else { return result };
+                    if redirects > 0 {
+                        // Redirected again: the nodes may not agree yet on a slot
+                        // that just moved. Give them a moment to converge.
+                        std::thread::sleep(REDIRECT_PAUSE * redirects);
+                    }
+                    redirects += 1;
                     let next = self.cluster.node_at(address)?;
                     asking = error.code == "ASK";
                     if !asking {
