@@ -328,3 +328,29 @@ fn dropping_a_renewing_guard_does_not_wait_for_a_hung_renewal() {
     assert!(took < timeout / 2, "the drop waited {took:?} for the hung renewal");
     assert!(!Lock::new(&client(&server), "hung-renewal").unwrap().locked().unwrap(), "released");
 }
+
+#[test]
+fn renewals_reuse_one_private_connection() {
+    let server = server();
+    let client = client(&server);
+    let lock = Lock::new(&client, "long-job").unwrap();
+    let guard = lock.renewing_guard(Duration::from_millis(300), Duration::ZERO).unwrap().expect("free");
+    let before = common::info_number(&server, "stats", "total_connections_received");
+    // Watch five renewals go by, from the guard itself (no connection opened).
+    let mut renewals = 0;
+    let mut last = guard.valid_until();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while renewals < 5 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+        if guard.valid_until() != last {
+            last = guard.valid_until();
+            renewals += 1;
+        }
+    }
+    assert_eq!(renewals, 5, "the guard kept renewing");
+    // One private connection for all of them (opened at the first renewal), plus
+    // the INFO below.
+    let opened = common::info_number(&server, "stats", "total_connections_received") - before;
+    assert!(opened <= 2, "{opened} connections opened for 5 renewals");
+    assert!(!guard.lost());
+}

@@ -77,6 +77,16 @@ impl Cluster {
         Ok(Cluster { seeds: seeds.to_vec(), reuse, timeouts, map: RwLock::new(SlotMap::default()) })
     }
 
+    /// The same cluster with connections of its own (reused: one idle list per node).
+    pub(crate) fn fork(&self) -> Cluster {
+        Cluster {
+            seeds: self.seeds.clone(),
+            reuse: Reuse::Lazy,
+            timeouts: self.timeouts,
+            map: RwLock::new(SlotMap::default()),
+        }
+    }
+
     pub(crate) fn describe(&self) -> String {
         format!("cluster via {}", self.seeds[0])
     }

@@ -53,6 +53,18 @@ pub trait Backend: Send + Sync + 'static {
         self.session(node)
     }
 
+    /// A backend on the same servers with connections of its own, kept open
+    /// (one per node): for a helper that must never queue behind this backend's
+    /// users, like a lock's renewing thread. `None` (the default) when the backend
+    /// cannot make one; callers then fall back to
+    /// [`dedicated_session`](Self::dedicated_session) for each operation.
+    fn fork(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// The node that really serves operations routed to `node`. Pipelines send all
     /// the operations one server serves in one batch. The default keeps master and
     /// replica apart, which is always correct; a backend without a replica answers
@@ -118,6 +130,11 @@ impl<T> Routed<T> {
 
     pub(crate) fn has_replica(&self) -> bool {
         self.replica.is_some()
+    }
+
+    /// The same routing over `f` of each node's connections.
+    pub(crate) fn map<U>(&self, f: impl Fn(&T) -> U) -> Routed<U> {
+        Routed { master: f(&self.master), replica: self.replica.as_ref().map(f) }
     }
 }
 

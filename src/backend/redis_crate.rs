@@ -92,6 +92,14 @@ impl Backend for RedisBackend {
             Topology::Cluster(_) => Node::Master,
         }
     }
+
+    fn fork(&self) -> Option<RedisBackend> {
+        let topology = match &self.topology {
+            Topology::Standalone(nodes) => Topology::Standalone(nodes.map(NodeConnections::fork)),
+            Topology::Cluster(cluster) => Topology::Cluster(cluster.fork()),
+        };
+        Some(RedisBackend { topology })
+    }
 }
 
 /// How the connections of one node are kept.
@@ -152,6 +160,15 @@ impl NodeConnections {
             Reuse::Pooled { max_size } => Keeping::Pooled(pool(&opener, *max_size)?),
         };
         Ok(NodeConnections { opener, keeping, shown: dsn.to_string() })
+    }
+
+    /// The same node with one lazy connection of its own.
+    fn fork(&self) -> NodeConnections {
+        NodeConnections {
+            opener: self.opener.clone(),
+            keeping: Keeping::Lazy(Mutex::new(None)),
+            shown: self.shown.clone(),
+        }
     }
 
     fn session(&self) -> Result<NodeSession<'_>, CommandError> {

@@ -343,11 +343,11 @@ impl<B: Backend> Lock<Client<B>> {
     /// `ttl` well above the network's round trips, and give the client a
     /// response timeout below `ttl / 3`, or one slow renewal uses up the expiry.
     ///
-    /// Renewals run on connections of their own ([`Backend::dedicated_session`]:
-    /// with the default backend, a new connection for each renewal, every
-    /// `ttl / 3`), so they never wait behind this client's other operations on a
-    /// shared connection — a lazy client's single connection, or a pool at its
-    /// limit. The renewing thread holds a clone of the client; it ends at its next
+    /// Renewals run on a connection of their own (with the default backend, one
+    /// private connection kept open, see [`Backend::fork`]; with a backend that
+    /// cannot fork, a new connection for each renewal), so they never wait behind
+    /// this client's other operations on a shared connection — a lazy client's
+    /// single connection, or a pool at its limit. The renewing thread holds a clone of the client; it ends at its next
     /// wake-up once the guard is gone.
     pub fn renewing_guard(&self, ttl: Duration, wait: Duration) -> Result<Option<LockGuard<B>>> {
         let Some((token, sent)) = self.take(Some(ttl), wait)? else { return Ok(None) };
@@ -549,7 +549,8 @@ impl Renewer {
     ) -> Renewer {
         let (stop, stopped) = mpsc::channel::<()>();
         let every = (ttl / 3).max(Duration::from_millis(1));
-        let lock = lock.on(&Client::with_backend(OwnConnections(lock.core.exec.clone())));
+        let shared = lock.core.exec.clone();
+        let lock = lock.on(&Client::with_backend(OwnConnections { own: shared.backend().fork(), shared }));
         thread::spawn(move || {
             let mut next = sent + every;
             loop {
@@ -576,10 +577,14 @@ impl Renewer {
     }
 }
 
-/// A renewer's backend: its lock's client's, but each operation on a connection
-/// of its own ([`Backend::dedicated_session`]), so that renewals never queue
-/// behind the holder's own operations.
-struct OwnConnections<B: Backend>(Client<B>);
+/// A renewer's backend: connections of its own, so that renewals never queue
+/// behind the holder's own operations — a persistent private connection per node
+/// when the lock's backend can [`fork`](Backend::fork) (the default backend can),
+/// else a new connection for each renewal ([`Backend::dedicated_session`]).
+struct OwnConnections<B: Backend> {
+    own: Option<B>,
+    shared: Client<B>,
+}
 
 impl<B: Backend> Backend for OwnConnections<B> {
     type Session<'a>
@@ -588,16 +593,19 @@ impl<B: Backend> Backend for OwnConnections<B> {
         Self: 'a;
 
     fn session(&self, node: Node) -> Result<B::Session<'_>, CommandError> {
-        // Nothing blocks: the session needs no more than the usual response timeout.
-        self.0.backend().dedicated_session(node, Duration::ZERO)
+        match &self.own {
+            Some(own) => own.session(node),
+            // Nothing blocks: the session needs no more than the usual response timeout.
+            None => self.shared.backend().dedicated_session(node, Duration::ZERO),
+        }
     }
 
     fn describe(&self, node: Node) -> String {
-        self.0.backend().describe(node)
+        self.shared.backend().describe(node)
     }
 
     fn serving(&self, node: Node) -> Node {
-        self.0.backend().serving(node)
+        self.shared.backend().serving(node)
     }
 }
 
