@@ -42,7 +42,15 @@
 //! | [`Queue`] | list | `queue.Queue` |
 //! | [`PriorityQueue`] | zset | `queue.PriorityQueue` (here with an atomic pop) |
 //! | [`Stack`] | list | `stack.Stack` |
-//! | [`Lock`] | string | `lock.Lock` (here atomic, released only by its holder's [`LockToken`]) |
+//! | [`Lock`] | string | `lock.Lock` (here atomic, released only by its holder's [`LockToken`], with fencing numbers and renewal) |
+//! | [`ResourcePool`] | zset + siblings | — (leased checkout with deadlines and fencing numbers) |
+//! | [`BoundedQueue`] | list + siblings | — (a capacity that is never exceeded) |
+//! | [`ReliableQueue`] | list + siblings | — (at-least-once delivery with receipts and dead letters) |
+//! | [`Semaphore`] | zset + siblings | — (N permits whose holders expire) |
+//! | [`RateLimiter`] | string | — (GCRA on server time) |
+//!
+//! A compound model's keys all share one Redis Cluster hash slot (`{key}:suffix`),
+//! so each of its operations runs on one node.
 //!
 //! Each page lists the script behind every operation. A pop whose item the
 //! serializer cannot decode returns the item's bytes in

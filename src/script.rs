@@ -144,7 +144,7 @@ pub fn find(name: &str) -> Option<Script> {
     all().find(|script| script.name() == name)
 }
 
-/// A script's header comment, as DESIGN.md lays it out:
+/// A script's header comment, as every bundled script has it:
 ///
 /// ```text
 /// --[[ pool/checkout
