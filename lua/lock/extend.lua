@@ -3,7 +3,7 @@
   Set a held lock's expiry to a new duration from now, only for its holder.
   KEYS[1]  lock (string)
   ARGV[1]  the holder's token
-  ARGV[2]  new expiry in milliseconds, counted from now (at least 1)
+  ARGV[2]  expiry: new time to live in milliseconds, from now (at least 1)
   Returns  1 when the expiry was set, 0 when the lock is not held with this token
   Worst case  O(1)
 ]]

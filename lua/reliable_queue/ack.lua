@@ -9,7 +9,7 @@
   KEYS[3]  deliveries hash (id -> times delivered)
   KEYS[4]  in-flight zset (id -> visibility deadline, ms)
   ARGV[1]  item id
-  ARGV[2]  delivery number from the receipt
+  ARGV[2]  delivery: the delivery number from the receipt
   Returns  1 when acknowledged, 0 when the receipt is stale (nothing changed)
   Worst case  O(log F), F the number of items in flight
 ]]

@@ -6,8 +6,8 @@
   KEYS[2]  deliveries hash (id -> times delivered)
   KEYS[3]  in-flight zset (id -> visibility deadline, ms)
   ARGV[1]  item id
-  ARGV[2]  delivery number from the receipt
-  ARGV[3]  new visibility from now, ms (>= 1)
+  ARGV[2]  delivery: the delivery number from the receipt
+  ARGV[3]  visibility: new deadline from now, ms (>= 1)
   Returns  the new deadline, ms, or nil when the receipt is stale
   Worst case  O(log F), F the number of items in flight
 ]]

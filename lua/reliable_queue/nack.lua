@@ -12,8 +12,8 @@
   KEYS[5]  dead-letter list (values; oldest at the tail)
   KEYS[6]  signal list (never longer than the ready list)
   ARGV[1]  item id
-  ARGV[2]  delivery number from the receipt
-  ARGV[3]  MAX deliveries before an item is dead-lettered (>= 1)
+  ARGV[2]  delivery: the delivery number from the receipt
+  ARGV[3]  max deliveries: after this many an item is dead-lettered (>= 1)
   Returns  1 requeued, 2 dead-lettered, 0 stale receipt (nothing changed)
   Worst case  O(log F), F the number of items in flight
 ]]

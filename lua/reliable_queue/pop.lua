@@ -17,7 +17,7 @@
   KEYS[5]  dead-letter list (values; oldest at the tail)
   KEYS[6]  foreign list (elements met in the ready list that are no ids of this queue; oldest at the tail)
   ARGV[1]  visibility, ms (>= 1)
-  ARGV[2]  MAX deliveries before an item is dead-lettered (>= 1)
+  ARGV[2]  max deliveries: after this many an item is dead-lettered (>= 1)
   ARGV[3]  LIMIT: the most expired deliveries reclaimed, and foreign elements set aside, by this call (>= 1)
   Returns  {id, delivery number, deadline ms, value}, or nil when nothing is ready
            (or when LIMIT foreign elements were set aside first: the next call goes on)

@@ -11,7 +11,7 @@
   KEYS[4]  retiring set (leased members removed from the pool)
   KEYS[5]  signal list (one element per member a waiter may take; never longer than the idle set)
   ARGV[1]  member
-  ARGV[2]  fencing number of the lease
+  ARGV[2]  fence: the lease's fencing number
   Returns  1 when the lease was this holder's and has ended, 0 when it was not (nothing changed)
   Worst case  O(log N), N the number of members
 ]]

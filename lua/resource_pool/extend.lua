@@ -7,8 +7,8 @@
   KEYS[2]  leased zset (member -> lease deadline, ms)
   KEYS[3]  leases hash (member -> fencing number of its current lease)
   ARGV[1]  member
-  ARGV[2]  fencing number of the lease
-  ARGV[3]  new lease length from now, ms (>= 1)
+  ARGV[2]  fence: the lease's fencing number
+  ARGV[3]  lease: new length from now, ms (>= 1)
   Returns  the new deadline, ms, or nil when the lease is no longer this holder's
   Worst case  O(log N), N the number of members
 ]]

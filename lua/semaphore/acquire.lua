@@ -9,7 +9,7 @@
   KEYS[2]  settings hash (permits)
   KEYS[3]  permit id counter (string; only grows, so ids are fencing numbers)
   ARGV[1]  permits (>= 1)
-  ARGV[2]  how long the permit is held unless released or extended, ms (>= 1)
+  ARGV[2]  hold: how long the permit is held unless released or extended, ms (>= 1)
   Returns  {permit id, deadline ms}, or nil when every permit is held;
            error REDISEXT_SETTINGS on another number of permits
   Worst case  O(log P + E), P permits, E expired holders dropped (E <= P)
