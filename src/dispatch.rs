@@ -35,27 +35,35 @@ pub(crate) enum Request<'c> {
 impl<'c> Request<'c> {
     /// The command's arguments, name first. Keys and values are borrowed, never copied.
     pub(crate) fn args(&self) -> Vec<Cow<'c, [u8]>> {
+        let mut args = Vec::new();
+        self.push_args(&mut args);
+        args
+    }
+
+    /// Appends the command's arguments, name first, to `args`.
+    pub(crate) fn push_args(&self, args: &mut Vec<Cow<'c, [u8]>>) {
         match *self {
             Request::Eval(call) => {
-                let mut args: Vec<Cow<'c, [u8]>> = Vec::with_capacity(3 + call.keys.len() + call.args.len());
+                args.reserve(3 + call.keys.len() + call.args.len());
                 args.push(Cow::Borrowed(eval_command(call.script)));
                 args.push(Cow::Borrowed(call.script.sha1().as_bytes()));
                 args.push(key_count(call.keys.len()));
                 args.extend(call.keys.iter().map(|key| Cow::Borrowed(key.as_bytes())));
                 args.extend(call.args.iter().map(|arg| Cow::Borrowed(arg.as_slice())));
-                args
             }
-            Request::Load(script) => {
-                vec![Cow::Borrowed(b"SCRIPT"), Cow::Borrowed(b"LOAD"), Cow::Borrowed(script.source().as_bytes())]
-            }
-            Request::Type(key) => vec![Cow::Borrowed(b"TYPE"), Cow::Borrowed(key)],
+            Request::Load(script) => args.extend([
+                Cow::Borrowed(&b"SCRIPT"[..]),
+                Cow::Borrowed(b"LOAD"),
+                Cow::Borrowed(script.source().as_bytes()),
+            ]),
+            Request::Type(key) => args.extend([Cow::Borrowed(&b"TYPE"[..]), Cow::Borrowed(key)]),
             Request::Pop(key, timeout) => {
                 // BLPOP takes seconds as a decimal; 0 would mean "forever".
                 let seconds = format!("{:.3}", timeout.as_secs_f64().max(0.001));
-                vec![Cow::Borrowed(b"BLPOP"), Cow::Borrowed(key), Cow::Owned(seconds.into_bytes())]
+                args.extend([Cow::Borrowed(&b"BLPOP"[..]), Cow::Borrowed(key), Cow::Owned(seconds.into_bytes())]);
             }
-            Request::Multi => vec![Cow::Borrowed(b"MULTI")],
-            Request::Exec => vec![Cow::Borrowed(b"EXEC")],
+            Request::Multi => args.push(Cow::Borrowed(b"MULTI")),
+            Request::Exec => args.push(Cow::Borrowed(b"EXEC")),
         }
     }
 
@@ -78,20 +86,41 @@ fn key_count<'c>(count: usize) -> Cow<'c, [u8]> {
 }
 
 /// The arguments of several requests, kept so that a pipelined send can borrow them
-/// as `&[&[&[u8]]]`.
+/// as `&[&[&[u8]]]`: one flat list and where each command ends, so a batch costs a
+/// few allocations rather than a few per command.
 pub(crate) struct Commands<'c> {
-    args: Vec<Vec<Cow<'c, [u8]>>>,
+    args: Vec<Cow<'c, [u8]>>,
+    ends: Vec<usize>,
 }
 
 impl<'c> Commands<'c> {
     pub(crate) fn new(requests: &[Request<'c>]) -> Commands<'c> {
-        Commands { args: requests.iter().map(Request::args).collect() }
+        let mut args = Vec::with_capacity(requests.len() * 6);
+        let mut ends = Vec::with_capacity(requests.len());
+        for request in requests {
+            request.push_args(&mut args);
+            ends.push(args.len());
+        }
+        Commands { args, ends }
     }
 
-    /// Each command's arguments as slices; `.iter().map(Vec::as_slice)` gives what
+    /// Every argument of every command, in order, as slices.
+    pub(crate) fn flat(&self) -> Vec<&[u8]> {
+        self.args.iter().map(AsRef::as_ref).collect()
+    }
+
+    /// `flat` (from [`flat`](Self::flat)) cut into one slice per command: what
     /// `Session::query_pipelined` takes.
-    pub(crate) fn slices(&self) -> Vec<Vec<&[u8]>> {
-        self.args.iter().map(|args| args.iter().map(AsRef::as_ref).collect()).collect()
+    pub(crate) fn split<'a>(&self, flat: &'a [&'a [u8]]) -> Vec<&'a [&'a [u8]]> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let command = &flat[start..end];
+                start = end;
+                command
+            })
+            .collect()
     }
 }
 

@@ -77,7 +77,26 @@ impl<C> std::fmt::Debug for Pipeline<C> {
 }
 
 /// Stores a call's decoded result (or error) into its slot.
-type Fill = Box<dyn FnOnce(Result<Reply>, &ScriptCall) + Send + Sync>;
+type Fill = Arc<dyn FillSlot>;
+
+/// A slot's cell: where its result lands, and how its reply is decoded. One
+/// allocation per queued operation, shared by the queue and the [`Slot`].
+#[derive(Debug)]
+struct Cell<T> {
+    result: Mutex<Option<Result<T>>>,
+    decode: crate::op::Decoder<T>,
+}
+
+/// Fills a slot from its call's reply, whatever the slot's type.
+trait FillSlot: Send + Sync {
+    fn fill(&self, reply: Result<Reply>, call: &ScriptCall);
+}
+
+impl<T: Send> FillSlot for Cell<T> {
+    fn fill(&self, reply: Result<Reply>, call: &ScriptCall) {
+        *lock(&self.result) = Some(reply.and_then(|reply| (self.decode)(reply, call)));
+    }
+}
 
 /// One queued operation.
 enum Entry {
@@ -126,21 +145,17 @@ impl<C: Clone> Executor for Pipeline<C> {
 
     /// Queues the operation; its result lands in the slot when the pipeline runs.
     fn execute<T: Send + 'static>(&self, op: Op<T>) -> Slot<T> {
-        let cell = Arc::new(Mutex::new(None));
+        let cell = Arc::new(Cell { result: Mutex::new(None), decode: op.decode });
         let mut queue = lock(&self.queue);
         let index = queue.len();
         match op.call {
             Ok(call) => {
-                let target = Arc::clone(&cell);
-                let decode = op.decode;
-                let fill: Fill = Box::new(move |reply: Result<Reply>, call: &ScriptCall| {
-                    *lock(&target) = Some(reply.and_then(|reply| decode(reply, call)));
-                });
+                let fill: Fill = cell.clone();
                 queue.push(Entry::Queued { call, fill });
             }
             Err(error) => {
                 queue.push(Entry::Failed { reason: error.to_string() });
-                *lock(&cell) = Some(Err(error));
+                *lock(&cell.result) = Some(Err(error));
             }
         }
         Slot { index, cell }
@@ -159,7 +174,7 @@ impl<C: Clone> Executor for Pipeline<C> {
 #[derive(Debug)]
 pub struct Slot<T> {
     index: usize,
-    cell: Arc<Mutex<Option<Result<T>>>>,
+    cell: Arc<Cell<T>>,
 }
 
 impl<T> Slot<T> {
@@ -171,12 +186,12 @@ impl<T> Slot<T> {
 
     /// True once the pipeline has run (the slot holds a result or an error).
     pub fn is_ready(&self) -> bool {
-        lock(&self.cell).is_some()
+        lock(&self.cell.result).is_some()
     }
 
     /// The operation's result, or its error.
     pub fn take(self) -> Result<T> {
-        lock(&self.cell).take().unwrap_or(Err(Error::PipelineNotRun { index: self.index }))
+        lock(&self.cell.result).take().unwrap_or(Err(Error::PipelineNotRun { index: self.index }))
     }
 }
 
@@ -287,7 +302,7 @@ impl Drop for Taken {
                     delivery,
                     source: "the pipeline's run was abandoned (its future was dropped) before it finished".into(),
                 };
-                fill(Err(error), &call);
+                fill.fill(Err(error), &call);
             }
         }
     }
@@ -358,7 +373,7 @@ impl Taken {
                     Err(error)
                 }
             };
-            fill(result, &call);
+            fill.fill(result, &call);
         }
         let first = first.or(unbuilt);
         match first {
@@ -419,8 +434,8 @@ fn run_batch<B: Backend>(backend: &B, node: Node, calls: Vec<&ScriptCall>, atomi
     };
     loop {
         let commands = Commands::new(&requests);
-        let slices = commands.slices();
-        let slices: Vec<&[&[u8]]> = slices.iter().map(Vec::as_slice).collect();
+        let flat = commands.flat();
+        let slices = commands.split(&flat);
         let replies = session.query_pipelined(&slices);
         match batch.advance(replies, session.is_fresh()) {
             BatchStep::Send(next) => requests = next,
@@ -483,8 +498,8 @@ async fn run_batch_async<B: crate::AsyncBackend>(
     };
     loop {
         let commands = Commands::new(&requests);
-        let slices = commands.slices();
-        let slices: Vec<&[&[u8]]> = slices.iter().map(Vec::as_slice).collect();
+        let flat = commands.flat();
+        let slices = commands.split(&flat);
         let replies = session.query_pipelined(&slices).await;
         match batch.advance(replies, session.is_fresh()) {
             BatchStep::Send(next) => requests = next,

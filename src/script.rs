@@ -6,6 +6,8 @@
 //! naming a file that does not exist is a compile error, and a test fails when a
 //! file under `lua/` has no handle.
 
+use std::sync::OnceLock;
+
 use include_dir::{Dir, include_dir};
 
 /// The audited sources, embedded byte for byte.
@@ -14,6 +16,8 @@ static LUA: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/lua");
 /// What build.rs learned about one file under `lua/`.
 #[derive(Debug)]
 pub(crate) struct Facts {
+    /// The position in `BUNDLED`.
+    index: usize,
     name: &'static str,
     sha1: &'static str,
     read_only: bool,
@@ -90,13 +94,11 @@ impl Script {
 
     /// The exact bytes sent with `SCRIPT LOAD`, shebang included.
     pub fn source(&self) -> &'static str {
-        // build.rs listed the same directory include_dir embedded, in the same build,
-        // so the file is there; an empty source could never match the SHA1, and the
-        // dispatcher reports that as `Error::ScriptMismatch` rather than panicking.
-        let mut path = String::with_capacity(self.facts.name.len() + 4);
-        path.push_str(self.facts.name);
-        path.push_str(".lua");
-        LUA.get_file(&path).and_then(|file| file.contents_utf8()).unwrap_or("")
+        // Looked up in the embedded directory once, then by index: pipelines send
+        // a script's source with every batch.
+        static SOURCES: OnceLock<Vec<&'static str>> = OnceLock::new();
+        let sources = SOURCES.get_or_init(|| BUNDLED.iter().map(embedded_source).collect());
+        sources.get(self.facts.index).copied().unwrap_or("")
     }
 
     /// The header comment parsed: summary, keys, arguments, return value, cost.
@@ -118,6 +120,15 @@ impl PartialEq for Script {
 }
 
 impl Eq for Script {}
+
+/// A script's bytes as `include_dir` embedded them. build.rs listed the same
+/// directory in the same build, so the file is there; an empty source could never
+/// match the SHA1, and the dispatcher reports that as `Error::ScriptMismatch`
+/// rather than panicking.
+fn embedded_source(facts: &'static Facts) -> &'static str {
+    let path = format!("{}.lua", facts.name);
+    LUA.get_file(&path).and_then(|file| file.contents_utf8()).unwrap_or("")
+}
 
 const fn str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());

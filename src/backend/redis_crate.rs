@@ -460,6 +460,15 @@ fn pack_command(packed: &mut Vec<u8>, args: &[&[u8]]) {
 
 /// Appends `number` in decimal ASCII.
 fn push_decimal(out: &mut Vec<u8>, mut number: usize) {
+    // Most lengths and counts are one or two digits.
+    if number < 10 {
+        out.push(b'0' + number as u8);
+        return;
+    }
+    if number < 100 {
+        out.extend_from_slice(&[b'0' + (number / 10) as u8, b'0' + (number % 10) as u8]);
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     loop {
