@@ -69,3 +69,33 @@ fn a_killed_signal_connection_does_not_end_the_wait() {
         assert!(permit.is_some(), "it got the released permit");
     });
 }
+
+#[test]
+fn a_lock_release_wakes_a_waiter_through_the_signal_list() {
+    let server = server();
+    let client = Client::open(&server.url()).unwrap();
+    let lock = redisext::Lock::new(&client, "door").unwrap();
+    let signals = || server.command(&["LLEN", "{door}:signal"]).unwrap();
+
+    // With nobody waiting, releases leave one signal, never more.
+    for _ in 0..3 {
+        let token = lock.acquire(Duration::from_secs(60)).unwrap().unwrap();
+        assert!(lock.release(&token).unwrap());
+    }
+    assert_eq!(signals(), Reply::Int(1));
+    server.command(&["DEL", "{door}:signal"]).unwrap();
+
+    let held = lock.acquire(Duration::from_secs(60)).unwrap().unwrap();
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let own = Client::open(&server.url()).unwrap();
+            redisext::Lock::new(&own, "door").unwrap().acquire_wait(Duration::from_secs(60), Duration::from_secs(30))
+        });
+        server.wait_until(Duration::from_secs(10), |s| Ok(s.info_field("clients", "blocked_clients")? == "1")).unwrap();
+        assert!(lock.release(&held).unwrap());
+        let taken = waiter.join().unwrap().unwrap().expect("the waiter took the released lock");
+        assert!(taken.fence() > held.fence());
+    });
+    // The waiter's BLPOP took the release's signal.
+    assert_eq!(signals(), Reply::Int(0));
+}

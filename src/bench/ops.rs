@@ -527,8 +527,9 @@ impl EvalshaWorker {
             return Ok(false);
         }
         self.common.hold_and_work(Holders::Lock)?;
-        let released: i64 =
-            evalsha("lock/release", &[key.as_bytes()], &[token.as_bytes()])?.query(&mut self.connection)?;
+        let signal = self.common.target.sibling("signal");
+        let released: i64 = evalsha("lock/release", &[key.as_bytes(), signal.as_bytes()], &[token.as_bytes()])?
+            .query(&mut self.connection)?;
         if released != 1 {
             return Err(BenchError::Unexpected("a held lock was not released".into()));
         }
@@ -817,7 +818,8 @@ impl OptimisticWorker {
             return Ok(Attempt::retried(false, retries));
         }
         self.common.hold_and_work(Holders::Lock)?;
-        // release: the key holds our token → DEL.
+        // release: the key holds our token → DEL, and one wake-up signal.
+        let signal = self.common.target.sibling("signal");
         let (released, more) = self.transact(&[key.as_bytes()], |connection, mut pipe| {
             let (value,): (Option<String>,) = pipe.cmd("GET").arg(key.as_bytes()).query(connection)?;
             if value.as_deref() != Some(token.as_str()) {
@@ -825,6 +827,8 @@ impl OptimisticWorker {
             }
             let mut transaction = redis::pipe();
             transaction.cmd("DEL").arg(key.as_bytes()).ignore();
+            transaction.cmd("LPUSH").arg(signal.as_bytes()).arg("1").ignore();
+            transaction.cmd("LTRIM").arg(signal.as_bytes()).arg(0).arg(0).ignore();
             Ok(Decision::Commit(transaction, ()))
         })?;
         retries += more;

@@ -9,7 +9,7 @@ use crate::backend::{Backend, RedisBackend};
 use crate::client::Client;
 use crate::error::{CommandError, Result};
 use crate::key::Key;
-use crate::model::{Core, Model, ModelOptions, Ttl, decode_ttl, millis};
+use crate::model::{Core, Model, ModelOptions, Ttl, decode_ttl, millis, signal_wait};
 use crate::op::{Executor, Node, Pause, ScriptCall, Wait, Waiting, decode, unexpected};
 use crate::reply::Reply;
 use crate::script;
@@ -88,6 +88,8 @@ use crate::script;
 pub struct Lock<E: Executor = Client> {
     core: Core<E>,
     fence: Key,
+    /// `{key}:signal`: a release pushes to it; waiting acquires block on it.
+    signal: Key,
 }
 
 /// Proof of holding a [`Lock`]: the random value its holder stored at the lock's
@@ -158,7 +160,7 @@ impl<E: Executor> Lock<E> {
     /// This lock on another executor (an async client, a pipeline), same key and
     /// options.
     pub fn on<E2: Executor>(&self, exec: &E2) -> Lock<E2> {
-        Lock { core: self.core.rebind(exec), fence: self.fence.clone() }
+        Lock { core: self.core.rebind(exec), fence: self.fence.clone(), signal: self.signal.clone() }
     }
 
     /// The lock's full key (namespace included).
@@ -199,8 +201,11 @@ impl<E: Executor> Lock<E> {
     }
 
     /// Like [`acquire`](Self::acquire), but while the lock is held, tries again
-    /// (polling with backoff from 2 ms to 100 ms) until it is free or `wait` has
-    /// passed; `None` then.
+    /// until it is free or `wait` has passed; `None` then. Between attempts it
+    /// blocks on `{key}:signal` (on a connection of its own), which a
+    /// [`release`](Self::release) pushes to, so a released lock is taken at once;
+    /// a lock that expires, or that Python redisext releases, is noticed within
+    /// 100 ms.
     pub fn acquire_wait(&self, ttl: impl Into<Option<Duration>>, wait: Duration) -> E::Output<Option<LockToken>> {
         self.acquire_with_wait(&LockToken::generate(), ttl, wait)
     }
@@ -222,7 +227,9 @@ impl<E: Executor> Lock<E> {
         ttl: impl Into<Option<Duration>>,
         wait: Duration,
     ) -> E::Output<Option<LockToken>> {
-        let wait = Wait::polling(wait);
+        // A release by this crate wakes a waiter at once; one by expiry or by
+        // Python redisext (a bare DEL) signals nothing and is seen at the recheck.
+        let wait = signal_wait(wait, &self.signal);
         self.core.run_waiting(self.acquire_call(token, ttl.into()), decode_acquired, wait)
     }
 
@@ -240,7 +247,8 @@ impl<E: Executor> Lock<E> {
     /// held by someone else (another token, a Python holder, or a new holder after
     /// this one's expiry).
     pub fn release(&self, token: &LockToken) -> E::Output<bool> {
-        let call = self.core.call(script::LOCK_RELEASE, vec![token.as_str().as_bytes().to_vec()]);
+        let keys = vec![self.core.key().clone(), self.signal.clone()];
+        let call = self.core.call_with_keys(script::LOCK_RELEASE, keys, vec![token.as_str().as_bytes().to_vec()]);
         self.core.run(call, decode::flag)
     }
 
@@ -614,6 +622,6 @@ impl<E: Executor> Model for Lock<E> {
 
     fn with_options(exec: &E, key: impl AsRef<[u8]>, options: ModelOptions) -> Result<Self> {
         let core = Core::new(exec, key, options, "string")?;
-        Ok(Lock { fence: core.sibling("fence")?, core })
+        Ok(Lock { fence: core.sibling("fence")?, signal: core.sibling("signal")?, core })
     }
 }
