@@ -56,6 +56,30 @@ pub enum Address {
     Unix(PathBuf),
 }
 
+/// `host:port`, with an IPv6 host in brackets (`[::1]:6379`), as Redis and DSNs
+/// write node addresses. A host already in brackets is not bracketed twice.
+///
+/// ```
+/// use redisext::connection::host_port;
+/// assert_eq!(host_port("10.0.0.1", 7000), "10.0.0.1:7000");
+/// assert_eq!(host_port("::1", 7000), "[::1]:7000");
+/// assert_eq!(host_port("[::1]", 7000), "[::1]:7000");
+/// ```
+pub fn host_port(host: &str, port: u16) -> String {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+}
+
+impl Address {
+    /// The address as `host:port`, or `None` for a Unix socket.
+    pub fn host_port(&self) -> Option<String> {
+        match self {
+            Address::Tcp { host, port } | Address::Tls { host, port } => Some(host_port(host, *port)),
+            Address::Unix(_) => None,
+        }
+    }
+}
+
 /// A password: kept out of `Debug` and `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -250,8 +274,7 @@ impl fmt::Display for Dsn {
         match &self.address {
             Address::Tcp { host, port } | Address::Tls { host, port } => {
                 let scheme = if matches!(self.address, Address::Tcp { .. }) { "redis" } else { "rediss" };
-                let host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
-                write!(f, "{scheme}://{credentials}{host}:{port}/{}", self.db)
+                write!(f, "{scheme}://{credentials}{}/{}", host_port(host, *port), self.db)
             }
             Address::Unix(path) => write!(f, "unix://{credentials}{}?db={}", path.display(), self.db),
         }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::backend::Session;
 use crate::backend::redis_crate::{Lease, NodeSession, Opener};
-use crate::connection::{Dsn, Reuse, Timeouts};
+use crate::connection::{Dsn, Reuse, Timeouts, host_port};
 use crate::error::{CommandError, Delivery, Error, Result, ServerError};
 use crate::key::hash_slot;
 use crate::reply::Reply;
@@ -158,7 +158,7 @@ impl Cluster {
     /// known masters first, then the seeds.
     fn refresh(&self) -> Result<(), CommandError> {
         let mut candidates: Vec<String> = self.read_map().nodes.keys().cloned().collect();
-        candidates.extend(self.seeds.iter().filter_map(address_of));
+        candidates.extend(self.seeds.iter().filter_map(|seed| seed.address().host_port()));
         let mut last_error = None;
         for address in candidates {
             let answer = self.node_at(&address).and_then(|node| {
@@ -209,15 +209,6 @@ fn unserved(slot: u16) -> CommandError {
     CommandError::Server(ServerError::parse(&format!("CLUSTERDOWN hash slot {slot} is not served by any known node")))
 }
 
-fn address_of(dsn: &Dsn) -> Option<String> {
-    match dsn.address() {
-        crate::connection::Address::Tcp { host, port } | crate::connection::Address::Tls { host, port } => {
-            Some(if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") })
-        }
-        _ => None,
-    }
-}
-
 /// `CLUSTER SLOTS` as `(first, last, "host:port")` per range; an empty host means
 /// "the node you asked" (`asked`).
 fn parse_slots(reply: &Reply, asked: &str) -> Option<Vec<(u16, u16, String)>> {
@@ -238,8 +229,8 @@ fn parse_slots(reply: &Reply, asked: &str) -> Option<Vec<(u16, u16, String)>> {
                 _ => return None,
             };
             let Some(Reply::Int(port)) = master.get(1) else { return None };
-            let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host };
-            Some((u16::try_from(*first).ok()?, u16::try_from(*last).ok()?, format!("{host}:{port}")))
+            let port = u16::try_from(*port).ok()?;
+            Some((u16::try_from(*first).ok()?, u16::try_from(*last).ok()?, host_port(&host, port)))
         })
         .collect()
 }

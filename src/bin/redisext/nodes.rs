@@ -191,7 +191,7 @@ fn discover(start: Dsn, timeouts: Timeouts, follow: bool) -> Result<Vec<NodeLink
             continue;
         }
         node.role = match &info.master {
-            Some((host, port)) => format!("replica of {}", show_address(host, *port)),
+            Some((host, port)) => format!("replica of {}", redisext::connection::host_port(host, *port)),
             None => "master".to_owned(),
         };
         if info.cluster {
@@ -218,18 +218,9 @@ fn discover(start: Dsn, timeouts: Timeouts, follow: bool) -> Result<Vec<NodeLink
     Ok(nodes)
 }
 
-fn show_address(host: &str, port: u16) -> String {
-    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
-}
-
 /// A DSN's address, to tell nodes apart before asking them their `run_id`.
 fn address_key(dsn: &Dsn) -> String {
-    match dsn.address() {
-        redisext::connection::Address::Tcp { host, port } | redisext::connection::Address::Tls { host, port } => {
-            show_address(host, *port)
-        }
-        other => format!("{other:?}"),
-    }
+    dsn.address().host_port().unwrap_or_else(|| format!("{:?}", dsn.address()))
 }
 
 #[cfg(test)]
