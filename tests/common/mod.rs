@@ -32,14 +32,8 @@ pub fn assert_every_script_ran(server: &RedisServer, model: &str) {
 
 /// The value of one `INFO` field, as a number.
 pub fn info_number(server: &RedisServer, section: &str, field: &str) -> u64 {
-    let info = server.info(section).expect("INFO");
-    let prefix = format!("{field}:");
-    info.lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
-        .trim()
-        .parse()
-        .expect("a number")
+    let value = server.info_field(section, field).expect("INFO");
+    value.parse().unwrap_or_else(|_| panic!("INFO {section} {field} is {value:?}, not a number"))
 }
 
 /// The server's clock (`TIME`), the clock every lease and deadline is measured on.
