@@ -163,6 +163,12 @@ pub struct ScriptCall {
     pub(crate) args: Vec<Arg>,
     pub(crate) node: Node,
     pub(crate) redis_type: &'static str,
+    /// True when sending the call again cannot apply it twice: it carries a token
+    /// or an operation id that the script recognises (an acquisition resent with
+    /// its token returns what the first attempt got). After an outcome that is
+    /// unknown (a connection lost after sending), the client then settles it by
+    /// resending instead of reporting that it may have applied.
+    pub(crate) resendable: bool,
 }
 
 impl ScriptCall {
@@ -173,7 +179,21 @@ impl ScriptCall {
             return Err(Error::TooLarge { what: "value", len: arg.len(), max: MAX_BULK_LEN });
         }
         let node = if script.is_read_only() { target.reads } else { Node::Master };
-        Ok(ScriptCall { script, keys, args, node, redis_type: target.redis_type })
+        Ok(ScriptCall { script, keys, args, node, redis_type: target.redis_type, resendable: script.is_read_only() })
+    }
+
+    /// Marks the call as safe to send again after an unknown outcome: its script
+    /// returns the first attempt's result to a resend (a token or operation id in
+    /// its arguments). Read-only calls are resendable already.
+    pub(crate) fn resendable(mut self) -> ScriptCall {
+        self.resendable = true;
+        self
+    }
+
+    /// True when sending the call again cannot apply it twice (see
+    /// [`resendable`](Self::resendable)).
+    pub fn is_resendable(&self) -> bool {
+        self.resendable
     }
 
     /// The script this call runs.
