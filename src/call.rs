@@ -185,6 +185,7 @@ impl ScriptCall {
     /// Marks the call as safe to send again after an unknown outcome: its script
     /// returns the first attempt's result to a resend (a token or operation id in
     /// its arguments). Read-only calls are resendable already.
+    #[allow(dead_code, reason = "the acquisitions that carry a client token are being moved onto it")]
     pub(crate) fn resendable(mut self) -> ScriptCall {
         self.resendable = true;
         self
