@@ -1,0 +1,286 @@
+//! A throwaway Sentinel-managed master with replicas.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{RedisServer, SETTLE_TIMEOUT, ServerError, expect_ok, replicas_online, settle};
+use crate::Reply;
+
+/// A master, its replicas and three Sentinels (quorum 2) watching them, on free
+/// loopback ports. Dropping it stops every process.
+///
+/// The Sentinels count a master as down after [`DOWN_AFTER`](Self::DOWN_AFTER)
+/// without an answer and promote a replica a moment later.
+///
+/// ```
+/// use redisext::testing::RedisSentinels;
+/// let sentinels = RedisSentinels::start("mymaster", 1)?;
+/// assert_eq!(sentinels.sentinel_addresses().len(), 3);
+/// assert_eq!(sentinels.master()?.port(), sentinels.nodes()[0].port());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct RedisSentinels {
+    master_name: String,
+    /// The data nodes: the first master, then the replicas.
+    nodes: Vec<RedisServer>,
+    sentinels: Vec<RedisServer>,
+    /// The port of the master before the last `kill_master` or `failover`.
+    previous_master: Option<u16>,
+}
+
+impl RedisSentinels {
+    /// How many Sentinels watch the master.
+    pub const SENTINELS: usize = 3;
+
+    /// Each Sentinel's `down-after-milliseconds`: how long the master may not
+    /// answer before a Sentinel counts it as down.
+    pub const DOWN_AFTER: Duration = Duration::from_millis(1000);
+
+    /// Each Sentinel's `failover-timeout`: the most a failover may take before it
+    /// is abandoned (and the least time before another try).
+    pub const FAILOVER_TIMEOUT: Duration = Duration::from_millis(3000);
+
+    /// Starts a master named `master_name`, `replicas` replicas of it and three
+    /// Sentinels (`<server> <config> --sentinel`), and waits until every Sentinel
+    /// sees the master up, every replica (online) and the two other Sentinels.
+    pub fn start(master_name: &str, replicas: usize) -> Result<RedisSentinels, ServerError> {
+        if master_name.is_empty() || master_name.contains(char::is_whitespace) {
+            return Err(ServerError::Command(format!("{master_name:?} is not a Sentinel master name")));
+        }
+        let master = RedisServer::start()?;
+        let mut nodes = Vec::with_capacity(1 + replicas);
+        for _ in 0..replicas {
+            nodes.push(RedisServer::start_replica_of(&master)?);
+        }
+        nodes.insert(0, master);
+        let (port, down_after, failover_timeout) =
+            (nodes[0].port(), Self::DOWN_AFTER.as_millis(), Self::FAILOVER_TIMEOUT.as_millis());
+        let config = format!(
+            "sentinel monitor {master_name} 127.0.0.1 {port} 2\n\
+             sentinel down-after-milliseconds {master_name} {down_after}\n\
+             sentinel failover-timeout {master_name} {failover_timeout}\n\
+             sentinel parallel-syncs {master_name} 1\n"
+        );
+        let mut sentinels = Vec::with_capacity(Self::SENTINELS);
+        for _ in 0..Self::SENTINELS {
+            sentinels.push(RedisServer::start_configured(Vec::new(), true, Some(config.clone()))?);
+        }
+        let topology = RedisSentinels { master_name: master_name.to_owned(), nodes, sentinels, previous_master: None };
+        settle(SETTLE_TIMEOUT, "the Sentinels to know the master, its replicas and each other", |seen| {
+            topology.settled(seen)
+        })?;
+        Ok(topology)
+    }
+
+    /// The name the Sentinels know the master by.
+    pub fn master_name(&self) -> &str {
+        &self.master_name
+    }
+
+    /// The data nodes as started, killed ones included: the first master, then
+    /// the replicas. Failovers change roles, not this order.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// The Sentinels.
+    pub fn sentinels(&self) -> &[RedisServer] {
+        &self.sentinels
+    }
+
+    /// The Sentinels' addresses, `127.0.0.1:<port>`.
+    pub fn sentinel_addresses(&self) -> Vec<String> {
+        self.sentinels.iter().map(RedisServer::address).collect()
+    }
+
+    /// The Sentinels' DSNs, `redis://127.0.0.1:<port>/0`.
+    pub fn sentinel_urls(&self) -> Vec<String> {
+        self.sentinels.iter().map(RedisServer::url).collect()
+    }
+
+    /// The master, as every Sentinel names it (`SENTINEL
+    /// GET-MASTER-ADDR-BY-NAME`); an error while they disagree (mid-failover).
+    pub fn master(&self) -> Result<&RedisServer, ServerError> {
+        let mut agreed = None;
+        for sentinel in &self.sentinels {
+            let port = self.master_port_by(sentinel)?;
+            match agreed {
+                Some(first) if first != port => {
+                    return Err(ServerError::Command(format!(
+                        "the Sentinels disagree on the master: port {first} or port {port}"
+                    )));
+                }
+                _ => agreed = Some(port),
+            }
+        }
+        self.node(agreed.unwrap_or_default())
+    }
+
+    /// The running data nodes other than the [master](Self::master).
+    pub fn replicas(&self) -> Result<Vec<&RedisServer>, ServerError> {
+        let master = self.master()?.port();
+        Ok(self.nodes.iter().filter(|node| node.is_running() && node.port() != master).collect())
+    }
+
+    /// Kills the master with SIGKILL and returns its port; the Sentinels promote a
+    /// replica: [`wait_for_failover`](Self::wait_for_failover) waits for that.
+    /// The killed node stays down.
+    ///
+    /// ```no_run
+    /// # // Runs in tests/topologies.rs; a failover takes a few seconds.
+    /// use redisext::testing::RedisSentinels;
+    /// let mut sentinels = RedisSentinels::start("mymaster", 2)?;
+    /// let old = sentinels.kill_master()?;
+    /// let new = sentinels.wait_for_failover()?;
+    /// assert_ne!(new.port(), old);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn kill_master(&mut self) -> Result<u16, ServerError> {
+        let port = self.master()?.port();
+        self.previous_master = Some(port);
+        let index = self.index_of(port)?;
+        self.nodes[index].kill();
+        Ok(port)
+    }
+
+    /// Asks a Sentinel for a planned switch (`SENTINEL FAILOVER`): a replica is
+    /// promoted and the old master becomes its replica.
+    /// [`wait_for_failover`](Self::wait_for_failover) waits for the switch.
+    pub fn failover(&mut self) -> Result<(), ServerError> {
+        let port = self.master()?.port();
+        self.previous_master = Some(port);
+        expect_ok(self.sentinels[0].command(&["SENTINEL", "FAILOVER", &self.master_name])?)
+    }
+
+    /// Waits (up to 30 s) until every Sentinel names a master other than the one
+    /// before the last [`kill_master`](Self::kill_master) or
+    /// [`failover`](Self::failover), that node is a master, every running data
+    /// node is its replica and online, and every Sentinel sees them so; returns
+    /// the new master.
+    pub fn wait_for_failover(&self) -> Result<&RedisServer, ServerError> {
+        let waiting_for = match self.previous_master {
+            Some(port) => format!("the Sentinels to replace the master on port {port}"),
+            None => "the Sentinels to settle".to_owned(),
+        };
+        let port = settle(SETTLE_TIMEOUT, &waiting_for, |seen| {
+            Ok(self.settled(seen)?.filter(|port| {
+                let replaced = Some(*port) != self.previous_master;
+                if !replaced {
+                    *seen = format!("the Sentinels still name port {port}");
+                }
+                replaced
+            }))
+        })?;
+        self.node(port)
+    }
+
+    /// The master's port if the topology has settled: every Sentinel names the
+    /// same running master and sees it up, every other running data node as its
+    /// replica, and the other Sentinels; the master lists those replicas online.
+    fn settled(&self, seen: &mut String) -> Result<Option<u16>, ServerError> {
+        let mut agreed = None;
+        for sentinel in &self.sentinels {
+            let port = self.master_port_by(sentinel)?;
+            if agreed.is_some_and(|first| first != port) {
+                *seen = format!("the Sentinels name port {agreed:?} and port {port}");
+                return Ok(None);
+            }
+            agreed = Some(port);
+            let name = self.master_name.as_str();
+            let master = fields(sentinel.command(&["SENTINEL", "MASTER", name])?);
+            if master.get("flags").map(String::as_str) != Some("master") {
+                *seen = format!("Sentinel {} sees the master as {:?}", sentinel.port(), master.get("flags"));
+                return Ok(None);
+            }
+            let known_replicas = entries(sentinel.command(&["SENTINEL", "REPLICAS", name])?);
+            for node in self.nodes.iter().filter(|node| node.is_running() && node.port() != port) {
+                if !known_replicas.iter().any(|replica| is_up(replica, node.port(), "slave")) {
+                    *seen = format!("Sentinel {} does not see replica {} up", sentinel.port(), node.port());
+                    return Ok(None);
+                }
+            }
+            let known_sentinels = entries(sentinel.command(&["SENTINEL", "SENTINELS", name])?);
+            for other in self.sentinels.iter().filter(|other| other.port() != sentinel.port()) {
+                if !known_sentinels.iter().any(|known| is_up(known, other.port(), "sentinel")) {
+                    *seen = format!("Sentinel {} does not see Sentinel {}", sentinel.port(), other.port());
+                    return Ok(None);
+                }
+            }
+        }
+        let Some(port) = agreed else { return Ok(None) };
+        let master = self.node(port)?;
+        if !master.is_running() {
+            *seen = format!("the Sentinels name port {port}, which is not running");
+            return Ok(None);
+        }
+        let role = master.info_field("replication", "role")?;
+        if role != "master" {
+            *seen = format!("port {port}, named master, has role {role:?}");
+            return Ok(None);
+        }
+        let replicas: Vec<u16> =
+            self.nodes.iter().filter(|node| node.is_running() && node.port() != port).map(RedisServer::port).collect();
+        Ok(replicas_online(master, &replicas, seen)?.then_some(port))
+    }
+
+    /// The master's port according to `sentinel`.
+    fn master_port_by(&self, sentinel: &RedisServer) -> Result<u16, ServerError> {
+        let reply = sentinel.command(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", &self.master_name])?;
+        let port = match &reply {
+            Reply::Array(address) => match address.get(1) {
+                Some(Reply::Bulk(port)) => std::str::from_utf8(port).ok().and_then(|port| port.parse().ok()),
+                _ => None,
+            },
+            _ => None,
+        };
+        port.ok_or_else(|| {
+            ServerError::Command(format!("Sentinel {} names the master {}", sentinel.port(), reply.describe()))
+        })
+    }
+
+    fn node(&self, port: u16) -> Result<&RedisServer, ServerError> {
+        self.index_of(port).map(|index| &self.nodes[index])
+    }
+
+    fn index_of(&self, port: u16) -> Result<usize, ServerError> {
+        self.nodes
+            .iter()
+            .position(|node| node.port() == port)
+            .ok_or_else(|| ServerError::Command(format!("port {port} is not a data node of this topology")))
+    }
+}
+
+impl Drop for RedisSentinels {
+    fn drop(&mut self) {
+        // The Sentinels first, so none reconfigures a data node being torn down.
+        for process in self.sentinels.iter_mut().chain(&mut self.nodes) {
+            process.kill();
+        }
+    }
+}
+
+/// A Sentinel's description of one instance: a flat array of names and values.
+fn fields(reply: Reply) -> BTreeMap<String, String> {
+    let Reply::Array(items) = reply else { return BTreeMap::new() };
+    let text = |item: &Reply| match item {
+        Reply::Bulk(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        other => other.describe(),
+    };
+    items.chunks_exact(2).map(|pair| (text(&pair[0]), text(&pair[1]))).collect()
+}
+
+/// A list of instance descriptions (`SENTINEL REPLICAS`, `SENTINEL SENTINELS`).
+fn entries(reply: Reply) -> Vec<BTreeMap<String, String>> {
+    match reply {
+        Reply::Array(items) => items.into_iter().map(fields).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `entry` describes the instance on `port` with exactly `flags` (no
+/// `s_down`, `disconnected`, …).
+fn is_up(entry: &BTreeMap<String, String>, port: u16, flags: &str) -> bool {
+    entry.get("port").map(String::as_str) == Some(port.to_string().as_str())
+        && entry.get("flags").map(String::as_str) == Some(flags)
+}
