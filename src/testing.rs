@@ -101,6 +101,11 @@ pub struct RedisServer {
 
 static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
 
+/// The server's log, in its directory.
+const LOG_FILE: &str = "redis.log";
+/// What the server wrote to stdout and stderr, in its directory.
+const OUTPUT_FILE: &str = "output.log";
+
 /// How long a server gets to answer after its process starts (an AOF to load
 /// included).
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -147,9 +152,8 @@ impl RedisServer {
     pub fn start_replica_of(master: &RedisServer) -> Result<RedisServer, ServerError> {
         let port = master.port.to_string();
         let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port])?;
-        replica.wait_until(SETTLE_TIMEOUT, |server| {
-            Ok(server.info("replication")?.contains("master_link_status:up"))
-        })?;
+        replica
+            .wait_until(SETTLE_TIMEOUT, |server| Ok(server.info("replication")?.contains("master_link_status:up")))?;
         Ok(replica)
     }
 
@@ -206,6 +210,7 @@ impl RedisServer {
             ));
         }
         std::fs::create_dir_all(&self.dir)?;
+        let output = std::fs::File::create(self.dir.join(OUTPUT_FILE))?;
         let mut command = Command::new(&binary);
         if let Some(config) = &self.sentinel_config {
             // A Sentinel rewrites its config file as it learns the topology: a
@@ -218,7 +223,7 @@ impl RedisServer {
         }
         command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--daemonize", "no", "--protected-mode", "no", "--logfile", "redis.log"])
+            .args(["--daemonize", "no", "--protected-mode", "no", "--logfile", LOG_FILE])
             // Replicas sync at once instead of after the default 5 s batching delay.
             .args(["--repl-diskless-sync-delay", "0"])
             .arg("--dir")
@@ -226,8 +231,9 @@ impl RedisServer {
             .args(&self.extra_args)
             .current_dir(&self.dir)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            // What the server prints before its log is open (a bad option, a port in use).
+            .stdout(output.try_clone()?)
+            .stderr(output);
         die_with_parent(&mut command);
         match command.spawn() {
             Ok(child) => self.child = Some(child),
@@ -264,11 +270,16 @@ impl RedisServer {
         }
     }
 
+    /// The last lines the server printed and logged (the directory goes when the
+    /// handle drops, so an error carries them).
     fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
-        format!("{} (log {})", tail, self.dir.join("redis.log").display())
+        let mut lines = Vec::new();
+        for file in [OUTPUT_FILE, LOG_FILE] {
+            let text = std::fs::read_to_string(self.dir.join(file)).unwrap_or_default();
+            let all: Vec<&str> = text.lines().filter(|line| !line.trim().is_empty()).collect();
+            lines.extend(all[all.len().saturating_sub(5)..].iter().map(|line| line.trim().to_owned()));
+        }
+        lines.join(" | ")
     }
 
     /// The server's DSN, `redis://127.0.0.1:<port>/0` (with the password when the
@@ -595,20 +606,25 @@ fn settle<T>(
     }
 }
 
-/// Whether `master` lists every replica in `ports` as online in `INFO
-/// replication`: its initial sync is done and it follows the stream (on a quiet
-/// topology, it holds the master's data).
-fn replicas_online(master: &RedisServer, ports: &[u16], seen: &mut String) -> Result<bool, ServerError> {
+/// Whether every one of `replicas` has finished its initial sync from `master`
+/// and follows its stream: the master lists it online, and it reports its link
+/// up with no sync in progress (Valkey lists a replica online while it is still
+/// loading the snapshot). On a quiet topology it then holds the master's data.
+fn replicas_online(master: &RedisServer, replicas: &[&RedisServer], seen: &mut String) -> Result<bool, ServerError> {
     let info = master.info("replication")?;
-    for port in ports {
-        let online = info.lines().filter_map(|line| line.split_once(':')).any(|(name, entry)| {
-            let mut parts = entry.split(',');
+    for replica in replicas {
+        let port = format!("port={}", replica.port);
+        let listed = info.lines().filter_map(|line| line.split_once(':')).any(|(name, entry)| {
             name.starts_with("slave")
-                && parts.clone().any(|part| part == format!("port={port}"))
-                && parts.any(|part| part == "state=online")
+                && entry.split(',').any(|part| part == port)
+                && entry.split(',').any(|part| part == "state=online")
         });
-        if !online {
-            *seen = format!("replica {port} of {} is not online", master.port);
+        let own = replica.info("replication")?;
+        let synced = field_of(&own, "master_port") == Some(master.port.to_string().as_str())
+            && field_of(&own, "master_link_status") == Some("up")
+            && field_of(&own, "master_sync_in_progress") == Some("0");
+        if !listed || !synced {
+            *seen = format!("replica {} of {} is not in sync yet", replica.port, master.port);
             return Ok(false);
         }
     }

@@ -217,7 +217,10 @@ impl RedisCluster {
         let waiting_for = format!("a running master to serve slot {slot} and the cluster to settle");
         let port = settle(SETTLE_TIMEOUT, &waiting_for, |seen| {
             Ok(self.settled(seen)?.and_then(|layout| {
-                layout.iter().find(|(_, role)| role.slots.iter().any(|range| range.contains(&slot))).map(|(port, _)| *port)
+                layout
+                    .iter()
+                    .find(|(_, role)| role.slots.iter().any(|range| range.contains(&slot)))
+                    .map(|(port, _)| *port)
             }))
         })?;
         self.node(port)
@@ -264,8 +267,7 @@ impl RedisCluster {
                     return Ok(None);
                 };
                 // A master this node does not list is port 0: not running.
-                let master =
-                    line.master_id.as_ref().map(|id| lines.iter().find(|l| &l.id == id).map_or(0, |l| l.port));
+                let master = line.master_id.as_ref().map(|id| lines.iter().find(|l| &l.id == id).map_or(0, |l| l.port));
                 let slots = line.slots.iter().map(|(first, last)| *first..=*last).collect();
                 layout.insert(other.port(), Role { master, slots });
             }
@@ -289,8 +291,11 @@ impl RedisCluster {
                 *seen = format!("replica {port} follows {:?}, which is not running", role.master);
                 return Ok(None);
             }
-            let replicas: Vec<u16> =
-                layout.iter().filter(|(_, other)| other.master == Some(*port)).map(|(replica, _)| *replica).collect();
+            let replicas = layout
+                .iter()
+                .filter(|(_, other)| other.master == Some(*port))
+                .map(|(replica, _)| self.node(*replica))
+                .collect::<Result<Vec<_>, _>>()?;
             if !replicas.is_empty() && !replicas_online(self.node(*port)?, &replicas, seen)? {
                 return Ok(None);
             }

@@ -67,9 +67,7 @@ impl RedisSentinels {
             sentinels.push(RedisServer::start_configured(Vec::new(), true, Some(config.clone()))?);
         }
         let topology = RedisSentinels { master_name: master_name.to_owned(), nodes, sentinels, previous_master: None };
-        settle(SETTLE_TIMEOUT, "the Sentinels to know the master, its replicas and each other", |seen| {
-            topology.settled(seen)
-        })?;
+        topology.wait_until_settled()?;
         Ok(topology)
     }
 
@@ -119,8 +117,7 @@ impl RedisSentinels {
 
     /// The running data nodes other than the [master](Self::master).
     pub fn replicas(&self) -> Result<Vec<&RedisServer>, ServerError> {
-        let master = self.master()?.port();
-        Ok(self.nodes.iter().filter(|node| node.is_running() && node.port() != master).collect())
+        Ok(self.replicas_of(self.master()?.port()))
     }
 
     /// Kills the master with SIGKILL and returns its port; the Sentinels promote a
@@ -146,7 +143,9 @@ impl RedisSentinels {
 
     /// Asks a Sentinel for a planned switch (`SENTINEL FAILOVER`): a replica is
     /// promoted and the old master becomes its replica.
-    /// [`wait_for_failover`](Self::wait_for_failover) waits for the switch.
+    /// [`wait_for_failover`](Self::wait_for_failover) waits for the switch. Soon
+    /// after a previous switch the Sentinel may refuse (`NOGOODSLAVE`, `INPROG`):
+    /// call [`wait_until_settled`](Self::wait_until_settled) in between.
     pub fn failover(&mut self) -> Result<(), ServerError> {
         let port = self.master()?.port();
         self.previous_master = Some(port);
@@ -155,16 +154,19 @@ impl RedisSentinels {
 
     /// Waits (up to 30 s) until every Sentinel names a master other than the one
     /// before the last [`kill_master`](Self::kill_master) or
-    /// [`failover`](Self::failover), that node is a master, every running data
-    /// node is its replica and online, and every Sentinel sees them so; returns
-    /// the new master.
+    /// [`failover`](Self::failover), and that node has the master role; returns
+    /// it. That is the switch as clients see it. The rest follows:
+    /// [`wait_until_settled`](Self::wait_until_settled) waits for it. After a kill
+    /// the other replicas follow the new master within a second or so; after a
+    /// planned switch the old master keeps the master role (and takes writes)
+    /// until a Sentinel next looks at it and makes it a replica, up to 10 s later.
     pub fn wait_for_failover(&self) -> Result<&RedisServer, ServerError> {
         let waiting_for = match self.previous_master {
             Some(port) => format!("the Sentinels to replace the master on port {port}"),
-            None => "the Sentinels to settle".to_owned(),
+            None => "the Sentinels to agree on a master".to_owned(),
         };
         let port = settle(SETTLE_TIMEOUT, &waiting_for, |seen| {
-            Ok(self.settled(seen)?.filter(|port| {
+            Ok(self.switched(seen)?.filter(|port| {
                 let replaced = Some(*port) != self.previous_master;
                 if !replaced {
                     *seen = format!("the Sentinels still name port {port}");
@@ -175,10 +177,21 @@ impl RedisSentinels {
         self.node(port)
     }
 
-    /// The master's port if the topology has settled: every Sentinel names the
-    /// same running master and sees it up, every other running data node as its
-    /// replica, and the other Sentinels; the master lists those replicas online.
-    fn settled(&self, seen: &mut String) -> Result<Option<u16>, ServerError> {
+    /// Waits (up to 30 s) until every Sentinel names the same running master, it
+    /// lists every other running data node as an online replica, and every
+    /// Sentinel sees the master up (no failover in progress), every running
+    /// replica up and the two other Sentinels: another failover can then proceed
+    /// at once.
+    pub fn wait_until_settled(&self) -> Result<(), ServerError> {
+        settle(SETTLE_TIMEOUT, "the Sentinels to know the master, its replicas and each other", |seen| {
+            self.settled(seen)
+        })
+        .map(drop)
+    }
+
+    /// The master's port if every Sentinel names the same running master and it
+    /// has the master role.
+    fn switched(&self, seen: &mut String) -> Result<Option<u16>, ServerError> {
         let mut agreed = None;
         for sentinel in &self.sentinels {
             let port = self.master_port_by(sentinel)?;
@@ -187,26 +200,6 @@ impl RedisSentinels {
                 return Ok(None);
             }
             agreed = Some(port);
-            let name = self.master_name.as_str();
-            let master = fields(sentinel.command(&["SENTINEL", "MASTER", name])?);
-            if master.get("flags").map(String::as_str) != Some("master") {
-                *seen = format!("Sentinel {} sees the master as {:?}", sentinel.port(), master.get("flags"));
-                return Ok(None);
-            }
-            let known_replicas = entries(sentinel.command(&["SENTINEL", "REPLICAS", name])?);
-            for node in self.nodes.iter().filter(|node| node.is_running() && node.port() != port) {
-                if !known_replicas.iter().any(|replica| is_up(replica, node.port(), "slave")) {
-                    *seen = format!("Sentinel {} does not see replica {} up", sentinel.port(), node.port());
-                    return Ok(None);
-                }
-            }
-            let known_sentinels = entries(sentinel.command(&["SENTINEL", "SENTINELS", name])?);
-            for other in self.sentinels.iter().filter(|other| other.port() != sentinel.port()) {
-                if !known_sentinels.iter().any(|known| is_up(known, other.port(), "sentinel")) {
-                    *seen = format!("Sentinel {} does not see Sentinel {}", sentinel.port(), other.port());
-                    return Ok(None);
-                }
-            }
         }
         let Some(port) = agreed else { return Ok(None) };
         let master = self.node(port)?;
@@ -219,9 +212,45 @@ impl RedisSentinels {
             *seen = format!("port {port}, named master, has role {role:?}");
             return Ok(None);
         }
-        let replicas: Vec<u16> =
-            self.nodes.iter().filter(|node| node.is_running() && node.port() != port).map(RedisServer::port).collect();
-        Ok(replicas_online(master, &replicas, seen)?.then_some(port))
+        Ok(Some(port))
+    }
+
+    /// [`switched`](Self::switched), the master lists every other running data
+    /// node online, and every Sentinel sees the master up, every running replica
+    /// up and the other Sentinels.
+    fn settled(&self, seen: &mut String) -> Result<Option<u16>, ServerError> {
+        let Some(port) = self.switched(seen)? else { return Ok(None) };
+        let replicas = self.replicas_of(port);
+        if !replicas_online(self.node(port)?, &replicas, seen)? {
+            return Ok(None);
+        }
+        let name = self.master_name.as_str();
+        for sentinel in &self.sentinels {
+            let master = fields(sentinel.command(&["SENTINEL", "MASTER", name])?);
+            if !healthy(&master, "master") {
+                *seen = format!("Sentinel {} sees the master as {:?}", sentinel.port(), master.get("flags"));
+                return Ok(None);
+            }
+            let known = entries(sentinel.command(&["SENTINEL", "REPLICAS", name])?);
+            if let Some(replica) =
+                replicas.iter().map(|r| r.port()).find(|p| !known.iter().any(|r| is_up(r, *p, "slave")))
+            {
+                *seen = format!("Sentinel {} does not see replica {replica} up", sentinel.port());
+                return Ok(None);
+            }
+            let known = entries(sentinel.command(&["SENTINEL", "SENTINELS", name])?);
+            let mut others = self.sentinels.iter().map(RedisServer::port).filter(|other| *other != sentinel.port());
+            if let Some(other) = others.find(|p| !known.iter().any(|s| is_up(s, *p, "sentinel"))) {
+                *seen = format!("Sentinel {} does not see Sentinel {other}", sentinel.port());
+                return Ok(None);
+            }
+        }
+        Ok(Some(port))
+    }
+
+    /// The running data nodes other than the one on port `master`.
+    fn replicas_of(&self, master: u16) -> Vec<&RedisServer> {
+        self.nodes.iter().filter(|node| node.is_running() && node.port() != master).collect()
     }
 
     /// The master's port according to `sentinel`.
@@ -278,9 +307,16 @@ fn entries(reply: Reply) -> Vec<BTreeMap<String, String>> {
     }
 }
 
-/// Whether `entry` describes the instance on `port` with exactly `flags` (no
-/// `s_down`, `disconnected`, …).
-fn is_up(entry: &BTreeMap<String, String>, port: u16, flags: &str) -> bool {
-    entry.get("port").map(String::as_str) == Some(port.to_string().as_str())
-        && entry.get("flags").map(String::as_str) == Some(flags)
+/// Whether `entry` describes the instance on `port` as up: see [`healthy`].
+fn is_up(entry: &BTreeMap<String, String>, port: u16, role: &str) -> bool {
+    entry.get("port").map(String::as_str) == Some(port.to_string().as_str()) && healthy(entry, role)
+}
+
+/// Whether a Sentinel's `flags` for an instance say `role` and neither down,
+/// disconnected nor mid-failover (other flags, such as `master_down` — that
+/// Sentinel's opinion of the master — do not matter).
+fn healthy(entry: &BTreeMap<String, String>, role: &str) -> bool {
+    let flags = entry.get("flags").map(String::as_str).unwrap_or_default();
+    flags.split(',').any(|flag| flag == role)
+        && !flags.split(',').any(|flag| matches!(flag, "s_down" | "o_down" | "disconnected" | "failover_in_progress"))
 }
