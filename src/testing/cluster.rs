@@ -192,7 +192,8 @@ impl RedisCluster {
     /// Kills the master serving `slot` and returns its port. Its replica takes
     /// over: [`wait_for_failover`](Self::wait_for_failover) waits for that.
     ///
-    /// ```
+    /// ```no_run
+    /// # // Runs in tests/topologies.rs; a failover takes a few seconds.
     /// use redisext::testing::RedisCluster;
     /// let mut cluster = RedisCluster::start_with_replicas(3, 1)?;
     /// let replica = cluster.shard_of(0)?.replicas[0].port();

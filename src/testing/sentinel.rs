@@ -34,8 +34,10 @@ impl RedisSentinels {
     pub const SENTINELS: usize = 3;
 
     /// Each Sentinel's `down-after-milliseconds`: how long the master may not
-    /// answer before a Sentinel counts it as down.
-    pub const DOWN_AFTER: Duration = Duration::from_millis(1000);
+    /// answer before a Sentinel counts it as down. Sentinels ping once a second
+    /// and reconnect at most once a second: at 1000 ms a just-promoted master that
+    /// answered one ping late was failed over again (seen on a loaded machine).
+    pub const DOWN_AFTER: Duration = Duration::from_millis(2000);
 
     /// Each Sentinel's `failover-timeout`: the most a failover may take before it
     /// is abandoned (and the least time before another try).
