@@ -1,5 +1,7 @@
 //! The async client (feature `tokio`): the same operations as the blocking
-//! [`Client`](crate::Client), returned as futures, run by the same dispatcher.
+//! [`Client`](crate::Client), returned as futures, run by the same dispatcher —
+//! and its drivers (one call, a waiting call, a pipeline's batches) on async
+//! sessions.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,14 +9,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::backend::{AsyncBackend, AsyncSession, RedisAsyncBackend};
-use crate::client::command_error;
-use crate::client::{Builder, Endpoints};
+use crate::backend::{AsyncBackend, AsyncSession, RedisAsyncBackend, Request};
+use crate::batch::{Batch, BatchStep, Outcome, name_nodes};
+use crate::call::{Node, ScriptCall};
+use crate::client::{Builder, Endpoints, command_error};
 use crate::connection::AsyncReuse;
-use crate::dispatch::{Dispatch, Request, Step, name_node};
+use crate::dispatch::{Dispatch, Step, name_node};
 use crate::error::{Error, Result};
-use crate::op::{Executor, Node, Op, Pause, ScriptCall, Wait, Waiting};
-use crate::reply::Reply;
+use crate::op::{Executor, Op, Pause, Wait, Waiting};
+use crate::pipeline::{Pipeline, Taken};
+use crate::wire::{CommandError, Reply};
 
 /// An async client on tokio: where models send their operations when every call
 /// should return a future.
@@ -152,12 +156,8 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
                             signal_session = backend.dedicated_session(Node::Master, Wait::MAX_BLOCK).await.ok();
                         }
                         let woken = match signal_session.as_mut() {
-                            Some(session) => {
-                                let args = Request::Pop(signal.as_bytes(), block).args();
-                                let args: Vec<&[u8]> = args.iter().map(AsRef::as_ref).collect();
-                                session.query(&args).await
-                            }
-                            None => Err(crate::backend::not_sent_after_failure()),
+                            Some(session) => session.query(&Request::Pop(signal, block)).await,
+                            None => Err(CommandError::not_sent_after_failure()),
                         };
                         if woken.is_err() {
                             // The wait's own connection failed, not the operation:
@@ -179,9 +179,7 @@ pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall) ->
     let mut session = backend.session(call.node).await.map_err(failed)?;
     let (mut dispatch, mut request) = Dispatch::start(call);
     loop {
-        let args = request.args();
-        let args: Vec<&[u8]> = args.iter().map(AsRef::as_ref).collect();
-        let outcome = session.query(&args).await;
+        let outcome = session.query(&request).await;
         match dispatch.advance(outcome, session.is_fresh()) {
             Step::Send(next) => request = next,
             Step::Reconnect(next) => {
@@ -192,6 +190,62 @@ pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall) ->
                 request = next;
             }
             Step::Done(result) => return name_node(result, describe),
+        }
+    }
+}
+
+impl<B: AsyncBackend> Pipeline<AsyncClient<B>> {
+    /// Sends every queued operation — one round trip per server — and fills the
+    /// slots: [`Pipeline::run`] of the blocking client, as a `Send + 'static`
+    /// future. What was queued when this is called is what the future sends.
+    pub fn run(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(false))
+    }
+
+    /// Sends every queued operation as one MULTI/EXEC transaction on the master:
+    /// [`Pipeline::run_atomic`] of the blocking client, as a future.
+    pub fn run_atomic(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(true))
+    }
+}
+
+async fn run_taken_async<B: AsyncBackend>(backend: Arc<B>, taken: Taken) -> Result<()> {
+    let backend = &*backend;
+    let mut outcomes = Vec::new();
+    for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
+        taken.mark_sent();
+        let results = run_batch_async(backend, node, calls, taken.atomic).await;
+        outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
+    }
+    taken.finish(outcomes)
+}
+
+/// Drives one batch through the batch dispatcher on async sessions.
+async fn run_batch_async<B: AsyncBackend>(
+    backend: &B,
+    node: Node,
+    calls: Vec<&ScriptCall>,
+    atomic: bool,
+) -> Vec<Outcome> {
+    let (mut batch, mut requests) = Batch::start(calls, atomic);
+    let mut session = match backend.session(node).await {
+        Ok(session) => session,
+        Err(error) => return batch.fail(error),
+    };
+    loop {
+        let replies = session.query_pipelined(&requests).await;
+        match batch.advance(replies, session.is_fresh()) {
+            BatchStep::Send(next) => requests = next,
+            BatchStep::Reconnect(next) => {
+                drop(session);
+                // A new connection of its own: the next shared one may be as stale.
+                session = match backend.dedicated_session(node, std::time::Duration::ZERO).await {
+                    Ok(session) => session,
+                    Err(error) => return batch.fail(error),
+                };
+                requests = next;
+            }
+            BatchStep::Done(outcomes) => return outcomes,
         }
     }
 }
@@ -235,7 +289,7 @@ mod tests {
     use crate::model::{Core, ModelOptions};
     use crate::op::decode;
     use crate::testing::RedisServer;
-    use crate::{Counter, script};
+    use crate::{Counter, call};
 
     /// The counter at `gate`, once it is at least 1; `None` before.
     fn opened(reply: Reply, call: &ScriptCall) -> Result<Option<i64>> {
@@ -244,7 +298,7 @@ mod tests {
 
     fn gate_op(client: &AsyncClient) -> Op<Option<i64>> {
         let core = Core::new(client, "gate", ModelOptions::default(), "string").unwrap();
-        Op::new(core.call(script::COUNTER_GET, vec![]), opened)
+        Op::new(call::counter::Get { counter: core.key() }.call(core.target()), opened)
     }
 
     fn blocked_clients(server: &RedisServer) -> u64 {

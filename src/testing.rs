@@ -357,12 +357,12 @@ impl RedisServer {
         for arg in args {
             command.arg(*arg);
         }
-        match redis::ConnectionLike::req_command(connection, &command) {
-            Ok(redis::Value::ServerError(error)) => {
-                Err(ServerError::ErrorReply { command: name, port: self.port, error: server_error(&error) })
-            }
-            Ok(value) => Ok(reply_from(value)),
-            Err(error) => Err(ServerError::Command(format!("{name} on port {}: {error}", self.port))),
+        let value = redis::ConnectionLike::req_command(connection, &command)
+            .map_err(|error| ServerError::Command(format!("{name} on port {}: {error}", self.port)))?;
+        // Only a top-level error reply converts to a top-level `Reply::Error`.
+        match Reply::from(value) {
+            Reply::Error(error) => Err(ServerError::ErrorReply { command: name, port: self.port, error }),
+            reply => Ok(reply),
         }
     }
 
@@ -530,33 +530,6 @@ fn server_binary() -> String {
 
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
-}
-
-/// Maps a `redis` crate value onto [`Reply`], the RESP2 shapes a script returns
-/// (these connections speak RESP2; RESP3 types get their RESP2 form).
-fn reply_from(value: redis::Value) -> Reply {
-    use redis::Value;
-    let array = |items: Vec<Value>| Reply::Array(items.into_iter().map(reply_from).collect());
-    match value {
-        Value::Nil => Reply::Nil,
-        Value::Int(n) => Reply::Int(n),
-        Value::BulkString(bytes) => Reply::Bulk(bytes),
-        Value::Array(items) | Value::Set(items) | Value::Push { data: items, .. } => array(items),
-        Value::SimpleString(status) => Reply::Status(status),
-        Value::Okay => Reply::Status("OK".to_owned()),
-        Value::Map(pairs) => array(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect()),
-        Value::Attribute { data, .. } => reply_from(*data),
-        Value::ServerError(error) => Reply::Error(server_error(&error)),
-        Value::Boolean(flag) => Reply::Int(i64::from(flag)),
-        Value::VerbatimString { text, .. } => Reply::Bulk(text.into_bytes()),
-        Value::Double(number) => Reply::Bulk(number.to_string().into_bytes()),
-        // `BigNumber` and whatever the non-exhaustive enum gains later.
-        other => Reply::Bulk(format!("{other:?}").into_bytes()),
-    }
-}
-
-fn server_error(error: &redis::ServerError) -> crate::ServerError {
-    crate::ServerError { code: error.code().to_owned(), message: error.details().unwrap_or_default().to_owned() }
 }
 
 /// The text of a bulk reply (`INFO`, `CLUSTER NODES`).
