@@ -275,14 +275,14 @@ fn a_planned_sentinel_failover_makes_the_old_master_a_replica() {
 #[test]
 fn a_persistent_server_keeps_acknowledged_writes_through_a_crash() {
     let mut server = RedisServer::start_persistent().unwrap();
-    for _ in 0..500 {
+    for _ in 0..100 {
         server.command(&["INCR", "acknowledged"]).unwrap();
     }
     server.kill();
     assert!(!server.is_running());
     assert!(server.command(&["PING"]).is_err());
     server.restart().unwrap();
-    assert_eq!(server.command(&["GET", "acknowledged"]).unwrap(), bulk("500"));
+    assert_eq!(server.command(&["GET", "acknowledged"]).unwrap(), bulk("100"));
     assert_eq!(server.info_field("persistence", "aof_enabled").unwrap(), "1");
 
     // Without persistence a restart starts empty.
