@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{Backend, RedisBackend, Request, Session};
-use crate::batch::{Batch, BatchStep, Outcome, name_nodes};
+use crate::batch::{Batch, BatchStep, Outcome, name_nodes, pause_before_resending};
 use crate::call::{Node, ScriptCall};
 use crate::connection::{Dsn, DsnError, Reuse, Timeouts};
 use crate::dispatch::{Dispatch, Step, name_node};
 use crate::error::{Error, Result};
 use crate::op::{Executor, Op, Pause, Wait, Waiting};
 use crate::pipeline::{Pipeline, Taken};
+use crate::retry::{RetryPolicy, Retrying};
 use crate::wire::{CommandError, Reply};
 
 /// A blocking client: where models send their operations.
@@ -31,11 +32,12 @@ use crate::wire::{CommandError, Reply};
 /// ```
 pub struct Client<B: Backend = RedisBackend> {
     backend: Arc<B>,
+    retry: RetryPolicy,
 }
 
 impl<B: Backend> Clone for Client<B> {
     fn clone(&self) -> Self {
-        Client { backend: Arc::clone(&self.backend) }
+        Client { backend: Arc::clone(&self.backend), retry: self.retry }
     }
 }
 
@@ -55,7 +57,17 @@ impl Client {
 impl<B: Backend> Client<B> {
     /// A client on a backend of your own (see [`Backend`]).
     pub fn with_backend(backend: B) -> Client<B> {
-        Client { backend: Arc::new(backend) }
+        Client { backend: Arc::new(backend), retry: RetryPolicy::default() }
+    }
+
+    /// This client (same connections) with another retry policy.
+    pub fn with_retry(&self, retry: RetryPolicy) -> Client<B> {
+        Client { backend: Arc::clone(&self.backend), retry }
+    }
+
+    /// The retry policy (see [`RetryPolicy`]).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     /// The backend.
@@ -66,7 +78,7 @@ impl<B: Backend> Client<B> {
     /// Runs one operation and decodes its result.
     pub fn run<T>(&self, op: Op<T>) -> Result<T> {
         let call = op.call?;
-        let reply = run_call(&*self.backend, &call)?;
+        let reply = run_call(&*self.backend, &call, self.retry)?;
         (op.decode)(reply, &call)
     }
 }
@@ -85,7 +97,7 @@ impl<B: Backend> Executor for Client<B> {
         let mut waiting = Waiting::start(&wait);
         let mut signal_session = None;
         loop {
-            if let Some(value) = (op.decode)(run_call(&*self.backend, &call)?, &call)? {
+            if let Some(value) = (op.decode)(run_call(&*self.backend, &call, self.retry)?, &call)? {
                 return Ok(Some(value));
             }
             match waiting.next_pause() {
@@ -131,8 +143,22 @@ impl<B: Backend> std::fmt::Debug for Client<B> {
     }
 }
 
-/// Drives one script call through the dispatcher on blocking sessions.
-pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
+/// Drives one script call through the dispatcher on blocking sessions, trying
+/// again as the retry policy says.
+pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall, retry: RetryPolicy) -> Result<Reply> {
+    let mut retrying = Retrying::start(retry);
+    loop {
+        match run_call_once(backend, call) {
+            Err(error) => match retrying.after(&error, call.resendable) {
+                Some(pause) => std::thread::sleep(pause),
+                None => return Err(error),
+            },
+            reply => return reply,
+        }
+    }
+}
+
+fn run_call_once<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
     let describe = || backend.describe(call.node);
     let mut session = backend.session(call.node).map_err(|error| command_error(describe, call, error))?;
     let (mut dispatch, mut request) = Dispatch::start(call);
@@ -189,15 +215,34 @@ impl<B: Backend> Pipeline<Client<B>> {
         let mut outcomes = Vec::new();
         for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
             taken.mark_sent();
-            let results = run_batch(backend, node, calls, taken.atomic);
+            let results = run_batch(backend, node, calls, taken.atomic, self.client.retry);
             outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
         }
         taken.finish(outcomes)
     }
 }
 
-/// Drives one batch through the batch dispatcher on blocking sessions.
-fn run_batch<B: Backend>(backend: &B, node: Node, calls: Vec<&ScriptCall>, atomic: bool) -> Vec<Outcome> {
+/// Drives one batch through the batch dispatcher on blocking sessions, sending it
+/// again as the retry policy says when none of it ran (or all of it settles a
+/// resend).
+fn run_batch<B: Backend>(
+    backend: &B,
+    node: Node,
+    calls: Vec<&ScriptCall>,
+    atomic: bool,
+    retry: RetryPolicy,
+) -> Vec<Outcome> {
+    let mut retrying = Retrying::start(retry);
+    loop {
+        let outcomes = run_batch_once(backend, node, calls.clone(), atomic);
+        match pause_before_resending(&mut retrying, &outcomes, &calls) {
+            Some(pause) => std::thread::sleep(pause),
+            None => return outcomes,
+        }
+    }
+}
+
+fn run_batch_once<B: Backend>(backend: &B, node: Node, calls: Vec<&ScriptCall>, atomic: bool) -> Vec<Outcome> {
     let (mut batch, mut requests) = Batch::start(calls, atomic);
     let mut session = match backend.session(node) {
         Ok(session) => session,
@@ -234,7 +279,10 @@ pub(crate) struct OwnConnections<B: Backend> {
 impl<B: Backend> Client<B> {
     /// A client on the same servers whose operations use connections of their own.
     pub(crate) fn with_own_connections(&self) -> Client<OwnConnections<B>> {
-        Client::with_backend(OwnConnections { own: self.backend.fork(), shared: self.clone() })
+        Client {
+            backend: Arc::new(OwnConnections { own: self.backend.fork(), shared: self.clone() }),
+            retry: self.retry,
+        }
     }
 }
 
@@ -289,6 +337,7 @@ pub struct Builder<R> {
     cluster: Vec<Result<Dsn, DsnError>>,
     reuse: R,
     timeouts: Timeouts,
+    retry: RetryPolicy,
 }
 
 /// The builder of the blocking [`Client`].
@@ -339,8 +388,15 @@ impl<R> Builder<R> {
         self
     }
 
+    /// What is retried, for how long (default: [`RetryPolicy::default`], 10 s;
+    /// [`RetryPolicy::never`] turns retries off).
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
     /// The parsed endpoints, the reuse and the timeouts.
-    pub(crate) fn parts(self) -> Result<(Endpoints, R, Timeouts)> {
+    pub(crate) fn parts(self) -> Result<(Endpoints, R, Timeouts, RetryPolicy)> {
         let endpoints = if self.cluster.is_empty() {
             let master = self.master.ok_or_else(|| Error::Config("no master DSN given".into()))??;
             Endpoints::Standalone { master, replica: self.replica.transpose()? }
@@ -350,20 +406,19 @@ impl<R> Builder<R> {
             }
             Endpoints::Cluster { seeds: self.cluster.into_iter().collect::<Result<Vec<Dsn>, DsnError>>()? }
         };
-        Ok((endpoints, self.reuse, self.timeouts))
+        Ok((endpoints, self.reuse, self.timeouts, self.retry))
     }
 }
 
 impl Builder<Reuse> {
     /// Parses the DSNs and checks the settings. Connects to nothing.
     pub fn build(self) -> Result<Client> {
-        let backend = match self.parts()? {
-            (Endpoints::Standalone { master, replica }, reuse, timeouts) => {
-                RedisBackend::new(&master, replica.as_ref(), reuse, timeouts)?
-            }
-            (Endpoints::Cluster { seeds }, reuse, timeouts) => RedisBackend::cluster(&seeds, reuse, timeouts)?,
+        let (endpoints, reuse, timeouts, retry) = self.parts()?;
+        let backend = match endpoints {
+            Endpoints::Standalone { master, replica } => RedisBackend::new(&master, replica.as_ref(), reuse, timeouts)?,
+            Endpoints::Cluster { seeds } => RedisBackend::cluster(&seeds, reuse, timeouts)?,
         };
-        Ok(Client::with_backend(backend))
+        Ok(Client::with_backend(backend).with_retry(retry))
     }
 }
 
