@@ -10,15 +10,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::backend::{AsyncBackend, AsyncSession, RedisAsyncBackend, Request};
-use crate::batch::{Batch, BatchStep, Outcome, name_nodes, pause_before_resending};
-use crate::call::{Node, ScriptCall};
+use crate::batch::{Batch, BatchStep, Outcome, name_nodes, to_resend};
+use crate::call::{Durable, Node, ScriptCall};
 use crate::client::{Builder, Endpoints, Parts, command_error};
 use crate::connection::AsyncReuse;
 use crate::dispatch::{Dispatch, Step, name_node};
 use crate::error::Result;
 use crate::op::{Executor, Op, Pause, Wait, Waiting};
 use crate::pipeline::{Pipeline, Taken};
-use crate::retry::{RetryPolicy, Retrying};
+use crate::retry::{RetryPolicy, Retrying, Sending};
 use crate::wire::{CommandError, Reply};
 
 /// An async client on tokio: where models send their operations when every call
@@ -47,12 +47,12 @@ use crate::wire::{CommandError, Reply};
 /// ```
 pub struct AsyncClient<B: AsyncBackend = RedisAsyncBackend> {
     backend: Arc<B>,
-    retry: RetryPolicy,
+    sending: Sending,
 }
 
 impl<B: AsyncBackend> Clone for AsyncClient<B> {
     fn clone(&self) -> Self {
-        AsyncClient { backend: Arc::clone(&self.backend), retry: self.retry }
+        AsyncClient { backend: Arc::clone(&self.backend), sending: self.sending }
     }
 }
 
@@ -78,17 +78,23 @@ impl AsyncClient {
 impl<B: AsyncBackend> AsyncClient<B> {
     /// A client on an async backend of your own (see [`AsyncBackend`]).
     pub fn with_backend(backend: B) -> AsyncClient<B> {
-        AsyncClient { backend: Arc::new(backend), retry: RetryPolicy::default() }
+        AsyncClient { backend: Arc::new(backend), sending: Sending::default() }
     }
 
     /// This client (same connections) with another retry policy.
     pub fn with_retry(&self, retry: RetryPolicy) -> AsyncClient<B> {
-        AsyncClient { backend: Arc::clone(&self.backend), retry }
+        AsyncClient { backend: Arc::clone(&self.backend), sending: Sending { retry, ..self.sending } }
     }
 
     /// The retry policy (see [`RetryPolicy`]).
     pub fn retry_policy(&self) -> RetryPolicy {
-        self.retry
+        self.sending.retry
+    }
+
+    /// This client (same connections) with durable writes (see [`Durable`](crate::Durable))
+    /// for the models that have no setting of their own; `None` turns them off.
+    pub fn with_durable(&self, durable: Option<crate::Durable>) -> AsyncClient<B> {
+        AsyncClient { backend: Arc::clone(&self.backend), sending: Sending { durable, ..self.sending } }
     }
 
     /// The backend.
@@ -139,23 +145,23 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
     type Output<T: Send + 'static> = Pending<T>;
 
     fn execute<T: Send + 'static>(&self, op: Op<T>) -> Pending<T> {
-        let (backend, retry) = (Arc::clone(&self.backend), self.retry);
+        let (backend, sending) = (Arc::clone(&self.backend), self.sending);
         Pending::new(async move {
             let call = op.call?;
-            let reply = run_call(&*backend, &call, retry).await?;
+            let reply = run_call(&*backend, &call, sending).await?;
             (op.decode)(reply, &call)
         })
     }
 
     fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Pending<Option<T>> {
-        let (backend, retry) = (Arc::clone(&self.backend), self.retry);
+        let (backend, sending) = (Arc::clone(&self.backend), self.sending);
         Pending::new(async move {
             let backend = &*backend;
             let call = op.call?;
             let mut waiting = Waiting::start(&wait);
             let mut signal_session = None;
             loop {
-                if let Some(value) = (op.decode)(run_call(backend, &call, retry).await?, &call)? {
+                if let Some(value) = (op.decode)(run_call(backend, &call, sending).await?, &call)? {
                     return Ok(Some(value));
                 }
                 match waiting.next_pause() {
@@ -186,12 +192,12 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
 
 /// Drives one script call through the dispatcher on async sessions, trying again
 /// as the retry policy says.
-pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall, retry: RetryPolicy) -> Result<Reply> {
+pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall, sending: Sending) -> Result<Reply> {
     // Without a runtime there is no timer to wait with: the backend says why.
-    let retry = if tokio::runtime::Handle::try_current().is_ok() { retry } else { RetryPolicy::never() };
+    let retry = if tokio::runtime::Handle::try_current().is_ok() { sending.retry } else { RetryPolicy::never() };
     let mut retrying = Retrying::start(retry);
     loop {
-        match run_call_once(backend, call).await {
+        match run_call_once(backend, call, sending.durable).await {
             Err(error) => match retrying.after(&error, call.resendable) {
                 Some(pause) => tokio::time::sleep(pause).await,
                 None => return Err(error),
@@ -201,14 +207,22 @@ pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall, re
     }
 }
 
-async fn run_call_once<B: AsyncBackend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
+async fn run_call_once<B: AsyncBackend>(backend: &B, call: &ScriptCall, durable: Option<Durable>) -> Result<Reply> {
     let describe = || backend.describe(call.node);
     let failed = |error| command_error(describe, call, error);
     let mut session = backend.session(call.node).await.map_err(failed)?;
-    let (mut dispatch, mut request) = Dispatch::start(call);
+    let (mut dispatch, mut request) = Dispatch::start(call, durable);
     loop {
-        let outcome = session.query(&request).await;
-        match dispatch.advance(outcome, session.is_fresh()) {
+        let step = match dispatch.wait_with(&request) {
+            Some(wait) => {
+                let mut replies = session.query_pipelined(&[request, wait]).await.into_iter();
+                let mut next = || replies.next().unwrap_or_else(|| Err(CommandError::not_sent_after_failure()));
+                let (outcome, waited) = (next(), next());
+                dispatch.advance_durable(outcome, waited, session.is_fresh())
+            }
+            None => dispatch.advance(session.query(&request).await, session.is_fresh()),
+        };
+        match step {
             Step::Send(next) => request = next,
             Step::Reconnect(next) => {
                 drop(session);
@@ -227,22 +241,22 @@ impl<B: AsyncBackend> Pipeline<AsyncClient<B>> {
     /// slots: [`Pipeline::run`] of the blocking client, as a `Send + 'static`
     /// future. What was queued when this is called is what the future sends.
     pub fn run(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
-        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(false), self.client.retry)
+        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(false), self.client.sending)
     }
 
     /// Sends every queued operation as one MULTI/EXEC transaction on the master:
     /// [`Pipeline::run_atomic`] of the blocking client, as a future.
     pub fn run_atomic(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
-        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(true), self.client.retry)
+        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(true), self.client.sending)
     }
 }
 
-async fn run_taken_async<B: AsyncBackend>(backend: Arc<B>, taken: Taken, retry: RetryPolicy) -> Result<()> {
+async fn run_taken_async<B: AsyncBackend>(backend: Arc<B>, taken: Taken, sending: Sending) -> Result<()> {
     let backend = &*backend;
     let mut outcomes = Vec::new();
     for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
         taken.mark_sent();
-        let results = run_batch_async(backend, node, calls, taken.atomic, retry).await;
+        let results = run_batch_async(backend, node, calls, taken.atomic, sending).await;
         outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
     }
     taken.finish(outcomes)
@@ -255,17 +269,21 @@ async fn run_batch_async<B: AsyncBackend>(
     node: Node,
     calls: Vec<&ScriptCall>,
     atomic: bool,
-    retry: RetryPolicy,
+    sending: Sending,
 ) -> Vec<Outcome> {
-    let retry = if tokio::runtime::Handle::try_current().is_ok() { retry } else { RetryPolicy::never() };
+    let retry = if tokio::runtime::Handle::try_current().is_ok() { sending.retry } else { RetryPolicy::never() };
     let mut retrying = Retrying::start(retry);
-    loop {
-        let outcomes = run_batch_once(backend, node, calls.clone(), atomic).await;
-        match pause_before_resending(&mut retrying, &outcomes, &calls) {
-            Some(pause) => tokio::time::sleep(pause).await,
-            None => return outcomes,
+    let mut outcomes = run_batch_once(backend, node, calls.clone(), atomic, sending.durable).await;
+    while let Some((pause, part)) = to_resend(&mut retrying, &outcomes, &calls, atomic) {
+        tokio::time::sleep(pause).await;
+        let again =
+            run_batch_once(backend, node, part.iter().map(|&index| calls[index]).collect(), atomic, sending.durable)
+                .await;
+        for (index, outcome) in part.into_iter().zip(again) {
+            outcomes[index] = outcome;
         }
     }
+    outcomes
 }
 
 async fn run_batch_once<B: AsyncBackend>(
@@ -273,8 +291,9 @@ async fn run_batch_once<B: AsyncBackend>(
     node: Node,
     calls: Vec<&ScriptCall>,
     atomic: bool,
+    durable: Option<Durable>,
 ) -> Vec<Outcome> {
-    let (mut batch, mut requests) = Batch::start(calls, atomic);
+    let (mut batch, mut requests) = Batch::start(calls, atomic, durable);
     let mut session = match backend.session(node).await {
         Ok(session) => session,
         Err(error) => return batch.fail(error),
@@ -316,7 +335,7 @@ pub type AsyncClientBuilder = Builder<AsyncReuse>;
 impl Builder<AsyncReuse> {
     /// Parses the DSNs and checks the settings. Connects to nothing.
     pub fn build(self) -> Result<AsyncClient> {
-        let Parts { endpoints, reuse, timeouts, retry, replica_reads } = self.parts()?;
+        let Parts { endpoints, reuse, timeouts, retry, replica_reads, durable } = self.parts()?;
         let backend = match endpoints {
             Endpoints::Standalone { master, replica } => {
                 RedisAsyncBackend::new(&master, replica.as_ref(), reuse, timeouts)?
@@ -326,7 +345,7 @@ impl Builder<AsyncReuse> {
                 RedisAsyncBackend::sentinel(&master_name, &sentinels, &data, reuse, timeouts, replica_reads)?
             }
         };
-        Ok(AsyncClient::with_backend(backend).with_retry(retry))
+        Ok(AsyncClient::with_backend(backend).with_retry(retry).with_durable(durable))
     }
 }
 

@@ -26,8 +26,8 @@
 //!    reads on a reused connection, sent once more on a fresh one.
 
 use crate::backend::Request;
-use crate::call::ScriptCall;
-use crate::dispatch::{connection_error, name_node_in, server_error, wrong_type};
+use crate::call::{Durable, ScriptCall};
+use crate::dispatch::{check_replicated, connection_error, name_node_in, server_error, wrong_type};
 use crate::error::{Error, Result};
 use crate::retry::{Retrying, is_retryable};
 use crate::script::Script;
@@ -74,19 +74,35 @@ impl Outcome {
     }
 }
 
-/// The pause before sending a batch again, when none of its calls ran (or every
-/// one that may have settles a resend) and the retry policy allows; `None` when
-/// the outcomes stand.
-pub(crate) fn pause_before_resending(
+/// Which calls of a batch to send again, and after what pause, as the retry
+/// policy allows: those that surely did not run (or settle a resend), unless a
+/// later call on the same key was answered — sending it again would reorder them.
+/// An atomic batch is sent again whole or not at all. `None` when the outcomes
+/// stand.
+pub(crate) fn to_resend(
     retrying: &mut Retrying,
     outcomes: &[Outcome],
     calls: &[&ScriptCall],
-) -> Option<std::time::Duration> {
-    let first = outcomes.first()?.error()?;
-    if !outcomes.iter().zip(calls).all(|(outcome, call)| outcome.is_retryable(call)) {
-        return None;
-    }
-    retrying.after(first, calls.iter().all(|call| call.resendable))
+    atomic: bool,
+) -> Option<(std::time::Duration, Vec<usize>)> {
+    let retryable: Vec<bool> = outcomes.iter().zip(calls).map(|(outcome, call)| outcome.is_retryable(call)).collect();
+    let part: Vec<usize> = if atomic {
+        if !retryable.iter().all(|r| *r) {
+            return None;
+        }
+        (0..calls.len()).collect()
+    } else {
+        (0..calls.len())
+            .filter(|&index| {
+                retryable[index]
+                    && !(index + 1..calls.len())
+                        .any(|later| !retryable[later] && calls[later].key() == calls[index].key())
+            })
+            .collect()
+    };
+    let first = outcomes.get(*part.first()?)?.error()?;
+    let resendable = part.iter().all(|&index| calls[index].resendable);
+    retrying.after(first, resendable).map(|pause| (pause, part))
 }
 
 /// Adds the node's address to the connection errors among `outcomes`.
@@ -141,12 +157,32 @@ pub(crate) struct Batch<'c> {
     /// How often a flushed tail was sent again: once loaded, then as sources.
     resent: u8,
     reconnected: bool,
+    /// The `WAIT` sent after the batch's commands, when some are durable writes:
+    /// the most replicas and the longest timeout any of them asks for.
+    wait: Option<Durable>,
+    /// The durable-write setting of each call (its own, else the client's).
+    durable: Vec<Option<Durable>>,
+    /// The acknowledgements the last `WAIT` counted.
+    acked: Option<u64>,
 }
 
 impl<'c> Batch<'c> {
     /// Starts a batch (`atomic`: as one MULTI/EXEC transaction) and gives the
     /// commands of its first round trip.
-    pub(crate) fn start(calls: Vec<&'c ScriptCall>, atomic: bool) -> (Batch<'c>, Vec<Request<'c>>) {
+    /// Writes are durable as each call says, else as `default` (the client's
+    /// setting) says: one `WAIT` then follows the batch.
+    pub(crate) fn start(
+        calls: Vec<&'c ScriptCall>,
+        atomic: bool,
+        default: Option<Durable>,
+    ) -> (Batch<'c>, Vec<Request<'c>>) {
+        let durable: Vec<Option<Durable>> =
+            calls.iter().map(|call| if call.script.is_read_only() { None } else { call.durable.or(default) }).collect();
+        let wait = durable
+            .iter()
+            .flatten()
+            .copied()
+            .reduce(|a, b| Durable { replicas: a.replicas.max(b.replicas), timeout: a.timeout.max(b.timeout) });
         let batch = Batch {
             outcomes: calls.iter().map(|_| None).collect(),
             calls,
@@ -155,6 +191,9 @@ impl<'c> Batch<'c> {
             stage: Stage::Run { from: 0 },
             resent: 0,
             reconnected: false,
+            wait,
+            durable,
+            acked: None,
         };
         let requests = batch.run_requests(0);
         (batch, requests)
@@ -196,6 +235,9 @@ impl<'c> Batch<'c> {
         if self.atomic {
             requests.push(Request::Exec);
         }
+        if let Some(wait) = self.wait {
+            requests.push(Request::Wait { replicas: wait.replicas, timeout: wait.timeout });
+        }
         requests
     }
 
@@ -220,7 +262,12 @@ impl<'c> Batch<'c> {
     /// that was `fresh` (opened for this batch) or reused.
     pub(crate) fn advance(&mut self, mut replies: Vec<Result<Reply, CommandError>>, fresh: bool) -> BatchStep<'c> {
         let expected = match self.stage {
-            Stage::Run { from } => self.loads(from).len() + (self.calls.len() - from) + if self.atomic { 2 } else { 0 },
+            Stage::Run { from } => {
+                self.loads(from).len()
+                    + (self.calls.len() - from)
+                    + if self.atomic { 2 } else { 0 }
+                    + usize::from(self.wait.is_some())
+            }
             Stage::Type => self.wrong_type.len(),
         };
         // A backend that answered fewer replies than commands: the missing ones are
@@ -249,6 +296,12 @@ impl<'c> Batch<'c> {
             // A reused connection may have gone stale; reads cannot apply twice.
             self.reconnected = true;
             return BatchStep::Reconnect(self.run_requests(from));
+        }
+        if self.wait.is_some() {
+            self.acked = match replies.pop() {
+                Some(Ok(Reply::Int(acked))) => Some(acked.max(0).unsigned_abs()),
+                _ => Some(0),
+            };
         }
         let scripts = self.loads(from);
         if self.atomic {
@@ -348,6 +401,22 @@ impl<'c> Batch<'c> {
             let calls = &self.calls;
             return BatchStep::Send(self.wrong_type.iter().map(|&index| Request::Type(calls[index].key())).collect());
         }
+        // Durable writes that applied, but that too few replicas acknowledged.
+        if let Some(acked) = self.acked {
+            for (index, outcome) in self.outcomes.iter_mut().enumerate() {
+                if let (Some(durable), Some(Outcome::Answered(result @ Ok(_)))) =
+                    (self.durable[index], outcome.as_mut())
+                    && let Ok(reply) = std::mem::replace(result, Ok(Reply::Nil))
+                {
+                    *result = check_replicated(
+                        self.calls[index],
+                        durable,
+                        reply,
+                        Ok(Reply::Int(i64::try_from(acked).unwrap_or(i64::MAX))),
+                    );
+                }
+            }
+        }
         let outcomes = std::mem::take(&mut self.outcomes);
         BatchStep::Done(
             outcomes
@@ -408,7 +477,7 @@ mod tests {
     const MAP_INCR: Script = call::map::Incr::SCRIPT;
 
     fn call(script: Script, key: &str) -> ScriptCall {
-        let target = Target { reads: Node::Master, redis_type: "string" };
+        let target = Target { reads: Node::Master, redis_type: "string", durable: None };
         ScriptCall::new(script, target, vec![Key::new(key).unwrap()], vec![Arg::Int(1)]).unwrap()
     }
 
@@ -446,12 +515,12 @@ mod tests {
     #[test]
     fn scripts_are_loaded_before_the_calls_in_one_round_trip() {
         let calls = [call(COUNTER_INCR, "a"), call(MAP_INCR, "b"), call(COUNTER_INCR, "c")];
-        let (_, requests) = Batch::start(calls.iter().collect(), false);
+        let (_, requests) = Batch::start(calls.iter().collect(), false, None);
         assert_eq!(
             names(&requests),
             ["load counter/incr", "load map/incr", "eval counter/incr", "eval map/incr", "eval counter/incr"]
         );
-        let (_, requests) = Batch::start(calls.iter().collect(), true);
+        let (_, requests) = Batch::start(calls.iter().collect(), true, None);
         assert_eq!(names(&requests).first().map(String::as_str), Some("multi"));
         assert_eq!(names(&requests)[1..3], ["load counter/incr", "load map/incr"]);
         assert_eq!(names(&requests).last().map(String::as_str), Some("exec"));
@@ -460,7 +529,7 @@ mod tests {
     #[test]
     fn a_flushed_tail_is_sent_again_once() {
         let calls = [call(COUNTER_INCR, "a"), call(MAP_INCR, "b"), call(COUNTER_INCR, "c")];
-        let (mut batch, _) = Batch::start(calls.iter().collect(), false);
+        let (mut batch, _) = Batch::start(calls.iter().collect(), false, None);
         let replies =
             vec![loaded(COUNTER_INCR), loaded(MAP_INCR), Ok(Reply::Int(1)), server("NOSCRIPT"), server("NOSCRIPT")];
         let BatchStep::Send(again) = batch.advance(replies, true) else { panic!("no retry") };
@@ -475,7 +544,7 @@ mod tests {
         // The middle call lost its script, the last one ran (another client had
         // loaded its script again): resending the middle one would reorder them.
         let calls = [call(COUNTER_INCR, "a"), call(MAP_INCR, "b"), call(COUNTER_INCR, "c")];
-        let (mut batch, _) = Batch::start(calls.iter().collect(), false);
+        let (mut batch, _) = Batch::start(calls.iter().collect(), false, None);
         let replies =
             vec![loaded(COUNTER_INCR), loaded(MAP_INCR), Ok(Reply::Int(1)), server("NOSCRIPT"), Ok(Reply::Int(1))];
         let outcomes = done(batch.advance(replies, true));
@@ -487,7 +556,7 @@ mod tests {
     #[test]
     fn a_second_flush_of_the_tail_sends_the_sources() {
         let calls = [call(COUNTER_INCR, "a"), call(MAP_INCR, "b")];
-        let (mut batch, _) = Batch::start(calls.iter().collect(), false);
+        let (mut batch, _) = Batch::start(calls.iter().collect(), false, None);
         let flushed = vec![loaded(COUNTER_INCR), loaded(MAP_INCR), server("NOSCRIPT"), server("NOSCRIPT")];
         assert!(matches!(batch.advance(flushed, true), BatchStep::Send(_)));
         let flushed = vec![loaded(COUNTER_INCR), loaded(MAP_INCR), server("NOSCRIPT"), server("NOSCRIPT")];
@@ -500,7 +569,7 @@ mod tests {
     #[test]
     fn an_aborted_transaction_ran_nothing() {
         let calls = [call(COUNTER_INCR, "a"), call(COUNTER_INCR, "b")];
-        let (mut batch, _) = Batch::start(calls.iter().collect(), true);
+        let (mut batch, _) = Batch::start(calls.iter().collect(), true, None);
         let replies = vec![
             Ok(Reply::Status("OK".into())),
             Ok(Reply::Status("QUEUED".into())),
@@ -516,7 +585,7 @@ mod tests {
     #[test]
     fn a_transaction_whose_exec_reply_was_lost_is_unknown() {
         let calls = [call(COUNTER_INCR, "a")];
-        let (mut batch, _) = Batch::start(calls.iter().collect(), true);
+        let (mut batch, _) = Batch::start(calls.iter().collect(), true, None);
         let ok = || Ok(Reply::Status("OK".into()));
         let outcomes = done(batch.advance(vec![ok(), ok(), ok(), io(Delivery::Unknown)], false));
         assert!(matches!(&outcomes[0], Outcome::Unknown(Error::Connection { .. })), "{outcomes:?}");
@@ -525,7 +594,7 @@ mod tests {
     #[test]
     fn errors_inside_exec_belong_to_their_call() {
         let calls = [call(COUNTER_INCR, "a"), call(COUNTER_INCR, "b")];
-        let (mut batch, _) = Batch::start(calls.iter().collect(), true);
+        let (mut batch, _) = Batch::start(calls.iter().collect(), true, None);
         let ok = || Ok(Reply::Status("OK".into()));
         let exec = Ok(Reply::Array(vec![
             Reply::Bulk(COUNTER_INCR.sha1().as_bytes().to_vec()),
@@ -542,14 +611,14 @@ mod tests {
     #[test]
     fn only_batches_of_reads_are_resent_after_a_connection_error() {
         let reads = [call(COUNTER_GET, "a")];
-        let (mut batch, _) = Batch::start(reads.iter().collect(), false);
+        let (mut batch, _) = Batch::start(reads.iter().collect(), false, None);
         let step = batch.advance(vec![io(Delivery::Unknown), io(Delivery::Unknown)], false);
         assert!(matches!(step, BatchStep::Reconnect(_)), "{step:?}");
         let outcomes = done(batch.advance(vec![io(Delivery::Unknown), io(Delivery::Unknown)], true));
         assert!(matches!(outcomes[0], Outcome::Unknown(_)));
 
         let writes = [call(COUNTER_INCR, "a"), call(COUNTER_INCR, "b")];
-        let (mut batch, _) = Batch::start(writes.iter().collect(), false);
+        let (mut batch, _) = Batch::start(writes.iter().collect(), false, None);
         let replies = vec![loaded(COUNTER_INCR), Ok(Reply::Int(1)), io(Delivery::Unknown)];
         let outcomes = done(batch.advance(replies, false));
         assert!(matches!(outcomes[0], Outcome::Answered(Ok(_))));
@@ -559,7 +628,7 @@ mod tests {
     #[test]
     fn a_wrong_sha1_fails_only_the_calls_of_that_script() {
         let calls = [call(COUNTER_INCR, "a"), call(MAP_INCR, "b")];
-        let (mut batch, _) = Batch::start(calls.iter().collect(), false);
+        let (mut batch, _) = Batch::start(calls.iter().collect(), false, None);
         let replies = vec![Ok(Reply::Bulk(b"0000".to_vec())), loaded(MAP_INCR), server("NOSCRIPT"), Ok(Reply::Int(1))];
         let outcomes = done(batch.advance(replies, true));
         assert!(matches!(outcomes[0], Outcome::NotRun(Error::ScriptMismatch { .. })), "{outcomes:?}");

@@ -6,6 +6,7 @@
 //! Nothing else in the crate writes a script's key or argument order.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::key::{Key, MAX_BULK_LEN};
@@ -136,6 +137,18 @@ impl Decimal {
     }
 }
 
+/// Durable writes: each write waits, in the same round trip, until this many
+/// replicas have acknowledged it (`WAIT replicas timeout`). Fewer acknowledgements
+/// in time are [`Error::NotReplicated`]: the write applied on the master, and may
+/// be lost if the master fails before its replicas catch up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Durable {
+    /// How many replicas must acknowledge each write.
+    pub replicas: u32,
+    /// How long to wait for them.
+    pub timeout: Duration,
+}
+
 /// Where a model's calls go and what its key holds: the part of a call the
 /// generated structs take from the model.
 #[derive(Clone, Copy, Debug)]
@@ -145,6 +158,8 @@ pub(crate) struct Target {
     pub(crate) reads: Node,
     /// The Redis type at the model's key, for the error on `WRONGTYPE`.
     pub(crate) redis_type: &'static str,
+    /// Durable writes for this model (else the client's setting).
+    pub(crate) durable: Option<Durable>,
 }
 
 impl Target {
@@ -169,6 +184,8 @@ pub struct ScriptCall {
     /// unknown (a connection lost after sending), the client then settles it by
     /// resending instead of reporting that it may have applied.
     pub(crate) resendable: bool,
+    /// For a write: the model's durable-write setting.
+    pub(crate) durable: Option<Durable>,
 }
 
 impl ScriptCall {
@@ -179,7 +196,9 @@ impl ScriptCall {
             return Err(Error::TooLarge { what: "value", len: arg.len(), max: MAX_BULK_LEN });
         }
         let node = if script.is_read_only() { target.reads } else { Node::Master };
-        Ok(ScriptCall { script, keys, args, node, redis_type: target.redis_type, resendable: script.is_read_only() })
+        let durable = if script.is_read_only() { None } else { target.durable };
+        let resendable = script.is_read_only();
+        Ok(ScriptCall { script, keys, args, node, redis_type: target.redis_type, resendable, durable })
     }
 
     /// Marks the call as safe to send again after an unknown outcome: its script
@@ -244,7 +263,7 @@ mod tests {
 
     #[test]
     fn generated_calls_keep_the_header_order() {
-        let target = Target { reads: Node::Replica, redis_type: "list" };
+        let target = Target { reads: Node::Replica, redis_type: "list", durable: None };
         let [ready, items, deliveries, inflight, dead, foreign] =
             ["q", "{q}:items", "{q}:deliveries", "{q}:inflight", "{q}:dead", "{q}:foreign"]
                 .map(|k| Key::new(k).unwrap());

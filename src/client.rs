@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{Backend, RedisBackend, Request, Session};
-use crate::batch::{Batch, BatchStep, Outcome, name_nodes, pause_before_resending};
-use crate::call::{Node, ScriptCall};
+use crate::batch::{Batch, BatchStep, Outcome, name_nodes, to_resend};
+use crate::call::{Durable, Node, ScriptCall};
 use crate::connection::{Dsn, DsnError, Reuse, SentinelDsn, Timeouts};
 use crate::dispatch::{Dispatch, Step, name_node};
 use crate::error::{Error, Result};
 use crate::op::{Executor, Op, Pause, Wait, Waiting};
 use crate::pipeline::{Pipeline, Taken};
-use crate::retry::{RetryPolicy, Retrying};
+use crate::retry::{RetryPolicy, Retrying, Sending};
 use crate::wire::{CommandError, Reply};
 
 /// A blocking client: where models send their operations.
@@ -32,12 +32,12 @@ use crate::wire::{CommandError, Reply};
 /// ```
 pub struct Client<B: Backend = RedisBackend> {
     backend: Arc<B>,
-    retry: RetryPolicy,
+    sending: Sending,
 }
 
 impl<B: Backend> Clone for Client<B> {
     fn clone(&self) -> Self {
-        Client { backend: Arc::clone(&self.backend), retry: self.retry }
+        Client { backend: Arc::clone(&self.backend), sending: self.sending }
     }
 }
 
@@ -58,17 +58,23 @@ impl Client {
 impl<B: Backend> Client<B> {
     /// A client on a backend of your own (see [`Backend`]).
     pub fn with_backend(backend: B) -> Client<B> {
-        Client { backend: Arc::new(backend), retry: RetryPolicy::default() }
+        Client { backend: Arc::new(backend), sending: Sending::default() }
     }
 
     /// This client (same connections) with another retry policy.
     pub fn with_retry(&self, retry: RetryPolicy) -> Client<B> {
-        Client { backend: Arc::clone(&self.backend), retry }
+        Client { backend: Arc::clone(&self.backend), sending: Sending { retry, ..self.sending } }
     }
 
     /// The retry policy (see [`RetryPolicy`]).
     pub fn retry_policy(&self) -> RetryPolicy {
-        self.retry
+        self.sending.retry
+    }
+
+    /// This client (same connections) with durable writes (see [`Durable`](crate::Durable))
+    /// for the models that have no setting of their own; `None` turns them off.
+    pub fn with_durable(&self, durable: Option<crate::Durable>) -> Client<B> {
+        Client { backend: Arc::clone(&self.backend), sending: Sending { durable, ..self.sending } }
     }
 
     /// The backend.
@@ -79,7 +85,7 @@ impl<B: Backend> Client<B> {
     /// Runs one operation and decodes its result.
     pub fn run<T>(&self, op: Op<T>) -> Result<T> {
         let call = op.call?;
-        let reply = run_call(&*self.backend, &call, self.retry)?;
+        let reply = run_call(&*self.backend, &call, self.sending)?;
         (op.decode)(reply, &call)
     }
 }
@@ -98,7 +104,7 @@ impl<B: Backend> Executor for Client<B> {
         let mut waiting = Waiting::start(&wait);
         let mut signal_session = None;
         loop {
-            if let Some(value) = (op.decode)(run_call(&*self.backend, &call, self.retry)?, &call)? {
+            if let Some(value) = (op.decode)(run_call(&*self.backend, &call, self.sending)?, &call)? {
                 return Ok(Some(value));
             }
             match waiting.next_pause() {
@@ -146,10 +152,10 @@ impl<B: Backend> std::fmt::Debug for Client<B> {
 
 /// Drives one script call through the dispatcher on blocking sessions, trying
 /// again as the retry policy says.
-pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall, retry: RetryPolicy) -> Result<Reply> {
-    let mut retrying = Retrying::start(retry);
+pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall, sending: Sending) -> Result<Reply> {
+    let mut retrying = Retrying::start(sending.retry);
     loop {
-        match run_call_once(backend, call) {
+        match run_call_once(backend, call, sending.durable) {
             Err(error) => match retrying.after(&error, call.resendable) {
                 Some(pause) => std::thread::sleep(pause),
                 None => return Err(error),
@@ -159,13 +165,21 @@ pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall, retry: RetryP
     }
 }
 
-fn run_call_once<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
+fn run_call_once<B: Backend>(backend: &B, call: &ScriptCall, durable: Option<Durable>) -> Result<Reply> {
     let describe = || backend.describe(call.node);
     let mut session = backend.session(call.node).map_err(|error| command_error(describe, call, error))?;
-    let (mut dispatch, mut request) = Dispatch::start(call);
+    let (mut dispatch, mut request) = Dispatch::start(call, durable);
     loop {
-        let outcome = session.query(&request);
-        match dispatch.advance(outcome, session.is_fresh()) {
+        let step = match dispatch.wait_with(&request) {
+            Some(wait) => {
+                let mut replies = session.query_pipelined(&[request, wait]).into_iter();
+                let mut next = || replies.next().unwrap_or_else(|| Err(CommandError::not_sent_after_failure()));
+                let (outcome, waited) = (next(), next());
+                dispatch.advance_durable(outcome, waited, session.is_fresh())
+            }
+            None => dispatch.advance(session.query(&request), session.is_fresh()),
+        };
+        match step {
             Step::Send(next) => request = next,
             Step::Reconnect(next) => {
                 drop(session);
@@ -216,7 +230,7 @@ impl<B: Backend> Pipeline<Client<B>> {
         let mut outcomes = Vec::new();
         for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
             taken.mark_sent();
-            let results = run_batch(backend, node, calls, taken.atomic, self.client.retry);
+            let results = run_batch(backend, node, calls, taken.atomic, self.client.sending);
             outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
         }
         taken.finish(outcomes)
@@ -231,20 +245,29 @@ fn run_batch<B: Backend>(
     node: Node,
     calls: Vec<&ScriptCall>,
     atomic: bool,
-    retry: RetryPolicy,
+    sending: Sending,
 ) -> Vec<Outcome> {
-    let mut retrying = Retrying::start(retry);
-    loop {
-        let outcomes = run_batch_once(backend, node, calls.clone(), atomic);
-        match pause_before_resending(&mut retrying, &outcomes, &calls) {
-            Some(pause) => std::thread::sleep(pause),
-            None => return outcomes,
+    let mut retrying = Retrying::start(sending.retry);
+    let mut outcomes = run_batch_once(backend, node, calls.clone(), atomic, sending.durable);
+    while let Some((pause, part)) = to_resend(&mut retrying, &outcomes, &calls, atomic) {
+        std::thread::sleep(pause);
+        let again =
+            run_batch_once(backend, node, part.iter().map(|&index| calls[index]).collect(), atomic, sending.durable);
+        for (index, outcome) in part.into_iter().zip(again) {
+            outcomes[index] = outcome;
         }
     }
+    outcomes
 }
 
-fn run_batch_once<B: Backend>(backend: &B, node: Node, calls: Vec<&ScriptCall>, atomic: bool) -> Vec<Outcome> {
-    let (mut batch, mut requests) = Batch::start(calls, atomic);
+fn run_batch_once<B: Backend>(
+    backend: &B,
+    node: Node,
+    calls: Vec<&ScriptCall>,
+    atomic: bool,
+    durable: Option<Durable>,
+) -> Vec<Outcome> {
+    let (mut batch, mut requests) = Batch::start(calls, atomic, durable);
     let mut session = match backend.session(node) {
         Ok(session) => session,
         Err(error) => return batch.fail(error),
@@ -282,7 +305,7 @@ impl<B: Backend> Client<B> {
     pub(crate) fn with_own_connections(&self) -> Client<OwnConnections<B>> {
         Client {
             backend: Arc::new(OwnConnections { own: self.backend.fork(), shared: self.clone() }),
-            retry: self.retry,
+            sending: self.sending,
         }
     }
 }
@@ -339,6 +362,7 @@ pub struct Builder<R> {
     sentinel: Option<(String, Vec<Result<Dsn, DsnError>>)>,
     sentinel_data: Option<Result<Dsn, DsnError>>,
     replica_reads: bool,
+    durable: Option<Durable>,
     reuse: R,
     timeouts: Timeouts,
     retry: RetryPolicy,
@@ -361,6 +385,7 @@ pub(crate) struct Parts<R> {
     pub(crate) timeouts: Timeouts,
     pub(crate) retry: RetryPolicy,
     pub(crate) replica_reads: bool,
+    pub(crate) durable: Option<Durable>,
 }
 
 impl<R> Builder<R> {
@@ -462,6 +487,16 @@ impl<R> Builder<R> {
         self
     }
 
+    /// Durable writes: every write (of a model without its own setting, see
+    /// [`ModelOptions::durable`](crate::ModelOptions::durable)) waits, in the same
+    /// round trip, until `replicas` replicas acknowledged it, for up to `timeout`;
+    /// fewer is [`Error::NotReplicated`]. Without it (the default) a write is
+    /// acknowledged by the master alone, and a failover may lose it.
+    pub fn durable(mut self, replicas: u32, timeout: std::time::Duration) -> Self {
+        self.durable = Some(Durable { replicas, timeout });
+        self
+    }
+
     /// What is retried, for how long (default: [`RetryPolicy::default`], 10 s;
     /// [`RetryPolicy::never`] turns retries off).
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
@@ -507,6 +542,7 @@ impl<R> Builder<R> {
             timeouts: self.timeouts,
             retry: self.retry,
             replica_reads: self.replica_reads,
+            durable: self.durable,
         })
     }
 }
@@ -514,7 +550,7 @@ impl<R> Builder<R> {
 impl Builder<Reuse> {
     /// Parses the DSNs and checks the settings. Connects to nothing.
     pub fn build(self) -> Result<Client> {
-        let Parts { endpoints, reuse, timeouts, retry, replica_reads } = self.parts()?;
+        let Parts { endpoints, reuse, timeouts, retry, replica_reads, durable } = self.parts()?;
         let backend = match endpoints {
             Endpoints::Standalone { master, replica } => RedisBackend::new(&master, replica.as_ref(), reuse, timeouts)?,
             Endpoints::Cluster { seeds } => RedisBackend::cluster(&seeds, reuse, timeouts, replica_reads)?,
@@ -522,7 +558,7 @@ impl Builder<Reuse> {
                 RedisBackend::sentinel(&master_name, &sentinels, &data, reuse, timeouts, replica_reads)?
             }
         };
-        Ok(Client::with_backend(backend).with_retry(retry))
+        Ok(Client::with_backend(backend).with_retry(retry).with_durable(durable))
     }
 }
 

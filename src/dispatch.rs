@@ -11,7 +11,7 @@
 //!    connection, which is retried once on a fresh one (a read cannot apply twice).
 
 use crate::backend::Request;
-use crate::call::{self, ScriptCall};
+use crate::call::{self, Durable, ScriptCall};
 use crate::error::{Error, Result};
 use crate::wire::{CommandError, Delivery, Reply, ServerError};
 
@@ -41,12 +41,39 @@ pub(crate) struct Dispatch<'c> {
     call: &'c ScriptCall,
     stage: Stage,
     reconnected: bool,
+    /// For a durable write: the `WAIT` sent with each attempt.
+    durable: Option<Durable>,
 }
 
 impl<'c> Dispatch<'c> {
-    /// Starts a call: the first request is always its `EVALSHA`.
-    pub(crate) fn start(call: &'c ScriptCall) -> (Dispatch<'c>, Request<'c>) {
-        (Dispatch { call, stage: Stage::Eval, reconnected: false }, Request::Eval(call))
+    /// Starts a call: the first request is always its `EVALSHA`. A write is
+    /// durable as the call says, else as `default` (the client's setting) says.
+    pub(crate) fn start(call: &'c ScriptCall, default: Option<Durable>) -> (Dispatch<'c>, Request<'c>) {
+        let durable = if call.script.is_read_only() { None } else { call.durable.or(default) };
+        (Dispatch { call, stage: Stage::Eval, reconnected: false, durable }, Request::Eval(call))
+    }
+
+    /// The `WAIT` to send in the same round trip as `request`, for a durable
+    /// write's `EVALSHA` (or `EVAL`).
+    pub(crate) fn wait_with(&self, request: &Request<'_>) -> Option<Request<'static>> {
+        let durable = self.durable?;
+        matches!(request, Request::Eval(_) | Request::EvalSource(_))
+            .then_some(Request::Wait { replicas: durable.replicas, timeout: durable.timeout })
+    }
+
+    /// [`advance`](Self::advance) for a request sent with its `WAIT`: a write
+    /// that applied is [`Error::NotReplicated`] when fewer replicas acknowledged
+    /// it than asked.
+    pub(crate) fn advance_durable(
+        &mut self,
+        outcome: Result<Reply, CommandError>,
+        waited: Result<Reply, CommandError>,
+        fresh: bool,
+    ) -> Step<'c> {
+        match (self.advance(outcome, fresh), self.durable) {
+            (Step::Done(Ok(reply)), Some(durable)) => Step::Done(check_replicated(self.call, durable, reply, waited)),
+            (step, _) => step,
+        }
     }
 
     /// Decides what follows `outcome`, the result of the last request, sent on a
@@ -103,6 +130,30 @@ impl<'c> Dispatch<'c> {
             (Stage::Type, outcome) => Step::Done(Err(wrong_type(call, outcome))),
         }
     }
+}
+
+/// A durable write's reply, or [`Error::NotReplicated`] when the `WAIT` sent
+/// after it counted fewer acknowledgements than asked (or did not answer).
+pub(crate) fn check_replicated(
+    call: &ScriptCall,
+    durable: Durable,
+    reply: Reply,
+    waited: Result<Reply, CommandError>,
+) -> Result<Reply> {
+    let acked = match waited {
+        Ok(Reply::Int(acked)) => acked.max(0).unsigned_abs(),
+        _ => 0,
+    };
+    if acked >= u64::from(durable.replicas) {
+        return Ok(reply);
+    }
+    Err(Error::NotReplicated {
+        script: call.script,
+        key: call.key().display(),
+        acked,
+        wanted: durable.replicas,
+        reply: Box::new(reply),
+    })
 }
 
 /// The error for a call refused with `WRONGTYPE`, from the reply to `TYPE key`.
@@ -189,7 +240,7 @@ mod tests {
     const COUNTER_INCR: Script = call::counter::Incr::SCRIPT;
 
     fn call() -> ScriptCall {
-        let target = Target { reads: Node::Replica, redis_type: "string" };
+        let target = Target { reads: Node::Replica, redis_type: "string", durable: None };
         call::counter::Incr { counter: &Key::new("k").unwrap(), amount: Arg::Int(1) }.call(target).unwrap()
     }
 
@@ -243,7 +294,7 @@ mod tests {
     #[test]
     fn noscript_loads_then_retries_once_then_sends_the_source() {
         let call = call();
-        let (mut dispatch, first) = Dispatch::start(&call);
+        let (mut dispatch, first) = Dispatch::start(&call, None);
         assert!(matches!(first, Request::Eval(_)));
         assert!(matches!(dispatch.advance(server("NOSCRIPT"), true), Step::Send(Request::Load(_))));
         let sha1 = Reply::Bulk(COUNTER_INCR.sha1().as_bytes().to_vec());
@@ -253,9 +304,27 @@ mod tests {
     }
 
     #[test]
+    fn a_durable_write_counts_its_acknowledgements() {
+        let call = call();
+        let durable = Durable { replicas: 2, timeout: std::time::Duration::from_millis(100) };
+        let (mut dispatch, first) = Dispatch::start(&call, Some(durable));
+        assert!(matches!(dispatch.wait_with(&first), Some(Request::Wait { replicas: 2, .. })));
+        let step = dispatch.advance_durable(Ok(Reply::Int(7)), Ok(Reply::Int(2)), true);
+        assert!(matches!(step, Step::Done(Ok(Reply::Int(7)))), "{step:?}");
+        let (mut dispatch, _) = Dispatch::start(&call, Some(durable));
+        let step = dispatch.advance_durable(Ok(Reply::Int(7)), Ok(Reply::Int(1)), true);
+        let Step::Done(Err(Error::NotReplicated { acked: 1, wanted: 2, reply, .. })) = step else { panic!("{step:?}") };
+        assert_eq!(*reply, Reply::Int(7), "the write's reply is kept");
+        let mut read = call.clone();
+        read.script = call::counter::Get::SCRIPT;
+        let (dispatch, first) = Dispatch::start(&read, Some(durable));
+        assert!(dispatch.wait_with(&first).is_none(), "reads do not wait");
+    }
+
+    #[test]
     fn a_wrong_sha1_is_refused() {
         let call = call();
-        let (mut dispatch, _) = Dispatch::start(&call);
+        let (mut dispatch, _) = Dispatch::start(&call, None);
         dispatch.advance(server("NOSCRIPT"), true);
         let step = dispatch.advance(Ok(Reply::Bulk(b"0000".to_vec())), true);
         assert!(matches!(step, Step::Done(Err(Error::ScriptMismatch { .. }))), "{step:?}");
@@ -264,7 +333,7 @@ mod tests {
     #[test]
     fn writes_are_never_resent_after_an_io_error() {
         let call = call();
-        let (mut dispatch, _) = Dispatch::start(&call);
+        let (mut dispatch, _) = Dispatch::start(&call, None);
         let step = dispatch.advance(io(Delivery::Unknown), false);
         let Step::Done(Err(error)) = step else { panic!("{step:?}") };
         assert!(error.may_have_applied());
@@ -273,7 +342,7 @@ mod tests {
     #[test]
     fn a_failed_load_means_the_operation_did_not_run() {
         let call = call();
-        let (mut dispatch, _) = Dispatch::start(&call);
+        let (mut dispatch, _) = Dispatch::start(&call, None);
         dispatch.advance(server("NOSCRIPT"), true);
         let step = dispatch.advance(io(Delivery::Unknown), true);
         let Step::Done(Err(error)) = step else { panic!("{step:?}") };
@@ -284,7 +353,7 @@ mod tests {
     fn reads_retry_once_on_a_fresh_connection() {
         let mut call = call();
         call.script = call::counter::Get::SCRIPT;
-        let (mut dispatch, _) = Dispatch::start(&call);
+        let (mut dispatch, _) = Dispatch::start(&call, None);
         assert!(matches!(dispatch.advance(io(Delivery::Unknown), false), Step::Reconnect(Request::Eval(_))));
         assert!(matches!(dispatch.advance(io(Delivery::Unknown), true), Step::Done(Err(Error::Connection { .. }))));
     }
@@ -292,7 +361,7 @@ mod tests {
     #[test]
     fn wrongtype_asks_for_the_type() {
         let call = call();
-        let (mut dispatch, _) = Dispatch::start(&call);
+        let (mut dispatch, _) = Dispatch::start(&call, None);
         assert!(
             matches!(dispatch.advance(server("WRONGTYPE"), true), Step::Send(Request::Type(key)) if key.as_bytes() == b"k")
         );

@@ -245,6 +245,27 @@ pub enum Error {
         message: String,
     },
 
+    /// A durable write (see [`Durable`](crate::Durable)) applied on the master, but
+    /// fewer replicas than asked acknowledged it in time: it may be lost if the
+    /// master fails before they catch up. `reply` is the write's own reply (a
+    /// popped item, a new value), so nothing it returned is lost.
+    #[error(
+        "{script} on key {key} applied on the master, but only {acked} of the {wanted} replicas asked acknowledged \
+         it in time: it is not yet replicated"
+    )]
+    NotReplicated {
+        /// The script that ran the operation (named `model/op`).
+        script: Script,
+        /// The key.
+        key: KeyDisplay,
+        /// How many replicas acknowledged the write.
+        acked: u64,
+        /// How many were asked for.
+        wanted: u32,
+        /// The write's reply.
+        reply: Box<crate::wire::Reply>,
+    },
+
     /// A bounded model is full: nothing was added (a [`BoundedQueue`](crate::BoundedQueue)
     /// with [`Overflow::Reject`](crate::Overflow::Reject)).
     #[error("{script} on key {key}: full ({detail}); nothing was added")]

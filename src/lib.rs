@@ -138,7 +138,7 @@ pub use async_client::{AsyncClient, AsyncClientBuilder, Pending};
 #[cfg(feature = "tokio")]
 pub use backend::{AsyncBackend, AsyncSession, RedisAsyncBackend};
 pub use backend::{Backend, RedisBackend, Session};
-pub use call::{Arg, Node, ScriptCall};
+pub use call::{Arg, Durable, Node, ScriptCall};
 pub use client::{Builder, Client, ClientBuilder};
 #[cfg(feature = "tokio")]
 pub use connection::AsyncReuse;

@@ -80,6 +80,14 @@ impl Default for RetryPolicy {
     }
 }
 
+/// How a client sends: its retry policy, and the durable-write setting applied
+/// to the writes of models without one of their own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Sending {
+    pub(crate) retry: RetryPolicy,
+    pub(crate) durable: Option<crate::call::Durable>,
+}
+
 /// True when `error` says the operation surely did not run and may be sent again
 /// (or, with `resendable`, that sending it again cannot apply it twice).
 pub(crate) fn is_retryable(error: &Error, resendable: bool) -> bool {

@@ -453,7 +453,7 @@ impl AsyncSession for RedisAsyncSession {
                     self.send(node, &Request::Asking).await?;
                 }
                 let result = self.send(node, request).await;
-                match self.shared.servers.learn(node, &result) {
+                match self.shared.servers.learn(node, request.key(), &result) {
                     Learned::Nothing => return result,
                     Learned::Redirect(redirect) => {
                         let Some(pause) = hops.redirect() else {
@@ -494,11 +494,17 @@ impl AsyncSession for RedisAsyncSession {
                 replies.push((*node, members.clone(), answered));
             }
             let merged = plan.merge(&self.shared.servers, replies);
+            // A command redirected did not run: it is sent again on its own, and so
+            // are the keyless commands after it (a `WAIT` must follow it).
+            let mut resent = false;
             let mut results = Vec::with_capacity(merged.len());
             for (request, result) in requests.iter().zip(merged) {
                 results.push(match result {
-                    Some(result) => result,
-                    None => self.query(request).await,
+                    Some(result) if !(resent && request.key().is_none()) => result,
+                    _ => {
+                        resent = true;
+                        self.query(request).await
+                    }
                 });
             }
             results

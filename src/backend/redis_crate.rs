@@ -316,7 +316,7 @@ impl RedisSession<'_> {
                 session.query(&Request::Asking)?;
             }
             let result = session.query(request);
-            match self.backend.servers.learn(node, &result) {
+            match self.backend.servers.learn(node, request.key(), &result) {
                 Learned::Nothing => return result,
                 Learned::Redirect(redirect) => {
                     let Some(pause) = hops.redirect() else {
@@ -365,7 +365,20 @@ impl Session for RedisSession<'_> {
             replies.push((*node, members.clone(), answered));
         }
         let merged = plan.merge(&self.backend.servers, replies);
-        requests.iter().zip(merged).map(|(request, result)| result.unwrap_or_else(|| self.query(request))).collect()
+        // A command redirected did not run: it is sent again on its own, and so are
+        // the keyless commands after it (a `WAIT` must follow it to its new node).
+        let mut resent = false;
+        let mut results = Vec::with_capacity(merged.len());
+        for (request, result) in requests.iter().zip(merged) {
+            results.push(match result {
+                Some(result) if !(resent && request.key().is_none()) => result,
+                _ => {
+                    resent = true;
+                    self.query(request)
+                }
+            });
+        }
+        results
     }
 }
 

@@ -229,7 +229,7 @@ mod tests {
     fn requests_are_packed_as_the_redis_crate_packs_them() {
         let key = Key::new("visitors").unwrap();
         let long = Key::new(vec![b'x'; 12_345]).unwrap();
-        let target = Target { reads: Node::Replica, redis_type: "string" };
+        let target = Target { reads: Node::Replica, redis_type: "string", durable: None };
         let incr = counter::Incr { counter: &key, amount: Arg::Int(-42) }.call(target).unwrap();
         let get = counter::Get { counter: &long }.call(target).unwrap();
         let requests = [

@@ -21,7 +21,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::call::{self, Arg, Node, ScriptCall, Target};
+use crate::call::{self, Arg, Durable, Node, ScriptCall, Target};
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::op::{Executor, Op, Wait, decode, encode};
@@ -44,6 +44,7 @@ pub struct ModelOptions {
     namespace: Option<Arc<[u8]>>,
     expire: Option<Duration>,
     read_from_master: bool,
+    durable: Option<Durable>,
 }
 
 impl ModelOptions {
@@ -69,6 +70,14 @@ impl ModelOptions {
     /// sees this client's earlier writes (Python redisext cannot do this).
     pub fn read_from_master(mut self, yes: bool) -> ModelOptions {
         self.read_from_master = yes;
+        self
+    }
+
+    /// Durable writes for this model: each write waits until `replicas` replicas
+    /// acknowledged it, for up to `timeout` (see [`Durable`]); overrides the
+    /// client's [`durable`](crate::ClientBuilder::durable) setting.
+    pub fn durable(mut self, replicas: u32, timeout: Duration) -> ModelOptions {
+        self.durable = Some(Durable { replicas, timeout });
         self
     }
 }
@@ -111,7 +120,7 @@ impl<E: Executor> Core<E> {
     /// Where this model's calls go, and what its key holds.
     pub(crate) fn target(&self) -> Target {
         let reads = if self.options.read_from_master { Node::Master } else { Node::Replica };
-        Target { reads, redis_type: self.redis_type }
+        Target { reads, redis_type: self.redis_type, durable: self.options.durable }
     }
 
     /// `value` encoded by the model's serializer, as a script argument.
