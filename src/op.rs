@@ -225,14 +225,14 @@ pub(crate) fn checked_args(args: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>> {
 
 /// Encodes a value with a model's serializer, naming the key on failure.
 pub(crate) fn encode<S: Serializer>(key: &Key, value: &S::Value) -> Result<Vec<u8>> {
-    S::encode(value).map_err(|reason| Error::Encode { key: key.display(), serializer: S::NAME, reason })
+    S::encode(value).map_err(|reason| Error::Encode { key: key.display(), serializer: S::name(), reason })
 }
 
 /// Decodes stored bytes with a model's serializer, naming the key on failure.
 pub(crate) fn decode_bytes<S: Serializer>(bytes: &[u8], call: &ScriptCall) -> Result<S::Owned> {
     S::decode(bytes).map_err(|reason| Error::Decode {
         key: call.key().display(),
-        serializer: S::NAME,
+        serializer: S::name(),
         reason,
         preview: preview(bytes, 48),
     })
@@ -296,7 +296,7 @@ pub(crate) mod decode {
                 Err(reason) => Err(Error::PoppedUndecodable {
                     op: call.op_name(),
                     key: call.key().display(),
-                    serializer: S::NAME,
+                    serializer: S::name(),
                     reason,
                     bytes,
                 }),

@@ -359,7 +359,7 @@ fn decode_delivered<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Op
         Err(reason) => Err(Error::DeliveredUndecodable {
             op: call.op_name(),
             key: call.key().display(),
-            serializer: S::NAME,
+            serializer: S::name(),
             reason,
             delivered: Box::new(Delivered { value: bytes, receipt, deadline }),
         }),
