@@ -122,13 +122,18 @@ fn refused_wide_integer(error: &serde_pickle::Error) -> bool {
     }
 }
 
+const PYTHON_OBJECT: &str = " (the pickle refers to a Python class or function by name, as it does for \
+     any object but the builtin types: only those have a Rust counterpart)";
+
 /// A decode error's text, with why Python may have stored such bytes.
 fn explain(bytes: &[u8]) -> impl Fn(serde_pickle::Error) -> String + '_ {
     move |error| {
         let hint = match &error {
-            serde_pickle::Error::Syntax(serde_pickle::ErrorCode::UnresolvedGlobal) => {
-                " (the pickle refers to a Python class or function by name: only builtin types \
-                 have a Rust counterpart)"
+            serde_pickle::Error::Syntax(serde_pickle::ErrorCode::UnresolvedGlobal) => PYTHON_OBJECT,
+            serde_pickle::Error::Eval(serde_pickle::ErrorCode::InvalidStackTop(_, found), _)
+                if found.starts_with("Global") =>
+            {
+                PYTHON_OBJECT
             }
             _ if parse_decimal(bytes).is_ok() || std::str::from_utf8(bytes).is_ok_and(|t| t.parse::<f64>().is_ok()) => {
                 " (this is a number as text, which Python redisext stores for a falsy number \

@@ -11,22 +11,36 @@ struct Digits {
 }
 
 impl Digits {
-    /// Rust's shortest round-trip digits (`{:e}`), read back from its output.
+    /// The shortest round-trip digits (Ryū's, as Rust's own `{:e}` would give),
+    /// read back from its text (`1e16`, `0.001`, `123.456`, `5e-324`).
     fn shortest(value: f64) -> Digits {
-        let mut text = StackText::default();
-        // A double's `{:e}` is at most 24 bytes ("1.2345678901234567e-308").
-        let _ = write!(text, "{value:e}");
-        let text = &text.bytes[..text.len];
+        let mut buffer = ryu::Buffer::new();
+        let text = buffer.format_finite(value).as_bytes();
         let e = text.iter().position(|b| *b == b'e').unwrap_or(text.len());
+        let written_exponent: i32 =
+            std::str::from_utf8(text.get(e + 1..).unwrap_or_default()).ok().and_then(|t| t.parse().ok()).unwrap_or(0);
+        let mantissa = &text[..e];
+        let point = mantissa.iter().position(|b| *b == b'.').unwrap_or(mantissa.len());
         let mut digits = Digits { digits: [0; 17], len: 0, exponent: 0 };
-        for byte in text[..e].iter().filter(|b| b.is_ascii_digit()) {
-            if digits.len < digits.digits.len() {
+        let mut leading_zeros = 0;
+        for byte in mantissa.iter().filter(|b| b.is_ascii_digit()) {
+            if digits.len == 0 && *byte == b'0' {
+                leading_zeros += 1;
+            } else if digits.len < digits.digits.len() {
                 digits.digits[digits.len] = *byte;
                 digits.len += 1;
             }
         }
-        let exponent = std::str::from_utf8(text.get(e + 1..).unwrap_or_default()).unwrap_or("0");
-        digits.exponent = exponent.parse().unwrap_or(0);
+        while digits.len > 1 && digits.digits[digits.len - 1] == b'0' {
+            digits.len -= 1;
+        }
+        if digits.len == 0 {
+            // Zero.
+            digits.digits[0] = b'0';
+            digits.len = 1;
+            return digits;
+        }
+        digits.exponent = point as i32 + written_exponent - leading_zeros - 1;
         digits
     }
 
@@ -43,7 +57,7 @@ impl Digits {
         if count > len {
             exponent += 1;
         }
-        while n % 10 == 0 && count > 1 {
+        while n.is_multiple_of(10) && count > 1 {
             n /= 10;
             count -= 1;
         }
@@ -64,10 +78,10 @@ impl Digits {
     }
 }
 
-/// Python (David Gay's dtoa, mode 0) and Rust both give the shortest digits that
+/// Python (David Gay's dtoa, mode 0) and Ryū both give the shortest digits that
 /// read back as the double, the nearest such when there are several. When the
 /// double lies exactly halfway between the two nearest, Python takes the one whose
-/// last digit is even (`1059438285926254.25` → `…254.2`); Rust may take the other.
+/// last digit is even (`1059438285926254.25` → `…254.2`); Ryū may take the other.
 fn round_half_to_even(value: f64, digits: Digits) -> Digits {
     // value = m · 2^q exactly, with m odd.
     let bits = value.to_bits();
@@ -90,7 +104,7 @@ fn round_half_to_even(value: f64, digits: Digits) -> Digits {
         return digits;
     }
     let below = exact / 10;
-    let even = if below % 2 == 0 { below } else { below + 1 };
+    let even = if below.is_multiple_of(2) { below } else { below + 1 };
     let chosen = digits.as_integer();
     if chosen == even || (chosen != below && chosen != below + 1) {
         return digits;
@@ -193,6 +207,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::excessive_precision)] // the exact halfway values, written out
     fn floats_match_python_repr() {
         // Each right-hand side is what CPython 3.11 prints for repr(x).
         let cases: &[(f64, &str)] = &[

@@ -23,6 +23,19 @@ pub(super) struct Reader<'de> {
     scratch: String,
 }
 
+/// Bytes that end a run of plain string content: `"`, `\` and control characters.
+const SPECIAL: [bool; 256] = {
+    let mut special = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        special[byte] = true;
+        byte += 1;
+    }
+    special[b'"' as usize] = true;
+    special[b'\\' as usize] = true;
+    special
+};
+
 /// A string as read: borrowed from the input when it has no escapes.
 enum Text<'de, 's> {
     Borrowed(&'de str),
@@ -163,7 +176,12 @@ impl<'de> Reader<'de> {
             return text.parse().map(Number::Float).map_err(|_| self.error("not a number"));
         }
         let digits = &self.text[start + usize::from(negative)..integer_end];
-        let magnitude = digits.bytes().try_fold(0u128, |n, d| n.checked_mul(10)?.checked_add(u128::from(d - b'0')));
+        let magnitude = if digits.len() <= 19 {
+            // Fits a u64: no 128-bit arithmetic.
+            Some(u128::from(digits.bytes().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'))))
+        } else {
+            digits.bytes().try_fold(0u128, |n, d| n.checked_mul(10)?.checked_add(u128::from(d - b'0')))
+        };
         Ok(match (negative, magnitude) {
             (_, None) => Number::TooLarge(text),
             (false, Some(n)) => u64::try_from(n).map_or(Number::Unsigned128(n), Number::Unsigned),
@@ -178,7 +196,7 @@ impl<'de> Reader<'de> {
     fn string(&mut self) -> Result<Text<'de, '_>, Error> {
         self.pos += 1;
         let start = self.pos;
-        let special = |b: &u8| *b == b'"' || *b == b'\\' || *b < 0x20;
+        let special = |b: &u8| SPECIAL[usize::from(*b)];
         // Most strings have no escape: borrow them.
         match self.bytes()[self.pos..].iter().position(special) {
             Some(offset) if self.bytes()[self.pos + offset] == b'"' => {

@@ -32,50 +32,70 @@ impl Writer<'_> {
     }
 }
 
+/// Bytes written as they are inside a string: printable ASCII but `"` and `\`.
+const PLAIN: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut byte = b' ';
+    while byte <= b'~' {
+        plain[byte as usize] = byte != b'"' && byte != b'\\';
+        byte += 1;
+    }
+    plain
+};
+
 /// Appends `text` as a JSON string with `ensure_ascii`: `\"`, `\\`, `\n`, `\r`,
 /// `\t`, `\b`, `\f`, other control characters, DEL and everything beyond ASCII as
 /// `\u00XX` (lowercase hex), characters beyond the BMP as a surrogate pair.
 pub(super) fn write_string(out: &mut Vec<u8>, text: &str) {
-    out.push(b'"');
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = text.as_bytes();
-    let mut start = 0;
-    for (index, ch) in text.char_indices() {
-        let escape: &[u8] = match ch {
-            ' '..='~' if ch != '"' && ch != '\\' => continue,
-            '"' => b"\\\"",
-            '\\' => b"\\\\",
-            '\n' => b"\\n",
-            '\r' => b"\\r",
-            '\t' => b"\\t",
-            '\u{8}' => b"\\b",
-            '\u{c}' => b"\\f",
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let (mut start, mut at) = (0, 0);
+    while at < bytes.len() {
+        let byte = bytes[at];
+        if PLAIN[usize::from(byte)] {
+            at += 1;
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..at]);
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
             _ => b"",
         };
-        out.extend_from_slice(&bytes[start..index]);
         if escape.is_empty() {
+            let ch = text[at..].chars().next().unwrap_or('\u{fffd}');
             let mut units = [0u16; 2];
             for unit in ch.encode_utf16(&mut units) {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.extend_from_slice(b"\\u");
                 out.extend((0..4).rev().map(|shift| HEX[usize::from((*unit >> (shift * 4)) & 0xf)]));
             }
+            at += ch.len_utf8();
         } else {
             out.extend_from_slice(escape);
+            at += 1;
         }
-        start = index + ch.len_utf8();
+        start = at;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 
-/// Decimal integers without going through `fmt`.
+/// Decimal integers without going through `fmt` (nor 128-bit division when the
+/// value fits 64 bits).
 mod itoa_like {
     pub(crate) trait Integer {
         fn write(self, out: &mut Vec<u8>);
     }
 
-    fn unsigned(mut n: u128, out: &mut Vec<u8>) {
-        let mut buf = [0u8; 39];
+    fn unsigned(mut n: u64, out: &mut Vec<u8>) {
+        let mut buf = [0u8; 20];
         let mut at = buf.len();
         loop {
             at -= 1;
@@ -88,33 +108,53 @@ mod itoa_like {
         out.extend_from_slice(&buf[at..]);
     }
 
+    fn unsigned_wide(n: u128, out: &mut Vec<u8>) {
+        const TEN_TO_19: u128 = 10_000_000_000_000_000_000;
+        match u64::try_from(n) {
+            Ok(n) => unsigned(n, out),
+            Err(_) => {
+                // The high digits, then the low 19 with their leading zeros.
+                unsigned_wide(n / TEN_TO_19, out);
+                let low = (n % TEN_TO_19) as u64;
+                let mut digits = Vec::with_capacity(19);
+                unsigned(low, &mut digits);
+                out.extend(std::iter::repeat_n(b'0', 19 - digits.len()));
+                out.extend_from_slice(&digits);
+            }
+        }
+    }
+
     macro_rules! integers {
-        ($($t:ty),*) => {$(
-            impl Integer for $t {
-                #[allow(unused_comparisons)]
+        (signed: $($s:ty),*; unsigned: $($u:ty),*) => {
+            $(impl Integer for $s {
                 fn write(self, out: &mut Vec<u8>) {
                     if self < 0 {
                         out.push(b'-');
                     }
-                    unsigned((self as i128).unsigned_abs(), out);
+                    unsigned(i64::from(self).unsigned_abs(), out);
                 }
-            }
-        )*};
+            })*
+            $(impl Integer for $u {
+                fn write(self, out: &mut Vec<u8>) {
+                    unsigned(u64::from(self), out);
+                }
+            })*
+        };
     }
-    integers!(i8, i16, i32, i64, u8, u16, u32, u64);
+    integers!(signed: i8, i16, i32, i64; unsigned: u8, u16, u32, u64);
 
     impl Integer for i128 {
         fn write(self, out: &mut Vec<u8>) {
             if self < 0 {
                 out.push(b'-');
             }
-            unsigned(self.unsigned_abs(), out);
+            unsigned_wide(self.unsigned_abs(), out);
         }
     }
 
     impl Integer for u128 {
         fn write(self, out: &mut Vec<u8>) {
-            unsigned(self, out);
+            unsigned_wide(self, out);
         }
     }
 }
