@@ -7,8 +7,8 @@
 //! | [`Str`] | `str` / `String` | UTF-8 | `redisext.serializer.String` |
 //! | [`Numeric`] | `i64` | decimal ASCII, read as Python's `int()` reads it | `redisext.serializer.Numeric` |
 //! | [`Json<T>`] | any serde type | `json.dumps` defaults, byte for byte; read as `json.loads` reads | `redisext.serializer.JSON` |
-//! | [`Pickle<T>`] | any serde type | pickle protocol 3 (reads 2–5) | `redisext.serializer.Pickle` |
-//! | [`PickleValue`] | [`PyValue`]: Python's own types (tuple, set, bytes, big int) | pickle protocol 3 (reads 2–5) | `redisext.serializer.Pickle` |
+//! | [`Pickle<T>`] | any serde type | pickle protocol 3 (reads 0–5) | `redisext.serializer.Pickle` |
+//! | [`PickleValue`] | [`PyValue`]: Python's own types (tuple, set, bytes, big int) | pickle protocol 3 (reads 0–5) | `redisext.serializer.Pickle` |
 //!
 //! `tests/python_serializers.rs` checks each of them against CPython itself, in both
 //! directions; `docs/python.md` lists every place where the two libraries differ.

@@ -19,7 +19,7 @@ pub use serde_pickle::Value as PyValue;
 pub use serde_pickle::HashableValue as PyHashableValue;
 
 /// Python pickle (`redisext.serializer.Pickle`) into serde types. Writes protocol
-/// 3, which every Python 3 reads; reads protocols 2 to 5, so values pickled by
+/// 3, which every Python 3 reads; reads protocols 0 to 5, so values pickled by
 /// Python's default protocol decode here.
 ///
 /// Integers go over the whole `i64` and `u64` ranges both ways, and are read up to

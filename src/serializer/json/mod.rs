@@ -31,12 +31,16 @@ use super::{Serializer, falsy_hint, generic_name};
 ///   an integer is read into an `f64` only when the `f64` holds it exactly.
 ///   `serde_json::Value` cannot hold NaN or an infinity (it would make it null):
 ///   reading one into it is an error. Arrays and objects nest at most 128 deep.
-/// - **Key order**: objects are written in the order serde gives their entries:
-///   struct fields in declaration order (declare them in the order the Python side
-///   builds its dicts: Python keeps insertion order), `BTreeMap` sorted, `HashMap`
-///   in random order (avoid it for shared members). `serde_json::Value` keeps its
-///   keys sorted, unless serde_json's `preserve_order` feature is on in your build
-///   (redisext's feature `json-preserve-order` turns it on).
+/// - **Key order**: objects are written in the order serde gives their entries,
+///   and read in the input's order into types that keep it: struct fields in
+///   declaration order (declare them in the order the Python side builds its dicts:
+///   Python keeps insertion order), `BTreeMap` sorted, `HashMap` in random order
+///   (avoid it for shared members), an order-keeping map (`indexmap::IndexMap`) as
+///   read. `serde_json::Value` sorts its keys unless serde_json's `preserve_order`
+///   feature is on in your build: enable it in your own `Cargo.toml` to keep
+///   Python's order in dynamic values. redisext does not enable it for you, because
+///   a feature is on for every crate in a build: it would change the key order of
+///   every `serde_json::Map` your program uses.
 ///
 /// ```
 /// use redisext::serializer::{Json, Serializer};
