@@ -409,13 +409,13 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
             },
             Some(b'[') => {
                 self.enter()?;
-                let value = visitor.visit_seq(Elements { reader: self, first: true })?;
+                let value = visitor.visit_seq(Items { reader: self, first: true })?;
                 self.close(b']', "more array elements than the Rust type holds")?;
                 Ok(value)
             }
             Some(b'{') => {
                 self.enter()?;
-                let value = visitor.visit_map(Entries { reader: self, first: true })?;
+                let value = visitor.visit_map(Items { reader: self, first: true })?;
                 self.close(b'}', "more object entries than the Rust type reads")?;
                 Ok(value)
             }
@@ -522,36 +522,39 @@ impl Reader<'_> {
     }
 }
 
-struct Elements<'a, 'de> {
+/// The elements of an array or the entries of an object, after the opening bracket.
+struct Items<'a, 'de> {
     reader: &'a mut Reader<'de>,
     first: bool,
 }
 
-impl<'de> de::SeqAccess<'de> for Elements<'_, 'de> {
+impl Items<'_, '_> {
+    /// Whether another item follows (its comma read), before `close`.
+    fn next(&mut self, close: u8) -> Result<bool, Error> {
+        let more = self.reader.next_item(self.first, close)?.is_some();
+        self.first = false;
+        Ok(more)
+    }
+}
+
+impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
     type Error = Error;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
-        if self.reader.next_item(self.first, b']')?.is_none() {
+        if !self.next(b']')? {
             return Ok(None);
         }
-        self.first = false;
         seed.deserialize(&mut *self.reader).map(Some)
     }
 }
 
-struct Entries<'a, 'de> {
-    reader: &'a mut Reader<'de>,
-    first: bool,
-}
-
-impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
+impl<'de> de::MapAccess<'de> for Items<'_, 'de> {
     type Error = Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
-        if self.reader.next_item(self.first, b'}')?.is_none() {
+        if !self.next(b'}')? {
             return Ok(None);
         }
-        self.first = false;
         if self.reader.peek() != Some(b'"') {
             return Err(self.reader.error("expected an object key in double quotes"));
         }
