@@ -1,7 +1,7 @@
 use super::commands::{self, Access, KeySpec};
 use super::*;
-use crate::reply::Reply;
 use crate::testing::RedisServer;
+use crate::wire::Reply;
 
 /// A field of a RESP2 flat map (`[name, value, name, value, …]`).
 fn field<'r>(map: &'r Reply, name: &str) -> Option<&'r Reply> {
