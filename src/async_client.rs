@@ -12,10 +12,10 @@ use std::time::Duration;
 use crate::backend::{AsyncBackend, AsyncSession, RedisAsyncBackend, Request};
 use crate::batch::{Batch, BatchStep, Outcome, name_nodes, pause_before_resending};
 use crate::call::{Node, ScriptCall};
-use crate::client::{Builder, Endpoints, command_error};
+use crate::client::{Builder, Endpoints, Parts, command_error};
 use crate::connection::AsyncReuse;
 use crate::dispatch::{Dispatch, Step, name_node};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::op::{Executor, Op, Pause, Wait, Waiting};
 use crate::pipeline::{Pipeline, Taken};
 use crate::retry::{RetryPolicy, Retrying};
@@ -66,7 +66,7 @@ impl AsyncClient {
     /// A client for one server, from a DSN (see [`Dsn`](crate::Dsn)). Nothing is connected
     /// until the first operation, which must run inside a tokio runtime.
     pub fn open(dsn: &str) -> Result<AsyncClient> {
-        AsyncClient::builder().master(dsn).build()
+        AsyncClient::builder().url(dsn).build()
     }
 
     /// A builder for a master, an optional replica, reuse and timeouts.
@@ -316,15 +316,17 @@ pub type AsyncClientBuilder = Builder<AsyncReuse>;
 impl Builder<AsyncReuse> {
     /// Parses the DSNs and checks the settings. Connects to nothing.
     pub fn build(self) -> Result<AsyncClient> {
-        match self.parts()? {
-            (Endpoints::Standalone { master, replica }, reuse, timeouts, retry) => {
-                let backend = RedisAsyncBackend::new(&master, replica.as_ref(), reuse, timeouts)?;
-                Ok(AsyncClient::with_backend(backend).with_retry(retry))
+        let Parts { endpoints, reuse, timeouts, retry, replica_reads } = self.parts()?;
+        let backend = match endpoints {
+            Endpoints::Standalone { master, replica } => {
+                RedisAsyncBackend::new(&master, replica.as_ref(), reuse, timeouts)?
             }
-            (Endpoints::Cluster { .. }, ..) => {
-                Err(Error::Config("the async client has no Redis Cluster mode yet: use the blocking Client".into()))
+            Endpoints::Cluster { seeds } => RedisAsyncBackend::cluster(&seeds, reuse, timeouts, replica_reads)?,
+            Endpoints::Sentinel { master_name, sentinels, data } => {
+                RedisAsyncBackend::sentinel(&master_name, &sentinels, &data, reuse, timeouts, replica_reads)?
             }
-        }
+        };
+        Ok(AsyncClient::with_backend(backend).with_retry(retry))
     }
 }
 

@@ -127,6 +127,7 @@ mod op;
 mod pipeline;
 mod receipt;
 mod retry;
+mod route;
 pub mod script;
 pub mod serializer;
 pub mod testing;
