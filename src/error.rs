@@ -116,8 +116,8 @@ pub enum Error {
     Decode {
         /// The key the value was read from.
         key: KeyDisplay,
-        /// The serializer's name (`Json`, `Pickle`, …).
-        serializer: &'static str,
+        /// The serializer's name with its type (`Json<f64>`, `Pickle<Item>`, …).
+        serializer: String,
         /// Why decoding failed.
         reason: String,
         /// The first bytes of the value, escaped.
@@ -141,8 +141,8 @@ pub enum Error {
         script: Script,
         /// The key the item was popped from.
         key: KeyDisplay,
-        /// The serializer's name (`Json`, `Pickle`, …).
-        serializer: &'static str,
+        /// The serializer's name with its type (`Json<f64>`, `Pickle<Item>`, …).
+        serializer: String,
         /// Why decoding failed.
         reason: String,
         /// The removed item, byte for byte.
@@ -171,8 +171,8 @@ pub enum Error {
         script: Script,
         /// The queue's key.
         key: KeyDisplay,
-        /// The serializer's name (`Json`, `Pickle`, …).
-        serializer: &'static str,
+        /// The serializer's name with its type (`Json<f64>`, `Pickle<Item>`, …).
+        serializer: String,
         /// Why decoding failed.
         reason: String,
         /// The delivery: its receipt, its deadline, and the item's bytes as its value.
@@ -197,8 +197,8 @@ pub enum Error {
         script: Script,
         /// The pool's key.
         key: KeyDisplay,
-        /// The serializer's name (`Json`, `Pickle`, …).
-        serializer: &'static str,
+        /// The serializer's name with its type (`Json<f64>`, `Pickle<Item>`, …).
+        serializer: String,
         /// Why decoding failed.
         reason: String,
         /// The lease, with the member's bytes as its member.
@@ -210,8 +210,8 @@ pub enum Error {
     Encode {
         /// The key the value was meant for.
         key: KeyDisplay,
-        /// The serializer's name.
-        serializer: &'static str,
+        /// The serializer's name with its type (`Json<f64>`, …).
+        serializer: String,
         /// Why encoding failed.
         reason: String,
     },

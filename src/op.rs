@@ -163,14 +163,14 @@ impl<'w> Waiting<'w> {
 
 /// Encodes a value with a model's serializer, naming the key on failure.
 pub(crate) fn encode<S: Serializer>(key: &Key, value: &S::Value) -> Result<Vec<u8>> {
-    S::encode(value).map_err(|reason| Error::Encode { key: key.display(), serializer: S::NAME, reason })
+    S::encode(value).map_err(|reason| Error::Encode { key: key.display(), serializer: S::name(), reason })
 }
 
 /// Decodes stored bytes with a model's serializer, naming the key on failure.
 pub(crate) fn decode_bytes<S: Serializer>(bytes: &[u8], call: &ScriptCall) -> Result<S::Owned> {
     S::decode(bytes).map_err(|reason| Error::Decode {
         key: call.key().display(),
-        serializer: S::NAME,
+        serializer: S::name(),
         reason,
         preview: preview(bytes, 48),
     })
@@ -234,7 +234,7 @@ pub(crate) mod decode {
                 Err(reason) => Err(Error::PoppedUndecodable {
                     script: call.script,
                     key: call.key().display(),
-                    serializer: S::NAME,
+                    serializer: S::name(),
                     reason,
                     bytes,
                 }),

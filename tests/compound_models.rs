@@ -579,9 +579,9 @@ fn an_undecodable_delivery_or_lease_comes_with_its_receipt_or_lease() {
     ReliableQueue::<Raw>::new(&client, "bad-jobs").unwrap().push(bad).unwrap();
     let jobs = ReliableQueue::<Json<u32>>::new(&client, "bad-jobs").unwrap();
     let error = jobs.pop(LONG).unwrap_err();
-    let Error::DeliveredUndecodable { ref delivered, serializer, .. } = error else { panic!("{error:?}") };
+    let Error::DeliveredUndecodable { ref delivered, ref serializer, .. } = error else { panic!("{error:?}") };
     let receipt = *delivered.receipt();
-    assert_eq!((delivered.value().as_slice(), serializer, receipt.delivery()), (bad, "Json", 1));
+    assert_eq!((delivered.value().as_slice(), serializer.as_str(), receipt.delivery()), (bad, "Json<u32>", 1));
     assert!(delivered.deadline() > common::server_time(&server));
     assert!(error.to_string().contains("in flight"), "{error}");
     assert_eq!(jobs.counts().unwrap().in_flight, 1, "the pop happened");
@@ -599,8 +599,8 @@ fn an_undecodable_delivery_or_lease_comes_with_its_receipt_or_lease() {
     ResourcePool::<Raw>::new(&client, "bad-pool").unwrap().add(bad).unwrap();
     let pool = ResourcePool::<Json<u32>>::new(&client, "bad-pool").unwrap();
     let error = pool.checkout(LONG).unwrap_err();
-    let Error::LeasedUndecodable { ref lease, serializer, .. } = error else { panic!("{error:?}") };
-    assert_eq!((lease.member().as_slice(), serializer), (bad, "Json"));
+    let Error::LeasedUndecodable { ref lease, ref serializer, .. } = error else { panic!("{error:?}") };
+    assert_eq!((lease.member().as_slice(), serializer.as_str()), (bad, "Json<u32>"));
     assert!(error.to_string().contains("fencing number 1"), "{error}");
     assert_eq!(pool.counts().unwrap().leased, 1, "the checkout happened");
     assert!(pool.extend(lease, LONG).unwrap().is_some());

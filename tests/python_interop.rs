@@ -17,7 +17,7 @@ mod common;
 
 use std::borrow::Borrow;
 use std::fmt::Debug;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -127,30 +127,15 @@ fn assert_same_members<T: PartialEq + Debug>(label: &str, got: &[T], want: &[T])
 
 // --- the Python side -----------------------------------------------------------
 
-fn python() -> PathBuf {
-    if let Some(path) = std::env::var_os("REDISEXT_PYTHON") {
-        return PathBuf::from(path);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "the Python interoperability tests need Python redisext 2.0.2, and {} does not exist. \
-         Make it with `bash scripts/test` (or `source scripts/setup.sh && ensure_python_venv`), \
-         or set REDISEXT_PYTHON to a Python with redisext==2.0.2 and redis installed",
-        venv.display()
-    );
-    venv
-}
-
 /// Runs redisext_side.py `action` for `model` against `server`; fails the test
 /// with its output when Python reports a failed check.
 fn run_python(server: &RedisServer, action: &str, model: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/redisext_side.py");
-    let output = Command::new(python())
+    let output = Command::new(common::python())
         .arg(&script)
         .args([action, &server.url(), model])
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python().display()));
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", common::python().display()));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     print!("{stdout}");

@@ -170,7 +170,7 @@ fn assert_popped_garbage(result: redisext::Result<Option<Job>>, key: &str, op: &
     let Error::PoppedUndecodable { key: got_key, serializer, bytes, script, .. } = error else {
         panic!("expected PoppedUndecodable from {op}, got {error:?}")
     };
-    assert_eq!((got_key.as_bytes(), serializer, script.name()), (key.as_bytes(), "Json", op));
+    assert_eq!((got_key.as_bytes(), serializer.as_str(), script.name()), (key.as_bytes(), "Json<Job>", op));
     assert_eq!(bytes, GARBAGE, "the error carries the whole item");
     assert!(
         message.contains(&format!("\"{key}\"")) && message.contains("Json") && message.contains("\\xff\\xfe"),

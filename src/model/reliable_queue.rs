@@ -325,7 +325,7 @@ fn decode_delivered<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Op
         Err(reason) => Err(Error::DeliveredUndecodable {
             script: call.script,
             key: call.key().display(),
-            serializer: S::NAME,
+            serializer: S::name(),
             reason,
             delivered: Box::new(Delivered { value: bytes, receipt, deadline }),
         }),

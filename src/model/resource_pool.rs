@@ -261,7 +261,7 @@ fn decode_lease<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Option
                     Err(reason) => Err(Error::LeasedUndecodable {
                         script: call.script,
                         key: call.key().display(),
-                        serializer: S::NAME,
+                        serializer: S::name(),
                         reason,
                         lease: Box::new(Lease { member: stored.clone(), stored, fence, deadline }),
                     }),

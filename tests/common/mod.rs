@@ -74,3 +74,22 @@ pub fn fill_memory(filler: &redisext::Queue<redisext::serializer::Raw>) {
         }
     }
 }
+
+/// The Python with redisext 2.0.2 that the Python interoperability tests run:
+/// `REDISEXT_PYTHON`, or `.venv/bin/python` at the repository root (made by
+/// `ensure_python_venv` in scripts/setup.sh, which scripts/test calls). Fails the
+/// test saying how to make it when there is none: never skips silently.
+pub fn python() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("REDISEXT_PYTHON") {
+        return std::path::PathBuf::from(path);
+    }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "the Python interoperability tests need Python redisext 2.0.2, and {} does not exist. \
+         Make it with `bash scripts/test` (or `source scripts/setup.sh && ensure_python_venv`), \
+         or set REDISEXT_PYTHON to a Python with redisext==2.0.2 and redis installed",
+        venv.display()
+    );
+    venv
+}
