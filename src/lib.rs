@@ -97,9 +97,9 @@
 //! [`script::all`] lists every bundled script with its SHA1 and flags;
 //! [`Script::source`] is the exact text sent to the server. [`manifest::manifest`]
 //! describes them all as JSON (keys, arguments, returns, cost, commands called),
-//! for an auditor to diff between releases or an application to log at start-up,
-//! and [`lint`] checks scripts against the conventions they follow. The
-//! `redisext` command-line tool (feature `cli`) shows, checks and loads them.
+//! for an auditor to diff between releases or an application to log at start-up.
+//! The `redisext` command-line tool (the `redisext-cli` crate) shows, lints,
+//! verifies and loads them, and benchmarks them against plain commands.
 
 #![warn(missing_docs)]
 
@@ -107,14 +107,11 @@
 mod async_client;
 pub mod backend;
 mod batch;
-#[cfg(feature = "bench")]
-pub mod bench;
 mod client;
 pub mod connection;
 mod dispatch;
 mod error;
 mod key;
-pub mod lint;
 pub mod manifest;
 pub mod model;
 mod op;
@@ -122,6 +119,7 @@ mod pipeline;
 mod reply;
 pub mod script;
 pub mod serializer;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 #[cfg(feature = "tokio")]

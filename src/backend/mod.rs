@@ -17,9 +17,7 @@ mod redis_crate;
 pub use nonblocking::{AsyncBackend, AsyncSession};
 #[cfg(feature = "tokio")]
 pub use redis_async::{RedisAsyncBackend, RedisAsyncSession};
-#[cfg(feature = "bench")]
-pub(crate) use redis_crate::redis_client;
-pub use redis_crate::{RedisBackend, RedisSession};
+pub use redis_crate::{RedisBackend, RedisSession, redis_client};
 
 use std::time::Duration;
 

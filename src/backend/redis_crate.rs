@@ -197,8 +197,18 @@ impl NodeConnections {
     }
 }
 
-/// Builds the `redis` crate's client for a DSN (nothing is connected).
-pub(crate) fn redis_client(dsn: &Dsn) -> Result<redis::Client> {
+/// Builds the `redis` crate's client for a DSN, as [`RedisBackend`] connects
+/// (address, TLS, user, password, database, client name); nothing is connected.
+/// For code that sends commands of its own beside the library's, such as
+/// set-up and clean-up connections. A `rediss://` DSN needs the `tls` feature.
+///
+/// ```
+/// let dsn: redisext::Dsn = "redis://127.0.0.1:6379/2".parse()?;
+/// let client = redisext::backend::redis_client(&dsn)?;
+/// assert_eq!(client.get_connection_info().redis_settings().db(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn redis_client(dsn: &Dsn) -> Result<redis::Client> {
     use redis::IntoConnectionInfo;
 
     let address = match dsn.address() {

@@ -9,7 +9,7 @@ use super::Progress;
 /// Draws [`Progress`] reports on standard error.
 ///
 /// ```
-/// use redisext::bench::{Progress, ProgressBar};
+/// use redisext_cli::bench::{Progress, ProgressBar};
 /// let mut bar = ProgressBar::new();
 /// bar.show(&Progress { done: 3, total: 10, step: "counter.incr, single client, round 1/5, library".into() });
 /// bar.finish();
