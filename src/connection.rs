@@ -306,6 +306,7 @@ pub enum Reuse {
     /// A pool of up to `max_size` connections per node (r2d2), for many threads
     /// sharing one client under load.
     #[cfg(feature = "pool")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pool")))]
     Pooled {
         /// The most connections open at once per node.
         max_size: u32,
@@ -315,6 +316,7 @@ pub enum Reuse {
 /// How the async client ([`AsyncClient`](crate::AsyncClient)) keeps its
 /// connections to each node.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AsyncReuse {
@@ -333,6 +335,7 @@ pub enum AsyncReuse {
 }
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 impl Default for AsyncReuse {
     fn default() -> Self {
         AsyncReuse::Multiplexed { connections: 1 }

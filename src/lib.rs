@@ -102,6 +102,7 @@
 //! verifies and loads them, and benchmarks them against plain commands.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "tokio")]
 mod async_client;
@@ -120,15 +121,19 @@ mod reply;
 pub mod script;
 pub mod serializer;
 #[cfg(any(test, feature = "testing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use async_client::{AsyncClient, AsyncClientBuilder, Pending};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use backend::{AsyncBackend, AsyncSession, RedisAsyncBackend};
 pub use backend::{Backend, RedisBackend, Session};
 pub use client::{Builder, Client, ClientBuilder};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use connection::AsyncReuse;
 pub use connection::{Dsn, DsnError, Reuse, Timeouts};
 pub use error::{CommandError, Delivery, Error, Result, ServerError};

@@ -454,6 +454,7 @@ fn run_batch<B: Backend>(backend: &B, node: Node, calls: Vec<&ScriptCall>, atomi
 }
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 impl<B: crate::AsyncBackend> Pipeline<crate::AsyncClient<B>> {
     /// Sends every queued operation — one round trip per server — and fills the
     /// slots: [`Pipeline::run`] of the blocking client, as a `Send + 'static`

@@ -14,8 +14,10 @@ mod redis_async;
 mod redis_crate;
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use nonblocking::{AsyncBackend, AsyncSession};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use redis_async::{RedisAsyncBackend, RedisAsyncSession};
 pub use redis_crate::{RedisBackend, RedisSession, redis_client};
 
