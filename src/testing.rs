@@ -1,5 +1,11 @@
 //! Throwaway `redis-server` processes on free loopback ports, for tests, examples,
-//! benchmarks and demos — this crate's and yours.
+//! benchmarks and demos — this crate's and yours (feature `testing`: add
+//! `redisext = { version = "…", features = ["testing"] }` to your
+//! `[dev-dependencies]`).
+//!
+//! `REDIS_SERVER` names the server binary (default `redis-server` on the `PATH`),
+//! for every server started here: standalone, replicas and cluster nodes. A
+//! `valkey-server` serves as well.
 //!
 //! Each server runs with persistence off in a temporary directory, is stopped and
 //! its directory removed when the handle drops, and (on Linux) dies with the

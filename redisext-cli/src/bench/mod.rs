@@ -1,6 +1,6 @@
 //! What atomicity costs: the library's script path measured side by side with the
 //! same script sent by hand, the plain commands Python redisext sends, and
-//! optimistic `WATCH`/`MULTI`/`EXEC` transactions (feature `bench`).
+//! optimistic `WATCH`/`MULTI`/`EXEC` transactions.
 //!
 //! One engine serves both `cargo bench` (benches/paths.rs) and `redisext bench`.
 //! For each operation and each way of measuring it ([`Mode`]), it runs every
