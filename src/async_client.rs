@@ -1,5 +1,7 @@
 //! The async client (feature `tokio`): the same operations as the blocking
-//! [`Client`](crate::Client), returned as futures, run by the same dispatcher.
+//! [`Client`](crate::Client), returned as futures, run by the same dispatcher —
+//! and its drivers (one call, a waiting call, a pipeline's batches) on async
+//! sessions.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,14 +9,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::backend::{AsyncBackend, AsyncSession, RedisAsyncBackend};
-use crate::client::command_error;
-use crate::client::{Builder, Endpoints};
+use crate::backend::{AsyncBackend, AsyncSession, RedisAsyncBackend, Request};
+use crate::batch::{Batch, BatchStep, Outcome, name_nodes, pause_before_resending};
+use crate::call::{Node, ScriptCall};
+use crate::client::{Builder, Endpoints, command_error};
 use crate::connection::AsyncReuse;
-use crate::dispatch::{Dispatch, Request, Step, name_node};
+use crate::dispatch::{Dispatch, Step, name_node};
 use crate::error::{Error, Result};
-use crate::op::{Executor, Node, Op, Pause, ScriptCall, Wait, Waiting};
-use crate::reply::Reply;
+use crate::op::{Executor, Op, Pause, Wait, Waiting};
+use crate::pipeline::{Pipeline, Taken};
+use crate::retry::{RetryPolicy, Retrying};
+use crate::wire::{CommandError, Reply};
 
 /// An async client on tokio: where models send their operations when every call
 /// should return a future.
@@ -42,11 +47,12 @@ use crate::reply::Reply;
 /// ```
 pub struct AsyncClient<B: AsyncBackend = RedisAsyncBackend> {
     backend: Arc<B>,
+    retry: RetryPolicy,
 }
 
 impl<B: AsyncBackend> Clone for AsyncClient<B> {
     fn clone(&self) -> Self {
-        AsyncClient { backend: Arc::clone(&self.backend) }
+        AsyncClient { backend: Arc::clone(&self.backend), retry: self.retry }
     }
 }
 
@@ -72,7 +78,17 @@ impl AsyncClient {
 impl<B: AsyncBackend> AsyncClient<B> {
     /// A client on an async backend of your own (see [`AsyncBackend`]).
     pub fn with_backend(backend: B) -> AsyncClient<B> {
-        AsyncClient { backend: Arc::new(backend) }
+        AsyncClient { backend: Arc::new(backend), retry: RetryPolicy::default() }
+    }
+
+    /// This client (same connections) with another retry policy.
+    pub fn with_retry(&self, retry: RetryPolicy) -> AsyncClient<B> {
+        AsyncClient { backend: Arc::clone(&self.backend), retry }
+    }
+
+    /// The retry policy (see [`RetryPolicy`]).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     /// The backend.
@@ -123,23 +139,23 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
     type Output<T: Send + 'static> = Pending<T>;
 
     fn execute<T: Send + 'static>(&self, op: Op<T>) -> Pending<T> {
-        let backend = Arc::clone(&self.backend);
+        let (backend, retry) = (Arc::clone(&self.backend), self.retry);
         Pending::new(async move {
             let call = op.call?;
-            let reply = run_call(&*backend, &call).await?;
+            let reply = run_call(&*backend, &call, retry).await?;
             (op.decode)(reply, &call)
         })
     }
 
     fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Pending<Option<T>> {
-        let backend = Arc::clone(&self.backend);
+        let (backend, retry) = (Arc::clone(&self.backend), self.retry);
         Pending::new(async move {
             let backend = &*backend;
             let call = op.call?;
             let mut waiting = Waiting::start(&wait);
             let mut signal_session = None;
             loop {
-                if let Some(value) = (op.decode)(run_call(backend, &call).await?, &call)? {
+                if let Some(value) = (op.decode)(run_call(backend, &call, retry).await?, &call)? {
                     return Ok(Some(value));
                 }
                 match waiting.next_pause() {
@@ -152,12 +168,8 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
                             signal_session = backend.dedicated_session(Node::Master, Wait::MAX_BLOCK).await.ok();
                         }
                         let woken = match signal_session.as_mut() {
-                            Some(session) => {
-                                let args = Request::Pop(signal.as_bytes(), block).args();
-                                let args: Vec<&[u8]> = args.iter().map(AsRef::as_ref).collect();
-                                session.query(&args).await
-                            }
-                            None => Err(crate::backend::not_sent_after_failure()),
+                            Some(session) => session.query(&Request::Pop(signal, block)).await,
+                            None => Err(CommandError::not_sent_after_failure()),
                         };
                         if woken.is_err() {
                             // The wait's own connection failed, not the operation:
@@ -172,16 +184,30 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
     }
 }
 
-/// Drives one script call through the dispatcher on async sessions.
-pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
+/// Drives one script call through the dispatcher on async sessions, trying again
+/// as the retry policy says.
+pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall, retry: RetryPolicy) -> Result<Reply> {
+    // Without a runtime there is no timer to wait with: the backend says why.
+    let retry = if tokio::runtime::Handle::try_current().is_ok() { retry } else { RetryPolicy::never() };
+    let mut retrying = Retrying::start(retry);
+    loop {
+        match run_call_once(backend, call).await {
+            Err(error) => match retrying.after(&error, call.resendable) {
+                Some(pause) => tokio::time::sleep(pause).await,
+                None => return Err(error),
+            },
+            reply => return reply,
+        }
+    }
+}
+
+async fn run_call_once<B: AsyncBackend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
     let describe = || backend.describe(call.node);
     let failed = |error| command_error(describe, call, error);
     let mut session = backend.session(call.node).await.map_err(failed)?;
     let (mut dispatch, mut request) = Dispatch::start(call);
     loop {
-        let args = request.args();
-        let args: Vec<&[u8]> = args.iter().map(AsRef::as_ref).collect();
-        let outcome = session.query(&args).await;
+        let outcome = session.query(&request).await;
         match dispatch.advance(outcome, session.is_fresh()) {
             Step::Send(next) => request = next,
             Step::Reconnect(next) => {
@@ -192,6 +218,81 @@ pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall) ->
                 request = next;
             }
             Step::Done(result) => return name_node(result, describe),
+        }
+    }
+}
+
+impl<B: AsyncBackend> Pipeline<AsyncClient<B>> {
+    /// Sends every queued operation — one round trip per server — and fills the
+    /// slots: [`Pipeline::run`] of the blocking client, as a `Send + 'static`
+    /// future. What was queued when this is called is what the future sends.
+    pub fn run(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(false), self.client.retry)
+    }
+
+    /// Sends every queued operation as one MULTI/EXEC transaction on the master:
+    /// [`Pipeline::run_atomic`] of the blocking client, as a future.
+    pub fn run_atomic(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(true), self.client.retry)
+    }
+}
+
+async fn run_taken_async<B: AsyncBackend>(backend: Arc<B>, taken: Taken, retry: RetryPolicy) -> Result<()> {
+    let backend = &*backend;
+    let mut outcomes = Vec::new();
+    for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
+        taken.mark_sent();
+        let results = run_batch_async(backend, node, calls, taken.atomic, retry).await;
+        outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
+    }
+    taken.finish(outcomes)
+}
+
+/// Drives one batch through the batch dispatcher on async sessions, sending it
+/// again as the retry policy says when none of it ran.
+async fn run_batch_async<B: AsyncBackend>(
+    backend: &B,
+    node: Node,
+    calls: Vec<&ScriptCall>,
+    atomic: bool,
+    retry: RetryPolicy,
+) -> Vec<Outcome> {
+    let retry = if tokio::runtime::Handle::try_current().is_ok() { retry } else { RetryPolicy::never() };
+    let mut retrying = Retrying::start(retry);
+    loop {
+        let outcomes = run_batch_once(backend, node, calls.clone(), atomic).await;
+        match pause_before_resending(&mut retrying, &outcomes, &calls) {
+            Some(pause) => tokio::time::sleep(pause).await,
+            None => return outcomes,
+        }
+    }
+}
+
+async fn run_batch_once<B: AsyncBackend>(
+    backend: &B,
+    node: Node,
+    calls: Vec<&ScriptCall>,
+    atomic: bool,
+) -> Vec<Outcome> {
+    let (mut batch, mut requests) = Batch::start(calls, atomic);
+    let mut session = match backend.session(node).await {
+        Ok(session) => session,
+        Err(error) => return batch.fail(error),
+    };
+    loop {
+        let replies = session.query_pipelined(&requests).await;
+        match batch.advance(replies, session.is_fresh()) {
+            BatchStep::Send(next) => requests = next,
+            BatchStep::Reconnect(next) => {
+                drop(session);
+                // A new connection of its own: the next shared one may be as stale.
+                session = match backend.dedicated_session(node, std::time::Duration::ZERO).await {
+                    Ok(session) => session,
+                    Err(error) => return batch.fail(error),
+                };
+                requests = next;
+            }
+            BatchStep::Done(outcomes) => return outcomes,
         }
     }
 }
@@ -216,8 +317,9 @@ impl Builder<AsyncReuse> {
     /// Parses the DSNs and checks the settings. Connects to nothing.
     pub fn build(self) -> Result<AsyncClient> {
         match self.parts()? {
-            (Endpoints::Standalone { master, replica }, reuse, timeouts) => {
-                Ok(AsyncClient::with_backend(RedisAsyncBackend::new(&master, replica.as_ref(), reuse, timeouts)?))
+            (Endpoints::Standalone { master, replica }, reuse, timeouts, retry) => {
+                let backend = RedisAsyncBackend::new(&master, replica.as_ref(), reuse, timeouts)?;
+                Ok(AsyncClient::with_backend(backend).with_retry(retry))
             }
             (Endpoints::Cluster { .. }, ..) => {
                 Err(Error::Config("the async client has no Redis Cluster mode yet: use the blocking Client".into()))
@@ -235,7 +337,7 @@ mod tests {
     use crate::model::{Core, ModelOptions};
     use crate::op::decode;
     use crate::testing::RedisServer;
-    use crate::{Counter, script};
+    use crate::{Counter, call};
 
     /// The counter at `gate`, once it is at least 1; `None` before.
     fn opened(reply: Reply, call: &ScriptCall) -> Result<Option<i64>> {
@@ -244,7 +346,7 @@ mod tests {
 
     fn gate_op(client: &AsyncClient) -> Op<Option<i64>> {
         let core = Core::new(client, "gate", ModelOptions::default(), "string").unwrap();
-        Op::new(core.call(script::COUNTER_GET, vec![]), opened)
+        Op::new(call::counter::Get { counter: core.key() }.call(core.target()), opened)
     }
 
     fn blocked_clients(server: &RedisServer) -> u64 {

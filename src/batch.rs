@@ -14,21 +14,24 @@
 //!    transaction applies — so loading before `MULTI` would not be enough.)
 //! 3. In a plain pipeline another client may still flush the scripts between our
 //!    load and an `EVALSHA`. A call refused with `NOSCRIPT` did not run. When the
-//!    refused calls are the whole tail of the batch, the tail is loaded and sent
-//!    again, once, so every call runs once and in order. Otherwise (a call after
-//!    them did run) resending would change the order: those calls end with
+//!    refused calls are the whole tail of the batch (a flush empties the whole
+//!    cache, so they are), the tail is loaded and sent again, so every call runs
+//!    once and in order; refused again, the tail is sent as `EVAL` of the bundled
+//!    sources, which no flush can refuse. Otherwise (a call after them did run)
+//!    resending would change the order: those calls end with
 //!    [`Error::ScriptVanished`] and the batch says which ran.
 //! 4. `WRONGTYPE` is followed by `TYPE`, as for single calls (one more round trip
 //!    for all of them).
 //! 5. After a connection error nothing is resent, except a batch made only of
 //!    reads on a reused connection, sent once more on a fresh one.
 
-use crate::backend::is_connection_error;
-use crate::dispatch::{Request, connection_error, name_node_in, server_error, wrong_type};
-use crate::error::{CommandError, Delivery, Error, Result, ServerError};
-use crate::op::ScriptCall;
-use crate::reply::Reply;
+use crate::backend::Request;
+use crate::call::ScriptCall;
+use crate::dispatch::{connection_error, name_node_in, server_error, wrong_type};
+use crate::error::{Error, Result};
+use crate::retry::{Retrying, is_retryable};
 use crate::script::Script;
+use crate::wire::{CommandError, Delivery, Reply, ServerError, is_connection_error};
 
 /// What became of one call of a batch.
 #[derive(Debug)]
@@ -42,6 +45,25 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
+    /// True when the call may be sent again (see [`retry`](crate::retry)): it
+    /// surely did not run, or its outcome is unknown and it settles a resend.
+    pub(crate) fn is_retryable(&self, call: &ScriptCall) -> bool {
+        match self {
+            Outcome::Answered(Ok(_)) => false,
+            Outcome::Answered(Err(error)) | Outcome::NotRun(error) | Outcome::Unknown(error) => {
+                is_retryable(error, call.resendable)
+            }
+        }
+    }
+
+    /// The error of an outcome that is one.
+    pub(crate) fn error(&self) -> Option<&Error> {
+        match self {
+            Outcome::Answered(Ok(_)) => None,
+            Outcome::Answered(Err(error)) | Outcome::NotRun(error) | Outcome::Unknown(error) => Some(error),
+        }
+    }
+
     /// The outcome of a call that met a connection error.
     fn connection(call: &ScriptCall, delivery: Delivery, source: Box<dyn std::error::Error + Send + Sync>) -> Outcome {
         let error = connection_error(call, delivery, source);
@@ -50,6 +72,21 @@ impl Outcome {
             Delivery::Unknown => Outcome::Unknown(error),
         }
     }
+}
+
+/// The pause before sending a batch again, when none of its calls ran (or every
+/// one that may have settles a resend) and the retry policy allows; `None` when
+/// the outcomes stand.
+pub(crate) fn pause_before_resending(
+    retrying: &mut Retrying,
+    outcomes: &[Outcome],
+    calls: &[&ScriptCall],
+) -> Option<std::time::Duration> {
+    let first = outcomes.first()?.error()?;
+    if !outcomes.iter().zip(calls).all(|(outcome, call)| outcome.is_retryable(call)) {
+        return None;
+    }
+    retrying.after(first, calls.iter().all(|call| call.resendable))
 }
 
 /// Adds the node's address to the connection errors among `outcomes`.
@@ -101,7 +138,8 @@ pub(crate) struct Batch<'c> {
     outcomes: Vec<Option<Outcome>>,
     wrong_type: Vec<usize>,
     stage: Stage,
-    retried: bool,
+    /// How often a flushed tail was sent again: once loaded, then as sources.
+    resent: u8,
     reconnected: bool,
 }
 
@@ -115,7 +153,7 @@ impl<'c> Batch<'c> {
             atomic,
             wrong_type: Vec::new(),
             stage: Stage::Run { from: 0 },
-            retried: false,
+            resent: 0,
             reconnected: false,
         };
         let requests = batch.run_requests(0);
@@ -133,13 +171,28 @@ impl<'c> Batch<'c> {
         scripts
     }
 
+    /// True once a flushed tail is sent as sources (`EVAL`): no loads then.
+    fn by_source(&self) -> bool {
+        self.resent >= 2
+    }
+
+    /// The scripts loaded ahead of the calls from `from` on.
+    fn loads(&self, from: usize) -> Vec<Script> {
+        if self.by_source() { Vec::new() } else { self.scripts(from) }
+    }
+
     fn run_requests(&self, from: usize) -> Vec<Request<'c>> {
-        let mut requests = Vec::new();
+        let mut requests = Vec::with_capacity(self.calls.len() - from + 4);
         if self.atomic {
             requests.push(Request::Multi);
         }
-        requests.extend(self.scripts(from).into_iter().map(Request::Load));
-        requests.extend(self.calls[from..].iter().map(|call| Request::Eval(call)));
+        requests.extend(self.loads(from).into_iter().map(Request::Load));
+        let by_source = self.by_source();
+        requests.extend(
+            self.calls[from..]
+                .iter()
+                .map(|call| if by_source { Request::EvalSource(call) } else { Request::Eval(call) }),
+        );
         if self.atomic {
             requests.push(Request::Exec);
         }
@@ -167,9 +220,7 @@ impl<'c> Batch<'c> {
     /// that was `fresh` (opened for this batch) or reused.
     pub(crate) fn advance(&mut self, mut replies: Vec<Result<Reply, CommandError>>, fresh: bool) -> BatchStep<'c> {
         let expected = match self.stage {
-            Stage::Run { from } => {
-                self.scripts(from).len() + (self.calls.len() - from) + if self.atomic { 2 } else { 0 }
-            }
+            Stage::Run { from } => self.loads(from).len() + (self.calls.len() - from) + if self.atomic { 2 } else { 0 },
             Stage::Type => self.wrong_type.len(),
         };
         // A backend that answered fewer replies than commands: the missing ones are
@@ -199,7 +250,7 @@ impl<'c> Batch<'c> {
             self.reconnected = true;
             return BatchStep::Reconnect(self.run_requests(from));
         }
-        let scripts = self.scripts(from);
+        let scripts = self.loads(from);
         if self.atomic {
             let exec = replies.pop().unwrap_or_else(|| Ok(Reply::Nil));
             let queued = replies.split_off(1 + scripts.len());
@@ -244,14 +295,14 @@ impl<'c> Batch<'c> {
         }
         if let Some(&first) = noscript.first() {
             let whole_tail = noscript.len() == self.calls.len() - first;
-            if whole_tail && !self.atomic && !self.retried {
+            if whole_tail && !self.atomic && !self.by_source() {
                 // Nothing from `first` on ran: send it all again, in order.
-                self.retried = true;
+                self.resent += 1;
                 self.stage = Stage::Run { from: first };
                 return BatchStep::Send(self.run_requests(first));
             }
             for index in noscript {
-                let script = self.calls[index].script.name();
+                let script = self.calls[index].script;
                 self.outcomes[index] = Some(Outcome::NotRun(Error::ScriptVanished { script }));
             }
         }
@@ -270,7 +321,7 @@ impl<'c> Batch<'c> {
         for (index, queued) in (from..).zip(queued) {
             let call = self.calls[index];
             let not_applied = |reason: String| {
-                Outcome::NotRun(Error::NotApplied { op: call.op_name(), key: call.key().display(), reason })
+                Outcome::NotRun(Error::NotApplied { script: call.script, key: call.key().display(), reason })
             };
             self.outcomes[index] = Some(match (&exec, queued) {
                 // This command is why the transaction was aborted.
@@ -281,7 +332,7 @@ impl<'c> Batch<'c> {
                     Outcome::connection(call, *delivery, source.to_string().into())
                 }
                 (Ok(other), _) => Outcome::Unknown(Error::UnexpectedReply {
-                    op: call.op_name(),
+                    script: call.script,
                     key: call.key().display(),
                     reply: format!("EXEC answered {}", other.describe()),
                 }),
@@ -295,9 +346,7 @@ impl<'c> Batch<'c> {
         if !self.wrong_type.is_empty() && !matches!(self.stage, Stage::Type) {
             self.stage = Stage::Type;
             let calls = &self.calls;
-            return BatchStep::Send(
-                self.wrong_type.iter().map(|&index| Request::Type(calls[index].key().as_bytes())).collect(),
-            );
+            return BatchStep::Send(self.wrong_type.iter().map(|&index| Request::Type(calls[index].key())).collect());
         }
         let outcomes = std::mem::take(&mut self.outcomes);
         BatchStep::Done(
@@ -309,7 +358,7 @@ impl<'c> Batch<'c> {
                         // Every path above gives each call an outcome; should one be
                         // missed, say so rather than claim anything about it.
                         Outcome::Unknown(Error::UnexpectedReply {
-                            op: call.op_name(),
+                            script: call.script,
                             key: call.key().display(),
                             reply: "no outcome recorded for this call".to_owned(),
                         })
@@ -340,11 +389,9 @@ fn load_failures(scripts: &[Script], replies: Vec<Result<Reply, CommandError>>) 
 impl LoadFailure {
     fn error(&self, call: &ScriptCall) -> Error {
         match self {
-            LoadFailure::Mismatch(server) => Error::ScriptMismatch {
-                script: call.script.name(),
-                bundled: call.script.sha1(),
-                server: server.clone(),
-            },
+            LoadFailure::Mismatch(server) => {
+                Error::ScriptMismatch { script: call.script, bundled: call.script.sha1(), server: server.clone() }
+            }
             LoadFailure::Refused(e) => server_error(call, e.clone()),
         }
     }
@@ -353,18 +400,16 @@ impl LoadFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::call::{self, Arg, Node, Target};
     use crate::key::Key;
-    use crate::op::Node;
-    use crate::script::{COUNTER_GET, COUNTER_INCR, MAP_INCR};
+
+    const COUNTER_GET: Script = call::counter::Get::SCRIPT;
+    const COUNTER_INCR: Script = call::counter::Incr::SCRIPT;
+    const MAP_INCR: Script = call::map::Incr::SCRIPT;
 
     fn call(script: Script, key: &str) -> ScriptCall {
-        ScriptCall {
-            script,
-            keys: vec![Key::new(key).unwrap()],
-            args: vec![b"1".to_vec()],
-            node: Node::Master,
-            redis_type: "string",
-        }
+        let target = Target { reads: Node::Master, redis_type: "string" };
+        ScriptCall::new(script, target, vec![Key::new(key).unwrap()], vec![Arg::Int(1)]).unwrap()
     }
 
     fn loaded(script: Script) -> Result<Reply, CommandError> {
@@ -384,11 +429,9 @@ mod tests {
             .iter()
             .map(|r| match r {
                 Request::Eval(call) => format!("eval {}", call.script.name()),
+                Request::EvalSource(call) => format!("source {}", call.script.name()),
                 Request::Load(script) => format!("load {}", script.name()),
-                Request::Type(_) => "type".into(),
-                Request::Pop(..) => "pop".into(),
-                Request::Multi => "multi".into(),
-                Request::Exec => "exec".into(),
+                other => other.name().to_ascii_lowercase(),
             })
             .collect()
     }
@@ -437,17 +480,21 @@ mod tests {
             vec![loaded(COUNTER_INCR), loaded(MAP_INCR), Ok(Reply::Int(1)), server("NOSCRIPT"), Ok(Reply::Int(1))];
         let outcomes = done(batch.advance(replies, true));
         assert!(matches!(outcomes[0], Outcome::Answered(Ok(Reply::Int(1)))));
-        assert!(matches!(outcomes[1], Outcome::NotRun(Error::ScriptVanished { script: "map/incr" })));
+        assert!(matches!(outcomes[1], Outcome::NotRun(Error::ScriptVanished { script }) if script == MAP_INCR));
         assert!(matches!(outcomes[2], Outcome::Answered(Ok(Reply::Int(1)))));
     }
 
     #[test]
-    fn a_second_flush_of_the_tail_is_not_retried_again() {
-        let calls = [call(COUNTER_INCR, "a")];
+    fn a_second_flush_of_the_tail_sends_the_sources() {
+        let calls = [call(COUNTER_INCR, "a"), call(MAP_INCR, "b")];
         let (mut batch, _) = Batch::start(calls.iter().collect(), false);
-        assert!(matches!(batch.advance(vec![loaded(COUNTER_INCR), server("NOSCRIPT")], true), BatchStep::Send(_)));
-        let outcomes = done(batch.advance(vec![loaded(COUNTER_INCR), server("NOSCRIPT")], true));
-        assert!(matches!(outcomes[0], Outcome::NotRun(Error::ScriptVanished { .. })));
+        let flushed = vec![loaded(COUNTER_INCR), loaded(MAP_INCR), server("NOSCRIPT"), server("NOSCRIPT")];
+        assert!(matches!(batch.advance(flushed, true), BatchStep::Send(_)));
+        let flushed = vec![loaded(COUNTER_INCR), loaded(MAP_INCR), server("NOSCRIPT"), server("NOSCRIPT")];
+        let BatchStep::Send(sources) = batch.advance(flushed, true) else { panic!("no second retry") };
+        assert_eq!(names(&sources), ["source counter/incr", "source map/incr"]);
+        let outcomes = done(batch.advance(vec![Ok(Reply::Int(1)), Ok(Reply::Int(1))], true));
+        assert!(outcomes.iter().all(|o| matches!(o, Outcome::Answered(Ok(Reply::Int(1))))), "{outcomes:?}");
     }
 
     #[test]

@@ -1,15 +1,20 @@
-//! The blocking client: configuration, and the driver that runs the dispatcher on
-//! a backend session.
+//! The blocking client: configuration, and its drivers — one call, a waiting
+//! call, a pipeline's batches — each running the I/O-free dispatcher
+//! ([`dispatch`](crate::dispatch), [`batch`](crate::batch)) on blocking sessions.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::{Backend, RedisBackend, Session};
+use crate::backend::{Backend, RedisBackend, Request, Session};
+use crate::batch::{Batch, BatchStep, Outcome, name_nodes, pause_before_resending};
+use crate::call::{Node, ScriptCall};
 use crate::connection::{Dsn, DsnError, Reuse, Timeouts};
-use crate::dispatch::{Dispatch, Request, Step, name_node};
-use crate::error::{CommandError, Error, Result};
-use crate::op::{Executor, Node, Op, Pause, ScriptCall, Wait, Waiting};
-use crate::reply::Reply;
+use crate::dispatch::{Dispatch, Step, name_node};
+use crate::error::{Error, Result};
+use crate::op::{Executor, Op, Pause, Wait, Waiting};
+use crate::pipeline::{Pipeline, Taken};
+use crate::retry::{RetryPolicy, Retrying};
+use crate::wire::{CommandError, Reply};
 
 /// A blocking client: where models send their operations.
 ///
@@ -27,11 +32,12 @@ use crate::reply::Reply;
 /// ```
 pub struct Client<B: Backend = RedisBackend> {
     backend: Arc<B>,
+    retry: RetryPolicy,
 }
 
 impl<B: Backend> Clone for Client<B> {
     fn clone(&self) -> Self {
-        Client { backend: Arc::clone(&self.backend) }
+        Client { backend: Arc::clone(&self.backend), retry: self.retry }
     }
 }
 
@@ -51,7 +57,17 @@ impl Client {
 impl<B: Backend> Client<B> {
     /// A client on a backend of your own (see [`Backend`]).
     pub fn with_backend(backend: B) -> Client<B> {
-        Client { backend: Arc::new(backend) }
+        Client { backend: Arc::new(backend), retry: RetryPolicy::default() }
+    }
+
+    /// This client (same connections) with another retry policy.
+    pub fn with_retry(&self, retry: RetryPolicy) -> Client<B> {
+        Client { backend: Arc::clone(&self.backend), retry }
+    }
+
+    /// The retry policy (see [`RetryPolicy`]).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     /// The backend.
@@ -62,7 +78,7 @@ impl<B: Backend> Client<B> {
     /// Runs one operation and decodes its result.
     pub fn run<T>(&self, op: Op<T>) -> Result<T> {
         let call = op.call?;
-        let reply = run_call(&*self.backend, &call)?;
+        let reply = run_call(&*self.backend, &call, self.retry)?;
         (op.decode)(reply, &call)
     }
 }
@@ -81,7 +97,7 @@ impl<B: Backend> Executor for Client<B> {
         let mut waiting = Waiting::start(&wait);
         let mut signal_session = None;
         loop {
-            if let Some(value) = (op.decode)(run_call(&*self.backend, &call)?, &call)? {
+            if let Some(value) = (op.decode)(run_call(&*self.backend, &call, self.retry)?, &call)? {
                 return Ok(Some(value));
             }
             match waiting.next_pause() {
@@ -92,8 +108,8 @@ impl<B: Backend> Executor for Client<B> {
                         signal_session = self.backend.dedicated_session(Node::Master, Wait::MAX_BLOCK).ok();
                     }
                     let woken = match signal_session.as_mut() {
-                        Some(session) => Request::Pop(signal.as_bytes(), block).with_args(|args| session.query(args)),
-                        None => Err(crate::backend::not_sent_after_failure()),
+                        Some(session) => session.query(&Request::Pop(signal, block)),
+                        None => Err(CommandError::not_sent_after_failure()),
                     };
                     if woken.is_err() {
                         // The wait's own connection failed, not the operation:
@@ -110,9 +126,13 @@ impl<B: Backend> Executor for Client<B> {
 /// A backend error met while running `call`, as the crate's error.
 pub(crate) fn command_error(node: impl FnOnce() -> String, call: &ScriptCall, error: CommandError) -> Error {
     match error {
-        CommandError::Connection { delivery, source } => {
-            Error::Connection { op: call.op_name(), key: Some(call.key().display()), node: node(), delivery, source }
-        }
+        CommandError::Connection { delivery, source } => Error::Connection {
+            script: Some(call.script),
+            key: Some(call.key().display()),
+            node: node(),
+            delivery,
+            source,
+        },
         CommandError::Server(e) => crate::dispatch::server_error(call, e),
     }
 }
@@ -123,13 +143,27 @@ impl<B: Backend> std::fmt::Debug for Client<B> {
     }
 }
 
-/// Drives one script call through the dispatcher on blocking sessions.
-pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
+/// Drives one script call through the dispatcher on blocking sessions, trying
+/// again as the retry policy says.
+pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall, retry: RetryPolicy) -> Result<Reply> {
+    let mut retrying = Retrying::start(retry);
+    loop {
+        match run_call_once(backend, call) {
+            Err(error) => match retrying.after(&error, call.resendable) {
+                Some(pause) => std::thread::sleep(pause),
+                None => return Err(error),
+            },
+            reply => return reply,
+        }
+    }
+}
+
+fn run_call_once<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
     let describe = || backend.describe(call.node);
     let mut session = backend.session(call.node).map_err(|error| command_error(describe, call, error))?;
     let (mut dispatch, mut request) = Dispatch::start(call);
     loop {
-        let outcome = request.with_args(|args| session.query(args));
+        let outcome = session.query(&request);
         match dispatch.advance(outcome, session.is_fresh()) {
             Step::Send(next) => request = next,
             Step::Reconnect(next) => {
@@ -143,6 +177,135 @@ pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Rep
             }
             Step::Done(result) => return name_node(result, describe),
         }
+    }
+}
+
+impl<B: Backend> Client<B> {
+    /// An empty [`Pipeline`] on this client.
+    pub fn pipeline(&self) -> Pipeline<Client<B>> {
+        Pipeline::new(self)
+    }
+}
+
+impl<B: Backend> Pipeline<Client<B>> {
+    /// Sends every queued operation — one round trip per server — and fills the
+    /// slots.
+    ///
+    /// `Ok` means the server answered every operation: each slot holds its result,
+    /// or that operation's own error (a wrong type, a refusal). Otherwise it is
+    /// [`Error::BatchIncomplete`], which lists the operations that did not run or
+    /// may not have; the slots of those that did hold their results.
+    pub fn run(&self) -> Result<()> {
+        self.run_taken(self.take(false))
+    }
+
+    /// Sends every queued operation as one MULTI/EXEC transaction on the master:
+    /// no other client's command runs between them. As with Redis transactions, an
+    /// operation refused with an error does not undo the others.
+    ///
+    /// Results are as for [`run`](Self::run). When the transaction could not run
+    /// at all (an operation failed to build, the server aborted it), nothing was
+    /// applied and every operation is listed as not run.
+    pub fn run_atomic(&self) -> Result<()> {
+        self.run_taken(self.take(true))
+    }
+
+    fn run_taken(&self, taken: Taken) -> Result<()> {
+        let backend = self.client.backend();
+        let mut outcomes = Vec::new();
+        for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
+            taken.mark_sent();
+            let results = run_batch(backend, node, calls, taken.atomic, self.client.retry);
+            outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
+        }
+        taken.finish(outcomes)
+    }
+}
+
+/// Drives one batch through the batch dispatcher on blocking sessions, sending it
+/// again as the retry policy says when none of it ran (or all of it settles a
+/// resend).
+fn run_batch<B: Backend>(
+    backend: &B,
+    node: Node,
+    calls: Vec<&ScriptCall>,
+    atomic: bool,
+    retry: RetryPolicy,
+) -> Vec<Outcome> {
+    let mut retrying = Retrying::start(retry);
+    loop {
+        let outcomes = run_batch_once(backend, node, calls.clone(), atomic);
+        match pause_before_resending(&mut retrying, &outcomes, &calls) {
+            Some(pause) => std::thread::sleep(pause),
+            None => return outcomes,
+        }
+    }
+}
+
+fn run_batch_once<B: Backend>(backend: &B, node: Node, calls: Vec<&ScriptCall>, atomic: bool) -> Vec<Outcome> {
+    let (mut batch, mut requests) = Batch::start(calls, atomic);
+    let mut session = match backend.session(node) {
+        Ok(session) => session,
+        Err(error) => return batch.fail(error),
+    };
+    loop {
+        let replies = session.query_pipelined(&requests);
+        match batch.advance(replies, session.is_fresh()) {
+            BatchStep::Send(next) => requests = next,
+            BatchStep::Reconnect(next) => {
+                drop(session);
+                // A new connection of its own: another pooled one may be as stale.
+                session = match backend.dedicated_session(node, std::time::Duration::ZERO) {
+                    Ok(session) => session,
+                    Err(error) => return batch.fail(error),
+                };
+                requests = next;
+            }
+            BatchStep::Done(outcomes) => return outcomes,
+        }
+    }
+}
+
+/// A backend with connections of its own, so that a helper (a lock's renewals)
+/// never queues behind the client's other operations: a persistent private
+/// connection per node when the backend can [`fork`](Backend::fork) (the default
+/// backend can), else a new connection for each operation
+/// ([`Backend::dedicated_session`]).
+pub(crate) struct OwnConnections<B: Backend> {
+    own: Option<B>,
+    shared: Client<B>,
+}
+
+impl<B: Backend> Client<B> {
+    /// A client on the same servers whose operations use connections of their own.
+    pub(crate) fn with_own_connections(&self) -> Client<OwnConnections<B>> {
+        Client {
+            backend: Arc::new(OwnConnections { own: self.backend.fork(), shared: self.clone() }),
+            retry: self.retry,
+        }
+    }
+}
+
+impl<B: Backend> Backend for OwnConnections<B> {
+    type Session<'a>
+        = B::Session<'a>
+    where
+        Self: 'a;
+
+    fn session(&self, node: Node) -> Result<B::Session<'_>, CommandError> {
+        match &self.own {
+            Some(own) => own.session(node),
+            // Nothing blocks: the session needs no more than the usual response timeout.
+            None => self.shared.backend().dedicated_session(node, Duration::ZERO),
+        }
+    }
+
+    fn describe(&self, node: Node) -> String {
+        self.shared.backend().describe(node)
+    }
+
+    fn serving(&self, node: Node) -> Node {
+        self.shared.backend().serving(node)
     }
 }
 
@@ -174,6 +337,7 @@ pub struct Builder<R> {
     cluster: Vec<Result<Dsn, DsnError>>,
     reuse: R,
     timeouts: Timeouts,
+    retry: RetryPolicy,
 }
 
 /// The builder of the blocking [`Client`].
@@ -224,8 +388,15 @@ impl<R> Builder<R> {
         self
     }
 
+    /// What is retried, for how long (default: [`RetryPolicy::default`], 10 s;
+    /// [`RetryPolicy::never`] turns retries off).
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
     /// The parsed endpoints, the reuse and the timeouts.
-    pub(crate) fn parts(self) -> Result<(Endpoints, R, Timeouts)> {
+    pub(crate) fn parts(self) -> Result<(Endpoints, R, Timeouts, RetryPolicy)> {
         let endpoints = if self.cluster.is_empty() {
             let master = self.master.ok_or_else(|| Error::Config("no master DSN given".into()))??;
             Endpoints::Standalone { master, replica: self.replica.transpose()? }
@@ -235,19 +406,55 @@ impl<R> Builder<R> {
             }
             Endpoints::Cluster { seeds: self.cluster.into_iter().collect::<Result<Vec<Dsn>, DsnError>>()? }
         };
-        Ok((endpoints, self.reuse, self.timeouts))
+        Ok((endpoints, self.reuse, self.timeouts, self.retry))
     }
 }
 
 impl Builder<Reuse> {
     /// Parses the DSNs and checks the settings. Connects to nothing.
     pub fn build(self) -> Result<Client> {
-        let backend = match self.parts()? {
-            (Endpoints::Standalone { master, replica }, reuse, timeouts) => {
-                RedisBackend::new(&master, replica.as_ref(), reuse, timeouts)?
-            }
-            (Endpoints::Cluster { seeds }, reuse, timeouts) => RedisBackend::cluster(&seeds, reuse, timeouts)?,
+        let (endpoints, reuse, timeouts, retry) = self.parts()?;
+        let backend = match endpoints {
+            Endpoints::Standalone { master, replica } => RedisBackend::new(&master, replica.as_ref(), reuse, timeouts)?,
+            Endpoints::Cluster { seeds } => RedisBackend::cluster(&seeds, reuse, timeouts)?,
         };
-        Ok(Client::with_backend(backend))
+        Ok(Client::with_backend(backend).with_retry(retry))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call;
+    use crate::key::Key;
+    use crate::model::{Core, ModelOptions};
+    use crate::op::decode;
+    use crate::testing::RedisServer;
+
+    fn opened(reply: Reply, call: &ScriptCall) -> Result<Option<i64>> {
+        decode::optional_int(reply, call).map(|value| value.filter(|n| *n >= 1))
+    }
+
+    fn gate_op<E: Executor>(core: &Core<E>) -> Op<Option<i64>> {
+        Op::new(call::counter::Get { counter: core.key() }.call(core.target()), opened)
+    }
+
+    #[test]
+    fn a_waiting_operation_makes_exactly_one_attempt_in_a_pipeline() {
+        let server = RedisServer::start().unwrap();
+        let client = Client::open(&server.url()).unwrap();
+        let pipe = client.pipeline();
+        let core = Core::new(&pipe, "gate", ModelOptions::default(), "string").unwrap();
+        let wait = Wait::on_signal(Duration::from_secs(3600), Key::new("gate:signal").unwrap());
+        let closed = pipe.execute_waiting(gate_op(&core), wait.clone());
+        pipe.run().unwrap();
+        assert_eq!(closed.take().unwrap(), None, "could not proceed: no wait inside a batch");
+        assert_eq!(server.command_calls("evalsha_ro").unwrap(), 1, "one attempt");
+        assert_eq!(server.command_calls("blpop").unwrap(), 0, "never blocked");
+
+        server.command(&["SET", "gate", "1"]).unwrap();
+        let open = pipe.execute_waiting(gate_op(&core), wait);
+        pipe.run().unwrap();
+        assert_eq!(open.take().unwrap(), Some(1));
     }
 }

@@ -355,9 +355,9 @@ pub struct Timeouts {
 
 impl Timeouts {
     /// Refuses zero durations, which would fail every operation.
-    pub(crate) fn check(&self) -> crate::Result<()> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         if self.connect.is_zero() || self.response.is_some_and(|t| t.is_zero()) {
-            return Err(crate::Error::Config("timeouts must be longer than zero (use None to wait forever)".into()));
+            return Err("timeouts must be longer than zero (use None to wait forever)".into());
         }
         Ok(())
     }

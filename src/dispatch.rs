@@ -4,131 +4,16 @@
 //!
 //! 1. `EVALSHA` (`EVALSHA_RO` for read-only scripts);
 //! 2. on `NOSCRIPT`: `SCRIPT LOAD` on the same session, check the SHA1, retry once;
+//!    on a second `NOSCRIPT` (the scripts are being flushed again and again),
+//!    `EVAL` of the bundled source, which no flush can refuse;
 //! 3. on `WRONGTYPE`: ask `TYPE` so the error names the type found;
 //! 4. never resend after a connection error, except a read-only script on a reused
 //!    connection, which is retried once on a fresh one (a read cannot apply twice).
 
-use std::borrow::Cow;
-
-use crate::error::{CommandError, Delivery, Error, Result, ServerError};
-use crate::op::ScriptCall;
-use crate::reply::Reply;
-use crate::script::Script;
-
-/// A command the dispatcher wants sent.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Request<'c> {
-    /// `EVALSHA sha numkeys keys… args…`.
-    Eval(&'c ScriptCall),
-    /// `SCRIPT LOAD source`.
-    Load(Script),
-    /// `TYPE key`.
-    Type(&'c [u8]),
-    /// `BLPOP key timeout`: wait for a model's signal (see `Wait::on_signal`).
-    Pop(&'c [u8], std::time::Duration),
-    /// `MULTI`: the start of a transaction (pipelines' atomic mode).
-    Multi,
-    /// `EXEC`: runs the queued transaction.
-    Exec,
-}
-
-impl<'c> Request<'c> {
-    /// The command's arguments, name first. Keys and values are borrowed, never copied.
-    pub(crate) fn args(&self) -> Vec<Cow<'c, [u8]>> {
-        let mut args = Vec::new();
-        self.push_args(&mut args);
-        args
-    }
-
-    /// Appends the command's arguments, name first, to `args`.
-    pub(crate) fn push_args(&self, args: &mut Vec<Cow<'c, [u8]>>) {
-        match *self {
-            Request::Eval(call) => {
-                args.reserve(3 + call.keys.len() + call.args.len());
-                args.push(Cow::Borrowed(eval_command(call.script)));
-                args.push(Cow::Borrowed(call.script.sha1().as_bytes()));
-                args.push(key_count(call.keys.len()));
-                args.extend(call.keys.iter().map(|key| Cow::Borrowed(key.as_bytes())));
-                args.extend(call.args.iter().map(|arg| Cow::Borrowed(arg.as_slice())));
-            }
-            Request::Load(script) => args.extend([
-                Cow::Borrowed(&b"SCRIPT"[..]),
-                Cow::Borrowed(b"LOAD"),
-                Cow::Borrowed(script.source().as_bytes()),
-            ]),
-            Request::Type(key) => args.extend([Cow::Borrowed(&b"TYPE"[..]), Cow::Borrowed(key)]),
-            Request::Pop(key, timeout) => {
-                // BLPOP takes seconds as a decimal; 0 would mean "forever".
-                let seconds = format!("{:.3}", timeout.as_secs_f64().max(0.001));
-                args.extend([Cow::Borrowed(&b"BLPOP"[..]), Cow::Borrowed(key), Cow::Owned(seconds.into_bytes())]);
-            }
-            Request::Multi => args.push(Cow::Borrowed(b"MULTI")),
-            Request::Exec => args.push(Cow::Borrowed(b"EXEC")),
-        }
-    }
-
-    /// Calls `send` with the command's arguments, name first.
-    pub(crate) fn with_args<R>(&self, send: impl FnOnce(&[&[u8]]) -> R) -> R {
-        let args = self.args();
-        let args: Vec<&[u8]> = args.iter().map(AsRef::as_ref).collect();
-        send(&args)
-    }
-}
-
-/// `numkeys` of an `EVALSHA`: borrowed for the usual few keys, so that sending a
-/// call allocates nothing for it.
-fn key_count<'c>(count: usize) -> Cow<'c, [u8]> {
-    const SMALL: [&[u8]; 10] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"];
-    match SMALL.get(count) {
-        Some(digits) => Cow::Borrowed(digits),
-        None => Cow::Owned(count.to_string().into_bytes()),
-    }
-}
-
-/// The arguments of several requests, kept so that a pipelined send can borrow them
-/// as `&[&[&[u8]]]`: one flat list and where each command ends, so a batch costs a
-/// few allocations rather than a few per command.
-pub(crate) struct Commands<'c> {
-    args: Vec<Cow<'c, [u8]>>,
-    ends: Vec<usize>,
-}
-
-impl<'c> Commands<'c> {
-    pub(crate) fn new(requests: &[Request<'c>]) -> Commands<'c> {
-        let mut args = Vec::with_capacity(requests.len() * 6);
-        let mut ends = Vec::with_capacity(requests.len());
-        for request in requests {
-            request.push_args(&mut args);
-            ends.push(args.len());
-        }
-        Commands { args, ends }
-    }
-
-    /// Every argument of every command, in order, as slices.
-    pub(crate) fn flat(&self) -> Vec<&[u8]> {
-        self.args.iter().map(AsRef::as_ref).collect()
-    }
-
-    /// `flat` (from [`flat`](Self::flat)) cut into one slice per command: what
-    /// `Session::query_pipelined` takes.
-    pub(crate) fn split<'a>(&self, flat: &'a [&'a [u8]]) -> Vec<&'a [&'a [u8]]> {
-        let mut start = 0;
-        self.ends
-            .iter()
-            .map(|&end| {
-                let command = &flat[start..end];
-                start = end;
-                command
-            })
-            .collect()
-    }
-}
-
-/// `EVALSHA_RO` for read-only scripts (accepted by replicas, refused any write),
-/// `EVALSHA` for the others.
-pub(crate) fn eval_command(script: Script) -> &'static [u8] {
-    if script.is_read_only() { b"EVALSHA_RO" } else { b"EVALSHA" }
-}
+use crate::backend::Request;
+use crate::call::{self, ScriptCall};
+use crate::error::{Error, Result};
+use crate::wire::{CommandError, Delivery, Reply, ServerError};
 
 /// What to do after a reply.
 #[derive(Debug)]
@@ -146,6 +31,7 @@ enum Stage {
     Eval,
     Load,
     Retry,
+    Source,
     Type,
 }
 
@@ -168,20 +54,24 @@ impl<'c> Dispatch<'c> {
     pub(crate) fn advance(&mut self, outcome: Result<Reply, CommandError>, fresh: bool) -> Step<'c> {
         let call = self.call;
         match (self.stage, outcome) {
-            (Stage::Eval | Stage::Retry, Ok(reply)) => Step::Done(Ok(reply)),
+            (Stage::Eval | Stage::Retry | Stage::Source, Ok(reply)) => Step::Done(Ok(reply)),
             (Stage::Eval, Err(CommandError::Server(e))) if e.code == "NOSCRIPT" => {
                 self.stage = Stage::Load;
                 Step::Send(Request::Load(call.script))
             }
             (Stage::Retry, Err(CommandError::Server(e))) if e.code == "NOSCRIPT" => {
-                Step::Done(Err(Error::ScriptVanished { script: call.script.name() }))
+                // Flushed again between the load and the retry: send the source itself.
+                self.stage = Stage::Source;
+                Step::Send(Request::EvalSource(call))
             }
-            (Stage::Eval | Stage::Retry, Err(CommandError::Server(e))) if e.code == "WRONGTYPE" => {
+            (Stage::Eval | Stage::Retry | Stage::Source, Err(CommandError::Server(e))) if e.code == "WRONGTYPE" => {
                 self.stage = Stage::Type;
-                Step::Send(Request::Type(call.key().as_bytes()))
+                Step::Send(Request::Type(call.key()))
             }
-            (Stage::Eval | Stage::Retry, Err(CommandError::Server(e))) => Step::Done(Err(server_error(call, e))),
-            (Stage::Eval | Stage::Retry, Err(CommandError::Connection { delivery, source })) => {
+            (Stage::Eval | Stage::Retry | Stage::Source, Err(CommandError::Server(e))) => {
+                Step::Done(Err(server_error(call, e)))
+            }
+            (Stage::Eval | Stage::Retry | Stage::Source, Err(CommandError::Connection { delivery, source })) => {
                 if call.script.is_read_only() && !fresh && !self.reconnected {
                     // A reused connection may have gone stale (server restart, idle
                     // timeout); a read is safe to send again on a new one.
@@ -197,7 +87,7 @@ impl<'c> Dispatch<'c> {
                 Step::Send(Request::Eval(call))
             }
             (Stage::Load, Ok(other)) => Step::Done(Err(Error::ScriptMismatch {
-                script: call.script.name(),
+                script: call.script,
                 bundled: call.script.sha1(),
                 server: match other {
                     Reply::Bulk(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
@@ -227,9 +117,9 @@ pub(crate) fn wrong_type(call: &ScriptCall, type_reply: Result<Reply, CommandErr
     // shared with pipelines; naming them is enough to act on.
     if call.keys.len() > 1 && (found == call.redis_type || found == "none") {
         let siblings = call.keys[1..].iter().map(|key| key.display()).collect();
-        return Error::WrongSiblingType { op: call.op_name(), key: call.key().display(), siblings };
+        return Error::WrongSiblingType { script: call.script, key: call.key().display(), siblings };
     }
-    Error::WrongType { op: call.op_name(), key: call.key().display(), expected: call.redis_type, found }
+    Error::WrongType { script: call.script, key: call.key().display(), expected: call.redis_type, found }
 }
 
 /// A connection error for this call; the driver fills in the node's address.
@@ -238,31 +128,38 @@ pub(crate) fn connection_error(
     delivery: Delivery,
     source: Box<dyn std::error::Error + Send + Sync>,
 ) -> Error {
-    Error::Connection { op: call.op_name(), key: Some(call.key().display()), node: String::new(), delivery, source }
+    Error::Connection {
+        script: Some(call.script),
+        key: Some(call.key().display()),
+        node: String::new(),
+        delivery,
+        source,
+    }
 }
 
 /// Maps an error reply to the most specific error.
 pub(crate) fn server_error(call: &ScriptCall, error: ServerError) -> Error {
-    let (op, key) = (call.op_name(), call.key().display());
+    let (script, key) = (call.script, call.key().display());
     if let Some(code) = error.code.strip_prefix("REDISEXT_") {
         let detail = error.message;
         return match code {
-            "FULL" => Error::Full { op, key, detail },
-            "SETTINGS" => Error::SettingsMismatch { op, key, detail },
-            _ => Error::Refused { op, key, code: code.to_owned(), detail },
+            "FULL" => Error::Full { script, key, detail },
+            "SETTINGS" => Error::SettingsMismatch { script, key, detail },
+            _ => Error::Refused { script, key, code: code.to_owned(), detail },
         };
     }
     // Only the scripts that do arithmetic on the stored value: elsewhere the same
     // server message would be about an argument, not the value.
-    use crate::script::{COUNTER_INCR, MAP_DECR, MAP_INCR};
-    let arithmetic = [COUNTER_INCR, MAP_INCR, MAP_DECR].contains(&call.script);
-    if arithmetic
-        && error.code == "ERR"
-        && (error.message.contains("not an integer or out of range") || error.message.contains("would overflow"))
-    {
-        return Error::NotAnInteger { op, key, detail: error.message };
+    let arithmetic = [call::counter::Incr::SCRIPT, call::map::Incr::SCRIPT, call::map::Decr::SCRIPT].contains(&script);
+    if arithmetic && error.code == "ERR" {
+        if error.message.contains("would overflow") {
+            return Error::Overflow { script, key, detail: error.message };
+        }
+        if error.message.contains("not an integer or out of range") {
+            return Error::NotAnInteger { script, key, detail: error.message };
+        }
     }
-    Error::Server { op, key, code: error.code, message: error.message }
+    Error::Server { script, key, code: error.code, message: error.message }
 }
 
 /// Adds the node's address to a connection error coming out of the dispatcher.
@@ -285,18 +182,15 @@ pub(crate) fn name_node_in(error: &mut Error, describe: impl FnOnce() -> String)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::call::{Arg, Node, Target};
     use crate::key::Key;
-    use crate::op::Node;
-    use crate::script::COUNTER_INCR;
+    use crate::script::Script;
+
+    const COUNTER_INCR: Script = call::counter::Incr::SCRIPT;
 
     fn call() -> ScriptCall {
-        ScriptCall {
-            script: COUNTER_INCR,
-            keys: vec![Key::new("k").unwrap()],
-            args: vec![b"1".to_vec()],
-            node: Node::Master,
-            redis_type: "string",
-        }
+        let target = Target { reads: Node::Replica, redis_type: "string" };
+        call::counter::Incr { counter: &Key::new("k").unwrap(), amount: Arg::Int(1) }.call(target).unwrap()
     }
 
     fn server(code: &str) -> Result<Reply, CommandError> {
@@ -307,8 +201,10 @@ mod tests {
     fn only_arithmetic_scripts_blame_the_stored_value() {
         let message = ServerError::parse("ERR value is not an integer or out of range");
         assert!(matches!(server_error(&call(), message.clone()), Error::NotAnInteger { .. }));
+        let overflow = ServerError::parse("ERR increment or decrement would overflow");
+        assert!(matches!(server_error(&call(), overflow), Error::Overflow { .. }));
         let mut expire = call();
-        expire.script = crate::script::KEY_EXPIRE;
+        expire.script = call::key::Expire::SCRIPT;
         // Here the server complains about an argument, not the stored value.
         assert!(matches!(server_error(&expire, message), Error::Server { .. }));
     }
@@ -328,8 +224,8 @@ mod tests {
 
     #[test]
     fn reads_never_may_have_applied() {
-        let error = |op| Error::Connection {
-            op,
+        let error = |name| Error::Connection {
+            script: crate::script::find(name),
             key: None,
             node: String::new(),
             delivery: Delivery::Unknown,
@@ -345,21 +241,15 @@ mod tests {
     }
 
     #[test]
-    fn key_counts_are_decimal() {
-        for count in [0, 1, 9, 10, 123] {
-            assert_eq!(key_count(count).as_ref(), count.to_string().as_bytes());
-        }
-    }
-
-    #[test]
-    fn noscript_loads_then_retries_once() {
+    fn noscript_loads_then_retries_once_then_sends_the_source() {
         let call = call();
         let (mut dispatch, first) = Dispatch::start(&call);
         assert!(matches!(first, Request::Eval(_)));
         assert!(matches!(dispatch.advance(server("NOSCRIPT"), true), Step::Send(Request::Load(_))));
         let sha1 = Reply::Bulk(COUNTER_INCR.sha1().as_bytes().to_vec());
         assert!(matches!(dispatch.advance(Ok(sha1), true), Step::Send(Request::Eval(_))));
-        assert!(matches!(dispatch.advance(server("NOSCRIPT"), true), Step::Done(Err(Error::ScriptVanished { .. }))));
+        assert!(matches!(dispatch.advance(server("NOSCRIPT"), true), Step::Send(Request::EvalSource(_))));
+        assert!(matches!(dispatch.advance(Ok(Reply::Int(1)), true), Step::Done(Ok(Reply::Int(1)))));
     }
 
     #[test]
@@ -393,7 +283,7 @@ mod tests {
     #[test]
     fn reads_retry_once_on_a_fresh_connection() {
         let mut call = call();
-        call.script = crate::script::COUNTER_GET;
+        call.script = call::counter::Get::SCRIPT;
         let (mut dispatch, _) = Dispatch::start(&call);
         assert!(matches!(dispatch.advance(io(Delivery::Unknown), false), Step::Reconnect(Request::Eval(_))));
         assert!(matches!(dispatch.advance(io(Delivery::Unknown), true), Step::Done(Err(Error::Connection { .. }))));
@@ -403,7 +293,9 @@ mod tests {
     fn wrongtype_asks_for_the_type() {
         let call = call();
         let (mut dispatch, _) = Dispatch::start(&call);
-        assert!(matches!(dispatch.advance(server("WRONGTYPE"), true), Step::Send(Request::Type(b"k"))));
+        assert!(
+            matches!(dispatch.advance(server("WRONGTYPE"), true), Step::Send(Request::Type(key)) if key.as_bytes() == b"k")
+        );
         let step = dispatch.advance(Ok(Reply::Status("hash".into())), true);
         let Step::Done(Err(Error::WrongType { found, expected, .. })) = step else { panic!("{step:?}") };
         assert_eq!((found.as_str(), expected), ("hash", "string"));

@@ -1,23 +1,15 @@
 //! The crate's error type: every failure a caller can act on has its own variant.
 
 use std::fmt;
+use std::sync::Arc;
 
-use crate::key::KeyDisplay;
+use crate::connection::DsnError;
+use crate::receipt::{Delivered, Lease};
+use crate::script::Script;
+use crate::wire::{Delivery, escape_bytes, preview};
 
 /// A `Result` whose error is [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Whether a request that failed on the connection may have reached the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Delivery {
-    /// Nothing was sent (for example, the connection could not be opened): the
-    /// operation was not applied and may be retried.
-    NotSent,
-    /// The request may have been sent: a write may or may not have been applied.
-    /// Never retry it blindly; check the state first.
-    Unknown,
-}
 
 /// Everything that can go wrong in redisext.
 ///
@@ -28,7 +20,7 @@ pub enum Delivery {
 pub enum Error {
     /// A DSN could not be parsed; nothing was contacted.
     #[error(transparent)]
-    Dsn(#[from] crate::connection::DsnError),
+    Dsn(#[from] DsnError),
 
     /// A configuration value is out of range (a pool of size 0, a zero timeout…).
     #[error("invalid configuration: {0}")]
@@ -66,10 +58,10 @@ pub enum Error {
     },
 
     /// The key holds a Redis type the operation cannot work on.
-    #[error("{op} on key {key}: the key holds a {found}, but the operation needs a {expected}")]
+    #[error("{script} on key {key}: the key holds a {found}, but the operation needs a {expected}")]
     WrongType {
-        /// The operation, as `model/op`.
-        op: &'static str,
+        /// The script that ran the operation (named `model/op`).
+        script: Script,
         /// The key.
         key: KeyDisplay,
         /// The Redis type the model uses (`string`, `hash`, …).
@@ -80,21 +72,33 @@ pub enum Error {
 
     /// The model's own key holds the right Redis type, but one of its sibling keys
     /// (a compound model's `{key}:…` keys) holds another.
-    #[error("{op} on key {key}: the key itself is fine, but one of the model's other keys ({}) holds a wrong Redis type", list_keys(.siblings))]
+    #[error("{script} on key {key}: the key itself is fine, but one of the model's other keys ({}) holds a wrong Redis type", list_keys(.siblings))]
     WrongSiblingType {
-        /// The operation, as `model/op`.
-        op: &'static str,
+        /// The script that ran the operation (named `model/op`).
+        script: Script,
         /// The model's key.
         key: KeyDisplay,
         /// The model's other keys, one of which is of the wrong type.
         siblings: Vec<KeyDisplay>,
     },
 
-    /// The stored value is not an integer (or an increment would overflow).
-    #[error("{op} on key {key}: the stored value is not a 64-bit integer ({detail})")]
+    /// The stored value is not a 64-bit integer.
+    #[error("{script} on key {key}: the stored value is not a 64-bit integer ({detail})")]
     NotAnInteger {
-        /// The operation, as `model/op`.
-        op: &'static str,
+        /// The script that ran the operation (named `model/op`).
+        script: Script,
+        /// The key.
+        key: KeyDisplay,
+        /// The server's message.
+        detail: String,
+    },
+
+    /// An increment or decrement would take the stored integer past the 64-bit
+    /// range; the value is unchanged.
+    #[error("{script} on key {key}: the result would overflow a 64-bit integer; the value is unchanged ({detail})")]
+    Overflow {
+        /// The script that ran the operation (named `model/op`).
+        script: Script,
         /// The key.
         key: KeyDisplay,
         /// The server's message.
@@ -127,14 +131,14 @@ pub enum Error {
     /// same key, or keep them for inspection (a dead-letter store). Later pops are
     /// unaffected.
     #[error(
-        "{op} on key {key} removed an item that the {serializer} serializer cannot decode: {reason} \
+        "{script} on key {key} removed an item that the {serializer} serializer cannot decode: {reason} \
          (bytes: {preview}); the item is no longer in Redis, and all {len} of its bytes are in this error",
         preview = preview(.bytes, 48),
         len = .bytes.len()
     )]
     PoppedUndecodable {
-        /// The operation, as `model/op`.
-        op: &'static str,
+        /// The script that ran the operation (named `model/op`).
+        script: Script,
         /// The key the item was popped from.
         key: KeyDisplay,
         /// The serializer's name (`Json`, `Pickle`, …).
@@ -155,7 +159,7 @@ pub enum Error {
     /// [`max_deliveries`](crate::ReliableQueue::max_deliveries) deliveries. Later
     /// pops are unaffected.
     #[error(
-        "{op} on key {key} delivered an item that the {serializer} serializer cannot decode: {reason} \
+        "{script} on key {key} delivered an item that the {serializer} serializer cannot decode: {reason} \
          (bytes: {preview}); it is in flight as item {id}, delivery {delivery}: ack or nack it with the \
          receipt in this error",
         preview = preview(.delivered.value(), 48),
@@ -163,8 +167,8 @@ pub enum Error {
         delivery = .delivered.delivery()
     )]
     DeliveredUndecodable {
-        /// The operation, as `model/op`.
-        op: &'static str,
+        /// The script that ran the operation (named `model/op`).
+        script: Script,
         /// The queue's key.
         key: KeyDisplay,
         /// The serializer's name (`Json`, `Pickle`, …).
@@ -172,7 +176,7 @@ pub enum Error {
         /// Why decoding failed.
         reason: String,
         /// The delivery: its receipt, its deadline, and the item's bytes as its value.
-        delivered: Box<crate::Delivered<Vec<u8>>>,
+        delivered: Box<Delivered<Vec<u8>>>,
     },
 
     /// [`ResourcePool::checkout`](crate::ResourcePool::checkout) leased a member
@@ -183,14 +187,14 @@ pub enum Error {
     /// [`extend`](crate::ResourcePool::extend) it — the pool's methods take a lease
     /// whatever its member's type. Left alone, it is reclaimed after its deadline.
     #[error(
-        "{op} on key {key} leased a member that the {serializer} serializer cannot decode: {reason} \
+        "{script} on key {key} leased a member that the {serializer} serializer cannot decode: {reason} \
          (bytes: {preview}); it is leased with fencing number {fence}: check it in with the lease in this error",
         preview = preview(.lease.member(), 48),
         fence = .lease.fence()
     )]
     LeasedUndecodable {
-        /// The operation, as `model/op`.
-        op: &'static str,
+        /// The script that ran the operation (named `model/op`).
+        script: Script,
         /// The pool's key.
         key: KeyDisplay,
         /// The serializer's name (`Json`, `Pickle`, …).
@@ -198,7 +202,7 @@ pub enum Error {
         /// Why decoding failed.
         reason: String,
         /// The lease, with the member's bytes as its member.
-        lease: Box<crate::Lease<Vec<u8>>>,
+        lease: Box<Lease<Vec<u8>>>,
     },
 
     /// A value could not be encoded by the model's serializer; nothing was sent.
@@ -213,10 +217,10 @@ pub enum Error {
     },
 
     /// Opening a connection, or talking on one, failed.
-    #[error("{}", connection_message(.op, .key, .node, *.delivery, .source.as_ref()))]
+    #[error("{}", connection_message(*.script, .key, .node, *.delivery, .source.as_ref()))]
     Connection {
-        /// The operation, as `model/op` (empty when no operation was under way).
-        op: &'static str,
+        /// The script of the operation under way, if any.
+        script: Option<Script>,
         /// The key, when an operation was under way.
         key: Option<KeyDisplay>,
         /// The node, with any password removed.
@@ -229,10 +233,10 @@ pub enum Error {
     },
 
     /// The server refused the operation with an error reply.
-    #[error("{op} on key {key}: server error {code}: {message}")]
+    #[error("{script} on key {key}: server error {code}: {message}")]
     Server {
-        /// The operation, as `model/op`.
-        op: &'static str,
+        /// The script that ran the operation (named `model/op`).
+        script: Script,
         /// The key.
         key: KeyDisplay,
         /// The error code (`ERR`, `READONLY`, `OOM`, …).
@@ -243,10 +247,10 @@ pub enum Error {
 
     /// A bounded model is full: nothing was added (a [`BoundedQueue`](crate::BoundedQueue)
     /// with [`Overflow::Reject`](crate::Overflow::Reject)).
-    #[error("{op} on key {key}: full ({detail}); nothing was added")]
+    #[error("{script} on key {key}: full ({detail}); nothing was added")]
     Full {
-        /// The operation, as `model/op`.
-        op: &'static str,
+        /// The script that ran the operation (named `model/op`).
+        script: Script,
         /// The key.
         key: KeyDisplay,
         /// The script's explanation (capacity, length, items offered).
@@ -256,10 +260,10 @@ pub enum Error {
     /// The model at this key was created with other settings (a capacity, a
     /// number of permits) than this client's; nothing was changed. Every client of
     /// one key must agree, or the bound would not hold.
-    #[error("{op} on key {key}: settings differ from the stored ones ({detail}); nothing was changed")]
+    #[error("{script} on key {key}: settings differ from the stored ones ({detail}); nothing was changed")]
     SettingsMismatch {
-        /// The operation, as `model/op`.
-        op: &'static str,
+        /// The script that ran the operation (named `model/op`).
+        script: Script,
         /// The key.
         key: KeyDisplay,
         /// The stored settings and the requested ones.
@@ -268,10 +272,10 @@ pub enum Error {
 
     /// A script refused the operation with a `REDISEXT_<CODE>` error that has no
     /// more specific variant.
-    #[error("{op} on key {key}: refused ({code}): {detail}")]
+    #[error("{script} on key {key}: refused ({code}): {detail}")]
     Refused {
-        /// The operation, as `model/op`.
-        op: &'static str,
+        /// The script that ran the operation (named `model/op`).
+        script: Script,
         /// The key.
         key: KeyDisplay,
         /// The code after `REDISEXT_`.
@@ -284,8 +288,8 @@ pub enum Error {
     /// are not the bytes that were audited.
     #[error("script {script}: the server computed SHA1 {server}, but the bundled script's SHA1 is {bundled}")]
     ScriptMismatch {
-        /// The script's name.
-        script: &'static str,
+        /// The script.
+        script: Script,
         /// The SHA1 computed at build time.
         bundled: &'static str,
         /// The SHA1 the server answered.
@@ -296,17 +300,17 @@ pub enum Error {
     /// twice in a row); the operation did not run.
     #[error("script {script} vanished from the server right after SCRIPT LOAD; the operation did not run")]
     ScriptVanished {
-        /// The script's name.
-        script: &'static str,
+        /// The script.
+        script: Script,
     },
 
     /// The operation was not applied because the transaction it belonged to was
     /// not: it was aborted (`EXECABORT`), or another of its operations could not
     /// be built. Nothing of that transaction was applied.
-    #[error("{op} on key {key} was not applied: {reason}")]
+    #[error("{script} on key {key} was not applied: {reason}")]
     NotApplied {
-        /// The operation, as `model/op`.
-        op: &'static str,
+        /// The script that ran the operation (named `model/op`).
+        script: Script,
         /// The key.
         key: KeyDisplay,
         /// Why the transaction did not run.
@@ -345,10 +349,10 @@ pub enum Error {
     },
 
     /// The server replied with a shape the operation does not expect.
-    #[error("{op} on key {key}: unexpected reply {reply}")]
+    #[error("{script} on key {key}: unexpected reply {reply}")]
     UnexpectedReply {
-        /// The operation, as `model/op`.
-        op: &'static str,
+        /// The script that ran the operation (named `model/op`).
+        script: Script,
         /// The key.
         key: KeyDisplay,
         /// A short description of the reply.
@@ -364,16 +368,13 @@ impl Error {
     /// A read-only operation never applies anything: false for it.
     pub fn may_have_applied(&self) -> bool {
         match self {
-            Error::Connection { delivery, op, .. } => *delivery == Delivery::Unknown && !is_read_only(op),
+            Error::Connection { delivery, script, .. } => {
+                *delivery == Delivery::Unknown && !script.is_some_and(|script| script.is_read_only())
+            }
             Error::BatchIncomplete { unknown, .. } => !unknown.is_empty(),
             _ => false,
         }
     }
-}
-
-/// True when `op` names a bundled read-only script (`flags=no-writes`).
-fn is_read_only(op: &str) -> bool {
-    crate::script::find(op).is_some_and(|script| script.is_read_only())
 }
 
 fn list_keys(keys: &[KeyDisplay]) -> String {
@@ -381,111 +382,60 @@ fn list_keys(keys: &[KeyDisplay]) -> String {
 }
 
 fn connection_message(
-    op: &str,
+    script: Option<Script>,
     key: &Option<KeyDisplay>,
     node: &str,
     delivery: Delivery,
     source: &(dyn std::error::Error + Send + Sync),
 ) -> String {
-    let mut message = String::new();
-    if op.is_empty() {
-        message.push_str(&format!("connection to {node} failed"));
-    } else {
-        message.push_str(op);
-        if let Some(key) = key {
-            message.push_str(&format!(" on key {key}"));
-        }
-        message.push_str(&format!(": connection to {node} failed"));
-    }
-    match delivery {
-        Delivery::NotSent => message.push_str(" before anything was sent (not applied; safe to retry)"),
-        Delivery::Unknown if is_read_only(op) => {
-            message.push_str(" after the request was sent (a read, which changes nothing: safe to retry)")
-        }
-        Delivery::Unknown => {
-            message.push_str(" after the request was sent: the operation may or may not have been applied")
-        }
-    }
+    let mut message = match script {
+        None => format!("connection to {node} failed"),
+        Some(script) => match key {
+            Some(key) => format!("{script} on key {key}: connection to {node} failed"),
+            None => format!("{script}: connection to {node} failed"),
+        },
+    };
+    let read_only = script.is_some_and(|script| script.is_read_only());
+    message.push_str(match delivery {
+        Delivery::NotSent => " before anything was sent (not applied; safe to retry)",
+        Delivery::Unknown if read_only => " after the request was sent (a read, which changes nothing: safe to retry)",
+        Delivery::Unknown => " after the request was sent: the operation may or may not have been applied",
+    });
     message.push_str(&format!(": {source}"));
     message
 }
 
-/// An error reply from the server, split into its code and message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServerError {
-    /// The first word of the reply (`ERR`, `NOSCRIPT`, `WRONGTYPE`, `REDISEXT_FULL`, …).
-    pub code: String,
-    /// The rest of the reply.
-    pub message: String,
-}
+/// A key as shown in messages: printable ASCII as is, other bytes as `\xNN`, quoted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyDisplay(Arc<[u8]>);
 
-impl ServerError {
-    /// Splits a raw error reply such as `WRONGTYPE Operation against a key…`.
-    pub fn parse(reply: &str) -> ServerError {
-        let reply = reply.trim_start_matches('-');
-        match reply.split_once(' ') {
-            Some((code, message)) => ServerError { code: code.to_owned(), message: message.to_owned() },
-            None => ServerError { code: reply.to_owned(), message: String::new() },
-        }
+impl KeyDisplay {
+    /// The key's raw bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 }
 
-impl fmt::Display for ServerError {
+impl fmt::Display for KeyDisplay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.message.is_empty() { write!(f, "{}", self.code) } else { write!(f, "{} {}", self.code, self.message) }
+        write!(f, "\"{}\"", escape_bytes(&self.0))
     }
 }
 
-impl std::error::Error for ServerError {}
-
-/// How a backend reports a failed command: an error reply, or a connection failure.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum CommandError {
-    /// The server answered with an error reply.
-    Server(ServerError),
-    /// The connection failed or timed out.
-    Connection {
-        /// Whether the command may have reached the server.
-        delivery: Delivery,
-        /// The underlying error.
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-}
-
-impl fmt::Display for CommandError {
+impl fmt::Debug for KeyDisplay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CommandError::Server(e) => write!(f, "server error: {e}"),
-            CommandError::Connection { delivery, source } => write!(f, "connection error ({delivery:?}): {source}"),
-        }
+        fmt::Display::fmt(self, f)
     }
 }
 
-impl std::error::Error for CommandError {}
-
-/// Escapes bytes for an error message and cuts them to `max` bytes of input.
-pub(crate) fn preview(bytes: &[u8], max: usize) -> String {
-    let shown = &bytes[..bytes.len().min(max)];
-    let mut out = String::from("\"");
-    out.push_str(&escape_bytes(shown));
-    out.push('"');
-    if bytes.len() > max {
-        out.push_str(&format!("… ({} bytes)", bytes.len()));
+impl From<&[u8]> for KeyDisplay {
+    fn from(bytes: &[u8]) -> Self {
+        KeyDisplay(Arc::from(bytes))
     }
-    out
 }
 
-/// Printable ASCII as is, everything else as `\xNN` (as `redis-cli` shows bytes).
-pub(crate) fn escape_bytes(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
+impl From<Arc<[u8]>> for KeyDisplay {
+    fn from(bytes: Arc<[u8]>) -> Self {
+        KeyDisplay(bytes)
     }
-    out
 }

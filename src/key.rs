@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::{Error, Result, escape_bytes};
+use crate::error::{Error, KeyDisplay, Result};
 
 /// The largest key or value Redis accepts by default (`proto-max-bulk-len`).
 pub const MAX_BULK_LEN: usize = 512 * 1024 * 1024;
@@ -81,7 +81,7 @@ impl Key {
 
     /// A printable form of the key for messages.
     pub fn display(&self) -> KeyDisplay {
-        KeyDisplay(self.0.clone())
+        KeyDisplay::from(self.0.clone())
     }
 }
 
@@ -120,41 +120,6 @@ fn crc16_xmodem(bytes: &[u8]) -> u16 {
         }
     }
     crc
-}
-
-/// A key as shown in messages: printable ASCII as is, other bytes as `\xNN`, quoted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct KeyDisplay(Arc<[u8]>);
-
-impl KeyDisplay {
-    /// The key's raw bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Display for KeyDisplay {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "\"{}\"", escape_bytes(&self.0))
-    }
-}
-
-impl fmt::Debug for KeyDisplay {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl From<&[u8]> for KeyDisplay {
-    fn from(bytes: &[u8]) -> Self {
-        KeyDisplay(Arc::from(bytes))
-    }
-}
-
-impl From<Arc<[u8]>> for KeyDisplay {
-    fn from(bytes: Arc<[u8]>) -> Self {
-        KeyDisplay(bytes)
-    }
 }
 
 #[cfg(test)]

@@ -104,10 +104,16 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The modules form a graph without cycles, bottom up: wire, script, receipt,
+// connection and serializer; error; key; call; backend (request, traits, node,
+// cluster); dispatch and batch; op and retry; pipeline; the clients with their
+// drivers; the models. `cargo test --test module_graph -- --nocapture` prints the
+// layers and fails on a cycle.
 #[cfg(feature = "tokio")]
 mod async_client;
 pub mod backend;
 mod batch;
+mod call;
 mod client;
 pub mod connection;
 mod dispatch;
@@ -117,12 +123,14 @@ pub mod manifest;
 pub mod model;
 mod op;
 mod pipeline;
-mod reply;
+mod receipt;
+mod retry;
 pub mod script;
 pub mod serializer;
 #[cfg(any(test, feature = "testing"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+mod wire;
 
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -131,13 +139,14 @@ pub use async_client::{AsyncClient, AsyncClientBuilder, Pending};
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use backend::{AsyncBackend, AsyncSession, RedisAsyncBackend};
 pub use backend::{Backend, RedisBackend, Session};
+pub use call::{Arg, Node, ScriptCall};
 pub use client::{Builder, Client, ClientBuilder};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use connection::AsyncReuse;
 pub use connection::{Dsn, DsnError, Reuse, Timeouts};
-pub use error::{CommandError, Delivery, Error, Result, ServerError};
-pub use key::{Key, KeyDisplay, MAX_BULK_LEN, hash_slot};
+pub use error::{Error, KeyDisplay, Result};
+pub use key::{Key, MAX_BULK_LEN, hash_slot};
 pub use model::bounded_queue::{BoundedQueue, Overflow};
 pub use model::counter::Counter;
 pub use model::hash_map::HashMap;
@@ -147,16 +156,18 @@ pub use model::pool::Pool;
 pub use model::priority_queue::PriorityQueue;
 pub use model::queue::Queue;
 pub use model::rate_limiter::{Quota, RateLimit, RateLimiter};
-pub use model::reliable_queue::{Delivered, Nacked, QueueCounts, Receipt, ReliableQueue};
-pub use model::resource_pool::{Lease, PoolCounts, Removal, ResourcePool};
+pub use model::reliable_queue::{Nacked, QueueCounts, ReliableQueue};
+pub use model::resource_pool::{PoolCounts, Removal, ResourcePool};
 pub use model::semaphore::{Permit, Semaphore};
 pub use model::sorted_set::{Scored, SortedSet};
 pub use model::stack::Stack;
 pub use model::{Model, ModelClass, ModelOptions, Ttl};
-pub use op::{Executor, Node, Op, ScriptCall, Wait};
+pub use op::{Executor, Op, Wait};
 pub use pipeline::{Pipeline, Slot, Slots};
-pub use reply::Reply;
+pub use receipt::{Delivered, Lease, Receipt};
+pub use retry::RetryPolicy;
 pub use script::Script;
+pub use wire::{CommandError, Delivery, Reply, ServerError};
 
 /// Compile-time proof that clients, pipelines, slots and models built on them can
 /// be shared across threads (and async tasks): this block fails to compile if a
@@ -164,11 +175,11 @@ pub use script::Script;
 const _: () = {
     const fn shareable<T: Send + Sync>() {}
     shareable::<Client>();
-    shareable::<Pipeline>();
+    shareable::<Pipeline<Client>>();
     shareable::<Slot<i64>>();
     shareable::<Counter>();
     shareable::<Map<serializer::Json<serde_json::Value>>>();
-    shareable::<Counter<Pipeline>>();
+    shareable::<Counter<Pipeline<Client>>>();
     shareable::<ModelClass<Counter>>();
     shareable::<Error>();
     #[cfg(feature = "tokio")]

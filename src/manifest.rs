@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::script::{self, Script};
+use crate::script::{self, Param, Script};
 
 /// The manifest of every bundled script, as JSON:
 ///
@@ -70,11 +70,12 @@ pub fn digest() -> String {
 /// One script's manifest entry.
 pub fn entry(script: Script) -> Value {
     let header = script.header();
-    let slots = |slots: &[(usize, String)]| {
-        slots
+    let slots = |params: &[Param]| {
+        params
             .iter()
-            .map(|(index, description)| {
-                json!({ "index": index, "name": short_name(description), "description": description })
+            .map(|param| {
+                json!({ "index": param.index, "name": param.name, "description": param.description,
+                        "variadic": param.variadic })
             })
             .collect::<Vec<_>>()
     };
@@ -100,21 +101,6 @@ pub fn entry(script: Script) -> Value {
         "lines": script.source().lines().count(),
         "bytes": script.source().len(),
     })
-}
-
-/// The name part of a header description: up to the first comma, parenthesis,
-/// colon or semicolon (`"lease length, ms (>= 1)"` gives `"lease length"`).
-///
-/// ```
-/// use redisext::manifest::short_name;
-/// assert_eq!(short_name("lease length, ms (>= 1)"), "lease length");
-/// assert_eq!(short_name("counter (string holding a decimal integer)"), "counter");
-/// assert_eq!(short_name("LIMIT: the most leases reclaimed"), "LIMIT");
-/// assert_eq!(short_name("any model's key"), "any model's key");
-/// ```
-pub fn short_name(description: &str) -> &str {
-    let end = description.find([',', '(', ':', ';']).unwrap_or(description.len());
-    description[..end].trim()
 }
 
 /// Redis commands whose first argument is a subcommand: listed as `XGROUP CREATE`.
@@ -257,7 +243,7 @@ mod tests {
         }
         let rename = scripts.iter().find(|s| s["name"] == "key/rename").expect("key/rename");
         assert_eq!(rename["commands"], json!(["EXISTS", "RENAME"]));
-        assert_eq!(rename["keys"][1]["name"], "new key");
+        assert_eq!(rename["keys"][1]["name"], "new_key");
         assert_eq!(rename["flags"], json!([]));
         let get = scripts.iter().find(|s| s["name"] == "map/get").expect("map/get");
         assert_eq!(get["flags"], json!(["no-writes"]));

@@ -2,65 +2,11 @@
 //! arguments, where it may run, and how its reply is decoded. Blocking clients,
 //! async clients and pipelines all execute these same descriptions.
 
-use crate::error::{Error, Result, preview};
-use crate::key::{Key, MAX_BULK_LEN};
-use crate::reply::Reply;
-use crate::script::Script;
+use crate::call::ScriptCall;
+use crate::error::{Error, Result};
+use crate::key::Key;
 use crate::serializer::Serializer;
-
-/// Which server an operation is sent to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Node {
-    /// The master: every write, and reads of models set to read from the master.
-    Master,
-    /// The replica when one is configured (else the master): reads.
-    Replica,
-}
-
-/// One script invocation, fully described.
-#[derive(Clone, Debug)]
-pub struct ScriptCall {
-    pub(crate) script: Script,
-    pub(crate) keys: Vec<Key>,
-    pub(crate) args: Vec<Vec<u8>>,
-    pub(crate) node: Node,
-    pub(crate) redis_type: &'static str,
-}
-
-impl ScriptCall {
-    /// The script this call runs.
-    pub fn script(&self) -> Script {
-        self.script
-    }
-
-    /// The keys passed as `KEYS`, in order.
-    pub fn keys(&self) -> &[Key] {
-        &self.keys
-    }
-
-    /// The arguments passed as `ARGV`, in order.
-    pub fn args(&self) -> &[Vec<u8>] {
-        &self.args
-    }
-
-    /// The node the call is routed to.
-    pub fn node(&self) -> Node {
-        self.node
-    }
-
-    /// The model's key (`KEYS[1]`).
-    pub(crate) fn key(&self) -> &Key {
-        // Every model operation names at least its own key; the constructor
-        // `Op::new` is only called with a non-empty key list.
-        &self.keys[0]
-    }
-
-    /// The operation's name for messages: the script's name, `model/op`.
-    pub(crate) fn op_name(&self) -> &'static str {
-        self.script.name()
-    }
-}
+use crate::wire::{Reply, preview};
 
 /// A model operation ready to run: a [`ScriptCall`] and how to decode its reply
 /// into `T`. Building it may already have failed (a value the serializer cannot
@@ -215,14 +161,6 @@ impl<'w> Waiting<'w> {
     }
 }
 
-/// Builds a call's argument list, refusing oversized values before any round trip.
-pub(crate) fn checked_args(args: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>> {
-    match args.iter().find(|arg| arg.len() > MAX_BULK_LEN) {
-        Some(arg) => Err(Error::TooLarge { what: "value", len: arg.len(), max: MAX_BULK_LEN }),
-        None => Ok(args),
-    }
-}
-
 /// Encodes a value with a model's serializer, naming the key on failure.
 pub(crate) fn encode<S: Serializer>(key: &Key, value: &S::Value) -> Result<Vec<u8>> {
     S::encode(value).map_err(|reason| Error::Encode { key: key.display(), serializer: S::NAME, reason })
@@ -240,7 +178,7 @@ pub(crate) fn decode_bytes<S: Serializer>(bytes: &[u8], call: &ScriptCall) -> Re
 
 /// The error for a reply of the wrong shape.
 pub(crate) fn unexpected(reply: &Reply, call: &ScriptCall) -> Error {
-    Error::UnexpectedReply { op: call.op_name(), key: call.key().display(), reply: reply.describe() }
+    Error::UnexpectedReply { script: call.script, key: call.key().display(), reply: reply.describe() }
 }
 
 /// Decoders shared by many operations.
@@ -294,7 +232,7 @@ pub(crate) mod decode {
             Reply::Bulk(bytes) => match S::decode(&bytes) {
                 Ok(value) => Ok(Some(value)),
                 Err(reason) => Err(Error::PoppedUndecodable {
-                    op: call.op_name(),
+                    script: call.script,
                     key: call.key().display(),
                     serializer: S::NAME,
                     reason,

@@ -9,13 +9,11 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::backend::{Backend, Session};
-use crate::batch::{Batch, BatchStep, Outcome, name_nodes};
-use crate::client::Client;
-use crate::dispatch::Commands;
+use crate::batch::Outcome;
+use crate::call::{Node, ScriptCall};
 use crate::error::{Error, Result};
-use crate::op::{Executor, Node, Op, ScriptCall, Wait};
-use crate::reply::Reply;
+use crate::op::{Executor, Op, Wait};
+use crate::wire::Reply;
 
 /// A batch of model operations sent in one round trip, with typed results.
 ///
@@ -59,8 +57,8 @@ use crate::reply::Reply;
 /// one attempt in a pipeline: their slot holds `None` when they could not proceed
 /// at that moment, as if their timeout were zero. A pipeline cannot wait between
 /// attempts without holding up every other operation of the batch.
-pub struct Pipeline<C = Client> {
-    client: C,
+pub struct Pipeline<C> {
+    pub(crate) client: C,
     queue: Arc<Mutex<Vec<Entry>>>,
 }
 
@@ -113,7 +111,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<C> Pipeline<C> {
-    /// An empty pipeline on `client` (a [`Client`], or an
+    /// An empty pipeline on `client` (a [`Client`](crate::Client), or an
     /// `AsyncClient` with the `tokio` feature).
     pub fn new(client: &C) -> Pipeline<C>
     where
@@ -133,7 +131,7 @@ impl<C> Pipeline<C> {
     }
 
     /// Takes the queue for a run.
-    fn take(&self, atomic: bool) -> Taken {
+    pub(crate) fn take(&self, atomic: bool) -> Taken {
         Taken { entries: std::mem::take(&mut *lock(&self.queue)), atomic, sent: Default::default() }
     }
 }
@@ -279,9 +277,9 @@ tuple_slots!(A, B, C, D, E, F, G, H);
 /// dropped part-way — it fills every slot it still holds with a connection error
 /// saying whether the operation may have run, so that no slot claims "not run yet"
 /// (which would invite running it again) for an operation that was sent.
-struct Taken {
+pub(crate) struct Taken {
     entries: Vec<Entry>,
-    atomic: bool,
+    pub(crate) atomic: bool,
     /// Set just before the first batch is sent.
     sent: std::sync::atomic::AtomicBool,
 }
@@ -296,7 +294,7 @@ impl Drop for Taken {
         for entry in std::mem::take(&mut self.entries) {
             if let Entry::Queued { call, fill } = entry {
                 let error = Error::Connection {
-                    op: call.op_name(),
+                    script: Some(call.script),
                     key: Some(call.key().display()),
                     node: String::new(),
                     delivery,
@@ -309,9 +307,15 @@ impl Drop for Taken {
 }
 
 impl Taken {
+    /// Notes that a batch is about to be sent: from now on, abandoning the run
+    /// leaves the unanswered operations' fate unknown.
+    pub(crate) fn mark_sent(&self) {
+        self.sent.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// The batches to send: which server, and which entries. An atomic run is one
     /// batch on the master, or none when one of its operations failed to build.
-    fn groups(&self, serving: impl Fn(Node) -> Node) -> Vec<(Node, Vec<&ScriptCall>, Vec<usize>)> {
+    pub(crate) fn groups(&self, serving: impl Fn(Node) -> Node) -> Vec<(Node, Vec<&ScriptCall>, Vec<usize>)> {
         if self.atomic && self.entries.iter().any(|entry| matches!(entry, Entry::Failed { .. })) {
             return Vec::new();
         }
@@ -335,7 +339,7 @@ impl Taken {
 
     /// Fills every slot from the outcomes (by entry position) and tells whether
     /// every operation was answered.
-    fn finish(mut self, outcomes: Vec<(usize, Outcome)>) -> Result<()> {
+    pub(crate) fn finish(mut self, outcomes: Vec<(usize, Outcome)>) -> Result<()> {
         let entries = std::mem::take(&mut self.entries);
         let mut by_index: Vec<Option<Outcome>> = entries.iter().map(|_| None).collect();
         for (index, outcome) in outcomes {
@@ -355,7 +359,7 @@ impl Taken {
             let outcome = outcome.unwrap_or_else(|| {
                 // Not sent: the transaction was refused before any round trip.
                 let reason = unbuilt.clone().unwrap_or_else(|| "not sent".to_owned());
-                Outcome::NotRun(Error::NotApplied { op: call.op_name(), key: call.key().display(), reason })
+                Outcome::NotRun(Error::NotApplied { script: call.script, key: call.key().display(), reason })
             });
             let result = match outcome {
                 Outcome::Answered(result) => {
@@ -380,175 +384,5 @@ impl Taken {
             Some(first) => Err(Error::BatchIncomplete { answered, not_run, unknown, first }),
             None => Ok(()),
         }
-    }
-}
-
-impl<B: Backend> Client<B> {
-    /// An empty [`Pipeline`] on this client.
-    pub fn pipeline(&self) -> Pipeline<Client<B>> {
-        Pipeline::new(self)
-    }
-}
-
-impl<B: Backend> Pipeline<Client<B>> {
-    /// Sends every queued operation — one round trip per server — and fills the
-    /// slots.
-    ///
-    /// `Ok` means the server answered every operation: each slot holds its result,
-    /// or that operation's own error (a wrong type, a refusal). Otherwise it is
-    /// [`Error::BatchIncomplete`], which lists the operations that did not run or
-    /// may not have; the slots of those that did hold their results.
-    pub fn run(&self) -> Result<()> {
-        self.run_taken(self.take(false))
-    }
-
-    /// Sends every queued operation as one MULTI/EXEC transaction on the master:
-    /// no other client's command runs between them. As with Redis transactions, an
-    /// operation refused with an error does not undo the others.
-    ///
-    /// Results are as for [`run`](Self::run). When the transaction could not run
-    /// at all (an operation failed to build, the server aborted it), nothing was
-    /// applied and every operation is listed as not run.
-    pub fn run_atomic(&self) -> Result<()> {
-        self.run_taken(self.take(true))
-    }
-
-    fn run_taken(&self, taken: Taken) -> Result<()> {
-        let backend = self.client.backend();
-        let mut outcomes = Vec::new();
-        for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
-            taken.sent.store(true, std::sync::atomic::Ordering::SeqCst);
-            let results = run_batch(backend, node, calls, taken.atomic);
-            outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
-        }
-        taken.finish(outcomes)
-    }
-}
-
-/// Drives one batch through the batch dispatcher on blocking sessions.
-fn run_batch<B: Backend>(backend: &B, node: Node, calls: Vec<&ScriptCall>, atomic: bool) -> Vec<Outcome> {
-    let (mut batch, mut requests) = Batch::start(calls, atomic);
-    let mut session = match backend.session(node) {
-        Ok(session) => session,
-        Err(error) => return batch.fail(error),
-    };
-    loop {
-        let commands = Commands::new(&requests);
-        let flat = commands.flat();
-        let slices = commands.split(&flat);
-        let replies = session.query_pipelined(&slices);
-        match batch.advance(replies, session.is_fresh()) {
-            BatchStep::Send(next) => requests = next,
-            BatchStep::Reconnect(next) => {
-                drop(session);
-                // A new connection of its own: another pooled one may be as stale.
-                session = match backend.dedicated_session(node, std::time::Duration::ZERO) {
-                    Ok(session) => session,
-                    Err(error) => return batch.fail(error),
-                };
-                requests = next;
-            }
-            BatchStep::Done(outcomes) => return outcomes,
-        }
-    }
-}
-
-#[cfg(feature = "tokio")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-impl<B: crate::AsyncBackend> Pipeline<crate::AsyncClient<B>> {
-    /// Sends every queued operation — one round trip per server — and fills the
-    /// slots: [`Pipeline::run`] of the blocking client, as a `Send + 'static`
-    /// future. What was queued when this is called is what the future sends.
-    pub fn run(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
-        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(false))
-    }
-
-    /// Sends every queued operation as one MULTI/EXEC transaction on the master:
-    /// [`Pipeline::run_atomic`] of the blocking client, as a future.
-    pub fn run_atomic(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
-        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(true))
-    }
-}
-
-#[cfg(feature = "tokio")]
-async fn run_taken_async<B: crate::AsyncBackend>(backend: Arc<B>, taken: Taken) -> Result<()> {
-    let backend = &*backend;
-    let mut outcomes = Vec::new();
-    for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
-        taken.sent.store(true, std::sync::atomic::Ordering::SeqCst);
-        let results = run_batch_async(backend, node, calls, taken.atomic).await;
-        outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
-    }
-    taken.finish(outcomes)
-}
-
-/// Drives one batch through the batch dispatcher on async sessions.
-#[cfg(feature = "tokio")]
-async fn run_batch_async<B: crate::AsyncBackend>(
-    backend: &B,
-    node: Node,
-    calls: Vec<&ScriptCall>,
-    atomic: bool,
-) -> Vec<Outcome> {
-    use crate::AsyncSession;
-
-    let (mut batch, mut requests) = Batch::start(calls, atomic);
-    let mut session = match backend.session(node).await {
-        Ok(session) => session,
-        Err(error) => return batch.fail(error),
-    };
-    loop {
-        let commands = Commands::new(&requests);
-        let flat = commands.flat();
-        let slices = commands.split(&flat);
-        let replies = session.query_pipelined(&slices).await;
-        match batch.advance(replies, session.is_fresh()) {
-            BatchStep::Send(next) => requests = next,
-            BatchStep::Reconnect(next) => {
-                drop(session);
-                // A new connection of its own: the next shared one may be as stale.
-                session = match backend.dedicated_session(node, std::time::Duration::ZERO).await {
-                    Ok(session) => session,
-                    Err(error) => return batch.fail(error),
-                };
-                requests = next;
-            }
-            BatchStep::Done(outcomes) => return outcomes,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::key::Key;
-    use crate::model::{Core, ModelOptions};
-    use crate::op::decode;
-    use crate::script;
-    use crate::testing::RedisServer;
-
-    fn opened(reply: Reply, call: &ScriptCall) -> Result<Option<i64>> {
-        decode::optional_int(reply, call).map(|value| value.filter(|n| *n >= 1))
-    }
-
-    #[test]
-    fn a_waiting_operation_makes_exactly_one_attempt_in_a_pipeline() {
-        let server = RedisServer::start().unwrap();
-        let client = Client::open(&server.url()).unwrap();
-        let pipe = client.pipeline();
-        let core = Core::new(&pipe, "gate", ModelOptions::default(), "string").unwrap();
-        let wait = Wait::on_signal(Duration::from_secs(3600), Key::new("gate:signal").unwrap());
-        let closed = pipe.execute_waiting(Op::new(core.call(script::COUNTER_GET, vec![]), opened), wait.clone());
-        pipe.run().unwrap();
-        assert_eq!(closed.take().unwrap(), None, "could not proceed: no wait inside a batch");
-        assert_eq!(server.command_calls("evalsha_ro").unwrap(), 1, "one attempt");
-        assert_eq!(server.command_calls("blpop").unwrap(), 0, "never blocked");
-
-        server.command(&["SET", "gate", "1"]).unwrap();
-        let open = pipe.execute_waiting(Op::new(core.call(script::COUNTER_GET, vec![]), opened), wait);
-        pipe.run().unwrap();
-        assert_eq!(open.take().unwrap(), Some(1));
     }
 }

@@ -28,10 +28,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, RedisBackend, Session};
-use crate::connection::{Dsn, Reuse, Timeouts};
-use crate::op::Node;
-use crate::reply::Reply;
+use crate::Reply;
 
 /// Why a throwaway server could not be started or queried.
 #[derive(Debug, thiserror::Error)]
@@ -214,12 +211,19 @@ impl RedisServer {
 
     /// Runs one command with binary arguments on a new connection.
     pub fn command_bytes(&self, args: &[&[u8]]) -> Result<Reply, ServerError> {
-        let dsn = Dsn::parse(&self.url()).map_err(|e| ServerError::Command(e.to_string()))?;
-        let timeouts = Timeouts { connect: Duration::from_secs(2), response: Some(Duration::from_secs(10)) };
-        let backend = RedisBackend::new(&dsn, None, Reuse::PerCommand, timeouts)
-            .map_err(|e| ServerError::Command(e.to_string()))?;
-        let mut session = backend.session(Node::Master).map_err(|e| ServerError::Command(e.to_string()))?;
-        session.query(args).map_err(|e| ServerError::Command(e.to_string()))
+        let failed = |e: redis::RedisError| ServerError::Command(e.to_string());
+        let client = redis::Client::open(self.url()).map_err(failed)?;
+        let mut connection = client.get_connection_with_timeout(Duration::from_secs(2)).map_err(failed)?;
+        connection.set_read_timeout(Some(Duration::from_secs(10))).map_err(failed)?;
+        let mut command = redis::Cmd::new();
+        for arg in args {
+            command.arg(*arg);
+        }
+        match command.query::<redis::Value>(&mut connection) {
+            Ok(value) => Ok(Reply::from(value)),
+            Err(error) if error.code().is_some() => Err(ServerError::Command(error.to_string())),
+            Err(error) => Err(failed(error)),
+        }
     }
 
     /// The text of `INFO section`.

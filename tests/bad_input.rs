@@ -30,8 +30,11 @@ fn wrong_redis_type_names_the_key_and_the_type_found() {
     let client = client(&server);
     server.command(&["HSET", "profile", "name", "ada"]).unwrap();
     let error = Counter::new(&client, "profile").unwrap().incr(1).unwrap_err();
-    let Error::WrongType { ref key, expected, ref found, op } = error else { panic!("{error:?}") };
-    assert_eq!((key.as_bytes(), expected, found.as_str(), op), (&b"profile"[..], "string", "hash", "counter/incr"));
+    let Error::WrongType { ref key, expected, ref found, script } = error else { panic!("{error:?}") };
+    assert_eq!(
+        (key.as_bytes(), expected, found.as_str(), script.name()),
+        (&b"profile"[..], "string", "hash", "counter/incr")
+    );
     let message = error.to_string();
     assert!(message.contains("\"profile\"") && message.contains("hash"), "{message}");
 

@@ -30,8 +30,11 @@ fn counter_overflow_is_typed_and_changes_nothing() {
     let counter = Counter::new(&client, "big").unwrap();
     counter.incr(i64::MAX).unwrap();
     let error = counter.incr(1).unwrap_err();
-    assert!(matches!(error, Error::NotAnInteger { .. }), "{error:?}");
+    assert!(matches!(error, Error::Overflow { .. }), "{error:?}");
+    assert!(error.to_string().contains("overflow"), "{error}");
     assert_eq!(counter.get().unwrap(), i64::MAX);
+    server.command(&["SET", "big", "many"]).unwrap();
+    assert!(matches!(counter.incr(1).unwrap_err(), Error::NotAnInteger { .. }));
 }
 
 #[test]

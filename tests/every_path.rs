@@ -56,16 +56,16 @@ impl Path for Blocking {
 }
 
 /// Each operation alone in a batch, so the same counts hold on every path.
-struct Pipelined(Pipeline);
+struct Pipelined(Pipeline<Client>);
 
 impl Path for Pipelined {
-    type Exec = Pipeline;
+    type Exec = Pipeline<Client>;
 
     fn connect(master: &RedisServer, replica: Option<&RedisServer>, per_command: bool) -> Self {
         Pipelined(blocking_client(master, replica, per_command).pipeline())
     }
 
-    fn exec(&self) -> &Pipeline {
+    fn exec(&self) -> &Pipeline<Client> {
         &self.0
     }
 

@@ -75,12 +75,15 @@ fn extreme_priorities_within_range_keep_their_order() {
 /// Asserts a wrong-type error naming the key, the operation, and both types.
 fn assert_wrong_type(result: Result<impl std::fmt::Debug, Error>, key: &str, expected: &str, found: &str) {
     let error = result.unwrap_err();
-    let Error::WrongType { key: ref got_key, expected: got_expected, found: ref got_found, op } = error else {
+    let Error::WrongType { key: ref got_key, expected: got_expected, found: ref got_found, script } = error else {
         panic!("expected WrongType on {key}, got {error:?}")
     };
-    assert_eq!((got_key.as_bytes(), got_expected, got_found.as_str()), (key.as_bytes(), expected, found), "{op}");
+    assert_eq!((got_key.as_bytes(), got_expected, got_found.as_str()), (key.as_bytes(), expected, found), "{script}");
     let message = error.to_string();
-    assert!(message.contains(&format!("\"{key}\"")) && message.contains(found) && message.contains(op), "{message}");
+    assert!(
+        message.contains(&format!("\"{key}\"")) && message.contains(found) && message.contains(script.name()),
+        "{message}"
+    );
 }
 
 #[test]
@@ -164,10 +167,10 @@ const GARBAGE: &[u8] = b"\xff\xfe not json, and longer than the preview shown in
 fn assert_popped_garbage(result: redisext::Result<Option<Job>>, key: &str, op: &str) -> Vec<u8> {
     let error = result.unwrap_err();
     let message = error.to_string();
-    let Error::PoppedUndecodable { key: got_key, serializer, bytes, op: got_op, .. } = error else {
+    let Error::PoppedUndecodable { key: got_key, serializer, bytes, script, .. } = error else {
         panic!("expected PoppedUndecodable from {op}, got {error:?}")
     };
-    assert_eq!((got_key.as_bytes(), serializer, got_op), (key.as_bytes(), "Json", op));
+    assert_eq!((got_key.as_bytes(), serializer, script.name()), (key.as_bytes(), "Json", op));
     assert_eq!(bytes, GARBAGE, "the error carries the whole item");
     assert!(
         message.contains(&format!("\"{key}\"")) && message.contains("Json") && message.contains("\\xff\\xfe"),

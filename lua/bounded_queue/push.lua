@@ -6,12 +6,12 @@
   a client with other settings is refused. Wakes up to 64 waiters. Every key is
   read before anything is written, so a key of another type fails the push with
   nothing changed (a retry cannot push twice).
-  KEYS[1]  queue list (newest at the head by LPUSH, oldest at the tail for RPOP, as Python's Queue)
-  KEYS[2]  settings hash (capacity, overflow)
-  KEYS[3]  signal list (never longer than the queue was after the last push)
-  ARGV[1]  capacity (>= 1)
-  ARGV[2]  overflow policy: reject or evict
-  ARGV[3..]  the values to push, oldest first, at most capacity of them (none only stores the settings)
+  KEYS[1]  queue  list (newest at the head by LPUSH, oldest at the tail for RPOP, as Python's Queue)
+  KEYS[2]  settings  hash (capacity, overflow)
+  KEYS[3]  signal  list (never longer than the queue was after the last push)
+  ARGV[1]  capacity  the most items the queue holds (>= 1)
+  ARGV[2]  overflow  policy: reject or evict
+  ARGV[3..]  values  the values to push, oldest first, at most capacity of them (none only stores the settings)
   Returns  the evicted items, oldest first (empty unless overflow is evict),
            or error REDISEXT_FULL when refused, REDISEXT_SETTINGS on other settings
   Worst case  O(V + E), V values pushed and E items evicted, both at most the capacity

@@ -1,8 +1,8 @@
 #!lua flags=no-writes
 --[[ bounded_queue/settings
   Read the capacity and overflow policy stored by the first push.
-  KEYS[1]  queue list (not read: it names the model)
-  KEYS[2]  settings hash (capacity, overflow)
+  KEYS[1]  queue  list (not read: it names the model)
+  KEYS[2]  settings  hash (capacity, overflow)
   Returns  {capacity, overflow}, or nil before the first push
   Worst case  O(1)
 ]]

@@ -1,8 +1,8 @@
 #!lua flags=no-writes
 --[[ hash_map/get
   Read one field of the hash (HGET).
-  KEYS[1]  hash
-  ARGV[1]  field name, as given (never serialized, as in Python redisext)
+  KEYS[1]  hash  hash
+  ARGV[1]  field  name, as given (never serialized, as in Python redisext)
   Returns  the stored bytes, or nil when the field or the key does not exist
   Worst case  O(1)
 ]]

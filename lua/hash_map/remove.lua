@@ -1,8 +1,8 @@
 #!lua flags=allow-oom
 --[[ hash_map/remove
   Delete one field of the hash (HDEL); the key goes when its last field does.
-  KEYS[1]  hash
-  ARGV[1]  field name, as given
+  KEYS[1]  hash  hash
+  ARGV[1]  field  name, as given
   Returns  1 when the field was deleted, 0 when there was none
   Worst case  O(1)
 ]]

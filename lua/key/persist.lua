@@ -1,7 +1,7 @@
 #!lua
 --[[ key/persist
   Remove the key's expiry.
-  KEYS[1]  any model's key
+  KEYS[1]  key  any model's key
   Returns  1 when an expiry was removed, 0 when the key has none or does not exist
   Worst case  O(1)
 ]]

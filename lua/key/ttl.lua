@@ -1,7 +1,7 @@
 #!lua flags=no-writes
 --[[ key/ttl
   Read the key's remaining time to live (PTTL).
-  KEYS[1]  any model's key
+  KEYS[1]  key  any model's key
   Returns  milliseconds left, -1 when the key has no expiry, -2 when it does not exist
   Worst case  O(1)
 ]]

@@ -5,10 +5,10 @@
   one step. Python redisext does EXISTS, SET, EXPIRE in three round trips, which
   lets two holders in. The counter is drawn first: it is the one write that can
   fail (a fencing counter holding something else), and then nothing has changed.
-  KEYS[1]  lock (string; it exists while the lock is held, whatever its value)
-  KEYS[2]  fencing counter (string; only grows, and outlives each holder)
-  ARGV[1]  the new holder's token (never empty; Python redisext stores "")
-  ARGV[2]  expiry in milliseconds, or "0" for a lock that never expires
+  KEYS[1]  lock  string; it exists while the lock is held, whatever its value
+  KEYS[2]  fence  fencing counter (string; only grows, and outlives each holder)
+  ARGV[1]  token  the new holder's token (never empty; Python redisext stores "")
+  ARGV[2]  expiry_ms  milliseconds, or "0" for a lock that never expires
   Returns  {token, fencing number} when the lock was taken, nil when the key already exists
   Worst case  O(1)
 ]]

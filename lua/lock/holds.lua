@@ -4,9 +4,9 @@
   number: how a caller settles an acquire whose reply was lost. While the lock is
   held, no acquire draws a number, so the counter still holds the holder's.
   Read-only, but the Lock model always sends it to the master, as `locked`.
-  KEYS[1]  lock (string)
-  KEYS[2]  fencing counter (string)
-  ARGV[1]  the token
+  KEYS[1]  lock  string
+  KEYS[2]  fence  fencing counter (string)
+  ARGV[1]  token  the token
   Returns  {token, fencing number (0 when the counter is gone)} when the lock is held with this token, else nil
   Worst case  O(1)
 ]]

@@ -5,7 +5,7 @@
   Read-only, but the Lock model always sends it to the master, as Python's
   check does: a lagging replica could still show a released lock, or miss one
   that was just taken.
-  KEYS[1]  lock
+  KEYS[1]  lock  lock
   Returns  1 when the key exists, else 0
   Worst case  O(1)
 ]]

@@ -4,9 +4,9 @@
   token, and wake one waiter. A lock taken by someone else (or by Python
   redisext, whose value is "") is left alone. allow-oom: releasing must work on
   a full server; the signal list it adds to holds at most one element.
-  KEYS[1]  lock (string)
-  KEYS[2]  signal list (waiters block on it; at most one element)
-  ARGV[1]  the holder's token
+  KEYS[1]  lock  string
+  KEYS[2]  signal  list (waiters block on it; at most one element)
+  ARGV[1]  token  the holder's token
   Returns  1 when the lock was released, 0 when it is not held with this token
   Worst case  O(1)
 ]]

@@ -1,7 +1,7 @@
 #!lua flags=no-writes
 --[[ queue/size
   Count the items in the queue (LLEN).
-  KEYS[1]  queue (list)
+  KEYS[1]  queue  list
   Returns  the number of items (0 when the key does not exist)
   Worst case  O(1)
 ]]

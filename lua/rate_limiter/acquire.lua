@@ -4,10 +4,10 @@
   theoretical arrival time (TAT), advanced by cost * interval, is within the burst
   tolerance of now; otherwise refuse and tell how long to wait. Times in
   microseconds of server time; the key expires when the limiter is back to full.
-  KEYS[1]  TAT (string, microseconds since the epoch)
-  ARGV[1]  emission interval: microseconds per unit of cost (>= 1)
-  ARGV[2]  burst tolerance: burst * interval, microseconds
-  ARGV[3]  cost (>= 1, at most the burst)
+  KEYS[1]  tat  TAT (string, microseconds since the epoch)
+  ARGV[1]  interval_us  emission interval: microseconds per unit of cost (>= 1)
+  ARGV[2]  tolerance_us  burst tolerance: burst * interval, microseconds
+  ARGV[3]  cost  units taken (>= 1, at most the burst)
   Returns  {allowed 1 or 0, remaining units now, retry after us (0 when allowed), reset after us}
   Worst case  O(1)
 ]]

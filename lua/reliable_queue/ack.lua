@@ -4,12 +4,12 @@
   item's current delivery (its deadline passed and it was delivered again, or it
   was acknowledged already). Every key is read before anything is written, so a
   key of another type fails the ack with nothing changed.
-  KEYS[1]  ready list of ids (not read: it names the model)
-  KEYS[2]  items hash (id -> value)
-  KEYS[3]  deliveries hash (id -> times delivered)
-  KEYS[4]  in-flight zset (id -> visibility deadline, ms)
-  ARGV[1]  item id
-  ARGV[2]  delivery: the delivery number from the receipt
+  KEYS[1]  ready  list of ids (not read: it names the model)
+  KEYS[2]  items  hash (id -> value)
+  KEYS[3]  deliveries  hash (id -> times delivered)
+  KEYS[4]  inflight  in-flight zset (id -> visibility deadline, ms)
+  ARGV[1]  id  item id
+  ARGV[2]  delivery  the delivery number from the receipt
   Returns  1 when acknowledged, 0 when the receipt is stale (nothing changed)
   Worst case  O(log F), F the number of items in flight
 ]]

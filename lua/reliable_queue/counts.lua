@@ -2,10 +2,10 @@
 --[[ reliable_queue/counts
   Count ready items, deliveries in flight (within and past their deadline), dead
   letters, and foreign elements set aside by pop.
-  KEYS[1]  ready list of ids
-  KEYS[2]  in-flight zset (id -> visibility deadline, ms)
-  KEYS[3]  dead-letter list
-  KEYS[4]  foreign list
+  KEYS[1]  ready  list of ids
+  KEYS[2]  inflight  in-flight zset (id -> visibility deadline, ms)
+  KEYS[3]  dead  dead-letter list
+  KEYS[4]  foreign  list
   Returns  {ready, in flight within deadline, in flight past deadline, dead, foreign}
   Worst case  O(log F), F the number of items in flight
 ]]

@@ -5,15 +5,15 @@
   list. Refused when the receipt is not the item's current delivery. Every key is
   read before anything is written, so a key of another type fails the nack with
   nothing changed.
-  KEYS[1]  ready list of ids (next to deliver at the tail)
-  KEYS[2]  items hash (id -> value)
-  KEYS[3]  deliveries hash (id -> times delivered)
-  KEYS[4]  in-flight zset (id -> visibility deadline, ms)
-  KEYS[5]  dead-letter list (values; oldest at the tail)
-  KEYS[6]  signal list (never longer than the ready list)
-  ARGV[1]  item id
-  ARGV[2]  delivery: the delivery number from the receipt
-  ARGV[3]  max deliveries: after this many an item is dead-lettered (>= 1)
+  KEYS[1]  ready  list of ids (next to deliver at the tail)
+  KEYS[2]  items  hash (id -> value)
+  KEYS[3]  deliveries  hash (id -> times delivered)
+  KEYS[4]  inflight  in-flight zset (id -> visibility deadline, ms)
+  KEYS[5]  dead  dead-letter list (values; oldest at the tail)
+  KEYS[6]  signal  list (never longer than the ready list)
+  ARGV[1]  id  item id
+  ARGV[2]  delivery  the delivery number from the receipt
+  ARGV[3]  max_deliveries  after this many an item is dead-lettered (>= 1)
   Returns  1 requeued, 2 dead-lettered, 0 stale receipt (nothing changed)
   Worst case  O(log F), F the number of items in flight
 ]]

@@ -10,15 +10,15 @@
   (allow-oom), so consumers can drain the queue: it moves an item's id from the
   ready list into the in-flight set and counts the delivery, a few bytes per item
   that its ack frees with the item.
-  KEYS[1]  ready list of ids (next to deliver at the tail)
-  KEYS[2]  items hash (id -> value)
-  KEYS[3]  deliveries hash (id -> times delivered)
-  KEYS[4]  in-flight zset (id -> visibility deadline, ms)
-  KEYS[5]  dead-letter list (values; oldest at the tail)
-  KEYS[6]  foreign list (elements met in the ready list that are no ids of this queue; oldest at the tail)
-  ARGV[1]  visibility, ms (>= 1)
-  ARGV[2]  max deliveries: after this many an item is dead-lettered (>= 1)
-  ARGV[3]  LIMIT: the most expired deliveries reclaimed, and foreign elements set aside, by this call (>= 1)
+  KEYS[1]  ready  list of ids (next to deliver at the tail)
+  KEYS[2]  items  hash (id -> value)
+  KEYS[3]  deliveries  hash (id -> times delivered)
+  KEYS[4]  inflight  in-flight zset (id -> visibility deadline, ms)
+  KEYS[5]  dead  dead-letter list (values; oldest at the tail)
+  KEYS[6]  foreign  list (elements met in the ready list that are no ids of this queue; oldest at the tail)
+  ARGV[1]  visibility_ms  how long the item stays in flight, ms (>= 1)
+  ARGV[2]  max_deliveries  after this many an item is dead-lettered (>= 1)
+  ARGV[3]  limit  the most expired deliveries reclaimed, and foreign elements set aside, by this call (>= 1)
   Returns  {id, delivery number, deadline ms, value}, or nil when nothing is ready
            (or when LIMIT foreign elements were set aside first: the next call goes on)
   Worst case  O(LIMIT * log F), F the number of items in flight: LIMIT bounds the reclaiming and the skipping

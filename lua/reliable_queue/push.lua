@@ -4,11 +4,11 @@
   before anything is written, and the id counter (which may hold a non-integer)
   is the first write, so a key of the wrong type or content fails the push with
   nothing changed.
-  KEYS[1]  ready list of ids (newest at the head, next to deliver at the tail)
-  KEYS[2]  items hash (id -> value)
-  KEYS[3]  id counter (string; only grows)
-  KEYS[4]  signal list (never longer than the ready list was after the last push)
-  ARGV[1..]  the values, oldest first (none is a no-op)
+  KEYS[1]  ready  list of ids (newest at the head, next to deliver at the tail)
+  KEYS[2]  items  hash (id -> value)
+  KEYS[3]  ids  id counter (string; only grows)
+  KEYS[4]  signal  list (never longer than the ready list was after the last push)
+  ARGV[1..]  values  the values, oldest first (none is a no-op)
   Returns  the number of ready items after the push
   Worst case  O(V), V the number of values pushed
 ]]

@@ -4,11 +4,11 @@
   being removed (retiring) is kept instead: it returns to the idle set at checkin.
   Every key is read before anything is written, so a key of another type fails
   the add with nothing changed.
-  KEYS[1]  idle zset (member -> server time it became idle, ms)
-  KEYS[2]  leased zset (member -> lease deadline, ms)
-  KEYS[3]  retiring set (leased members removed from the pool)
-  KEYS[4]  signal list (never longer than the idle set)
-  ARGV[1]  member
+  KEYS[1]  idle  zset (member -> server time it became idle, ms)
+  KEYS[2]  leased  zset (member -> lease deadline, ms)
+  KEYS[3]  retiring  set (leased members removed from the pool)
+  KEYS[4]  signal  list (never longer than the idle set)
+  ARGV[1]  member  member
   Returns  1 when the member was added (or its removal cancelled), 0 when it already belonged
   Worst case  O(log N), N the number of members
 ]]

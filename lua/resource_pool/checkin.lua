@@ -5,13 +5,13 @@
   longer this holder's (it was reclaimed after its deadline, maybe leased again).
   Every key is read before anything is written, so a key of another type fails
   the checkin with nothing changed.
-  KEYS[1]  idle zset (member -> server time it became idle, ms)
-  KEYS[2]  leased zset (member -> lease deadline, ms)
-  KEYS[3]  leases hash (member -> fencing number of its current lease)
-  KEYS[4]  retiring set (leased members removed from the pool)
-  KEYS[5]  signal list (one element per member a waiter may take; never longer than the idle set)
-  ARGV[1]  member
-  ARGV[2]  fence: the lease's fencing number
+  KEYS[1]  idle  zset (member -> server time it became idle, ms)
+  KEYS[2]  leased  zset (member -> lease deadline, ms)
+  KEYS[3]  leases  hash (member -> fencing number of its current lease)
+  KEYS[4]  retiring  set (leased members removed from the pool)
+  KEYS[5]  signal  list (one element per member a waiter may take; never longer than the idle set)
+  ARGV[1]  member  member
+  ARGV[2]  fence  the lease's fencing number
   Returns  1 when the lease was this holder's and has ended, 0 when it was not (nothing changed)
   Worst case  O(log N), N the number of members
 ]]

@@ -6,13 +6,13 @@
   the checkout with nothing changed. A fencing counter holding a non-integer
   fails its INCR after the reclaiming (which leaves every member idle or leased,
   as any checkout would) and before the lease.
-  KEYS[1]  idle zset (member -> server time it became idle, ms)
-  KEYS[2]  leased zset (member -> lease deadline, ms)
-  KEYS[3]  leases hash (member -> fencing number of its current lease)
-  KEYS[4]  fencing counter (string)
-  KEYS[5]  retiring set (leased members removed from the pool, dropped when their lease ends)
-  ARGV[1]  lease length, ms (>= 1)
-  ARGV[2]  LIMIT: the most expired leases reclaimed by this call (>= 1)
+  KEYS[1]  idle  zset (member -> server time it became idle, ms)
+  KEYS[2]  leased  zset (member -> lease deadline, ms)
+  KEYS[3]  leases  hash (member -> fencing number of its current lease)
+  KEYS[4]  fence  fencing counter (string)
+  KEYS[5]  retiring  set (leased members removed from the pool, dropped when their lease ends)
+  ARGV[1]  lease_ms  lease length, ms (>= 1)
+  ARGV[2]  limit  the most expired leases reclaimed by this call (>= 1)
   Returns  {member, fencing number, deadline ms}, or nil when no member is idle
   Worst case  O(LIMIT * log N), N the number of members: LIMIT bounds the reclaiming
 ]]

@@ -1,9 +1,9 @@
 #!lua flags=no-writes
 --[[ resource_pool/counts
   Count idle members, live leases and leases past their deadline not yet reclaimed.
-  KEYS[1]  idle zset (member -> server time it became idle, ms)
-  KEYS[2]  leased zset (member -> lease deadline, ms)
-  KEYS[3]  retiring set (leased members removed from the pool)
+  KEYS[1]  idle  zset (member -> server time it became idle, ms)
+  KEYS[2]  leased  zset (member -> lease deadline, ms)
+  KEYS[3]  retiring  set (leased members removed from the pool)
   Returns  {idle, leased and within deadline, leased past deadline, retiring}
   Worst case  O(log N), N the number of members
 ]]

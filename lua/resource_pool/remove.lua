@@ -7,10 +7,10 @@
   it deletes an idle member, or marks a leased one in the retiring set, which
   only ever holds members of the leased set, so it cannot grow past the pool.
   Its one write comes after every read, so a key of another type changes nothing.
-  KEYS[1]  idle zset (member -> server time it became idle, ms)
-  KEYS[2]  leased zset (member -> lease deadline, ms)
-  KEYS[3]  retiring set (leased members removed from the pool)
-  ARGV[1]  member
+  KEYS[1]  idle  zset (member -> server time it became idle, ms)
+  KEYS[2]  leased  zset (member -> lease deadline, ms)
+  KEYS[3]  retiring  set (leased members removed from the pool)
+  ARGV[1]  member  member
   Returns  1 removed, 2 leased and retiring (now or already), 0 not a member
   Worst case  O(log N), N the number of members
 ]]

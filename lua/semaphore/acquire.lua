@@ -5,11 +5,11 @@
   Every key is read before anything is written, and the id counter (which may
   hold a non-integer) is the first write, so a key of the wrong type or content
   fails the acquire with nothing changed.
-  KEYS[1]  holders zset (permit id -> deadline, ms; never more members than permits)
-  KEYS[2]  settings hash (permits)
-  KEYS[3]  permit id counter (string; only grows, so ids are fencing numbers)
-  ARGV[1]  permits (>= 1)
-  ARGV[2]  hold: how long the permit is held unless released or extended, ms (>= 1)
+  KEYS[1]  holders  zset (permit id -> deadline, ms; never more members than permits)
+  KEYS[2]  settings  hash (permits)
+  KEYS[3]  ids  permit id counter (string; only grows, so ids are fencing numbers)
+  ARGV[1]  permits  the number of permits (>= 1)
+  ARGV[2]  hold_ms  how long the permit is held unless released or extended, ms (>= 1)
   Returns  {permit id, deadline ms}, or nil when every permit is held;
            error REDISEXT_SETTINGS on another number of permits
   Worst case  O(log P + E), P permits, E expired holders dropped (E <= P)

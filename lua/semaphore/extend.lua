@@ -2,9 +2,9 @@
 --[[ semaphore/extend
   Move a held permit's deadline to now + the given length (server time). A permit
   past its deadline that no acquire has dropped yet is still held and is extended.
-  KEYS[1]  holders zset (permit id -> deadline, ms)
-  ARGV[1]  permit id
-  ARGV[2]  new length from now, ms (>= 1)
+  KEYS[1]  holders  zset (permit id -> deadline, ms)
+  ARGV[1]  id  permit id
+  ARGV[2]  hold_ms  new length from now, ms (>= 1)
   Returns  the new deadline, ms, or nil when the permit is no longer held
   Worst case  O(log P), P permits
 ]]

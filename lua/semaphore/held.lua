@@ -1,7 +1,7 @@
 #!lua flags=no-writes
 --[[ semaphore/held
   Count the permits held now (deadline not yet passed).
-  KEYS[1]  holders zset (permit id -> deadline, ms)
+  KEYS[1]  holders  zset (permit id -> deadline, ms)
   Returns  the number of permits held
   Worst case  O(log P), P permits
 ]]

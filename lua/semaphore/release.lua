@@ -5,10 +5,10 @@
   the holder, and the one signal it adds is bounded (the list never holds more
   than the number of permits). The signal list is read before anything is
   written, so a key of another type fails the release with nothing changed.
-  KEYS[1]  holders zset (permit id -> deadline, ms)
-  KEYS[2]  signal list (never longer than the number of permits)
-  ARGV[1]  permit id
-  ARGV[2]  permits (>= 1), bounding the signal list
+  KEYS[1]  holders  zset (permit id -> deadline, ms)
+  KEYS[2]  signal  list (never longer than the number of permits)
+  ARGV[1]  id  permit id
+  ARGV[2]  permits  the number of permits (>= 1), bounding the signal list
   Returns  1 when released, 0 when the permit was no longer held (expired and dropped, or released)
   Worst case  O(log P), P permits
 ]]

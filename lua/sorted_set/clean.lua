@@ -2,7 +2,7 @@
 --[[ sorted_set/clean
   Delete the whole sorted set. Unlike a bare DEL (Python redisext), a key that
   holds another type is left alone and reported as WRONGTYPE.
-  KEYS[1]  sorted set
+  KEYS[1]  set  sorted set
   Returns  1 when the set was deleted, 0 when the key did not exist
   Worst case  O(N) in the set's size (freeing its members)
 ]]

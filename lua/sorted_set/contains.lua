@@ -2,8 +2,8 @@
 --[[ sorted_set/contains
   Tell whether a member is in the set (its ZSCORE is not nil), comparing
   encoded bytes.
-  KEYS[1]  sorted set
-  ARGV[1]  encoded member
+  KEYS[1]  set  sorted set
+  ARGV[1]  member  encoded member
   Returns  1 when it is a member, else 0
   Worst case  O(1)
 ]]

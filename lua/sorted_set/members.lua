@@ -1,8 +1,8 @@
 #!lua flags=no-writes
 --[[ sorted_set/members
   List every member, highest score first (ZRANGE 0 -1 REV, Python's ZREVRANGE).
-  KEYS[1]  sorted set
-  ARGV[1]  with scores: "1" to return each member's score after it, "0" for members only
+  KEYS[1]  set  sorted set
+  ARGV[1]  with_scores  "1" to return each member's score after it, "0" for members only
   Returns  an array of member bytes, or of member, score pairs flattened
     (scores as text, "inf" and "-inf" included); empty when the key does not exist
   Worst case  O(log N + N): the whole set is returned, as Python redisext returns it

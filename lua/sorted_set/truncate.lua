@@ -2,8 +2,8 @@
 --[[ sorted_set/truncate
   Keep the members with the highest scores and remove the rest
   (ZREMRANGEBYRANK 0 -(keep+1), as Python redisext does).
-  KEYS[1]  sorted set
-  ARGV[1]  keep: how many members to keep, a non-negative decimal integer
+  KEYS[1]  set  sorted set
+  ARGV[1]  keep  how many members to keep, a non-negative decimal integer
   Returns  the number of members removed
   Worst case  O(log N + M), M the members removed (at most N - keep)
 ]]

@@ -1,8 +1,8 @@
 #!lua
 --[[ stack/push
   Put an item on top of the stack (LPUSH).
-  KEYS[1]  stack (list; its head is the top)
-  ARGV[1]  encoded item
+  KEYS[1]  stack  list; its head is the top
+  ARGV[1]  item  encoded item
   Returns  the stack's height after the push
   Worst case  O(1)
 ]]

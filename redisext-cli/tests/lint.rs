@@ -90,6 +90,8 @@ fn header_keys_and_argv_match_the_body() {
     assert!(message(&by_file, "header_keys.lua", 5)[0].contains("declares KEYS[2] but the script never reads it"));
     assert!(message(&by_file, "header_keys.lua", 7)[0].contains("ARGV[3] is number 2"));
     assert!(message(&by_file, "header_keys.lua", 12)[0].contains("reads KEYS[3] but the header has no `KEYS[3]` line"));
+    assert_findings(&by_file, "unnamed.lua", &[(5, Rule::HeaderKeys)]);
+    assert!(message(&by_file, "unnamed.lua", 5)[0].contains("ARGV[1] has no name"));
 }
 
 #[test]

@@ -9,15 +9,15 @@
 //! following one never runs a write twice.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::backend::Session;
-use crate::backend::redis_crate::{Lease, NodeSession, Opener};
+use super::node::{NodeConnections, NodeSession};
+use super::{Request, Session};
 use crate::connection::{Dsn, Reuse, Timeouts, host_port};
-use crate::error::{CommandError, Delivery, Error, Result, ServerError};
-use crate::key::hash_slot;
-use crate::reply::Reply;
+use crate::error::{Error, Result};
+use crate::key::{Key, hash_slot};
+use crate::wire::{CommandError, Delivery, Reply, ServerError};
 
 /// How many redirections one command may follow (a slot moving twice while one
 /// command is under way is already rare).
@@ -25,8 +25,6 @@ const MAX_REDIRECTS: usize = 5;
 /// The pause before following a second redirection for the same command, times
 /// the redirections so far.
 const REDIRECT_PAUSE: Duration = Duration::from_millis(10);
-/// Idle connections kept per node; more are closed when handed back.
-const MAX_IDLE: usize = 16;
 const SLOTS: usize = 16384;
 
 /// The nodes of one cluster and the map of which serves each slot.
@@ -50,16 +48,7 @@ struct SlotMap {
 /// One cluster node and its connections.
 struct ClusterNode {
     address: String,
-    opener: Opener,
-    keeping: NodeKeeping,
-}
-
-enum NodeKeeping {
-    /// Reused connections: taken for a session, handed back after it.
-    Idle(Arc<Mutex<Vec<redis::Connection>>>),
-    PerCommand,
-    #[cfg(feature = "pool")]
-    Pooled(r2d2::Pool<crate::backend::redis_crate::PoolManager>),
+    connections: NodeConnections,
 }
 
 impl Cluster {
@@ -142,16 +131,9 @@ impl Cluster {
             .and_then(|(host, port)| Some((host.trim_start_matches('[').trim_end_matches(']'), port.parse().ok()?)))
             .ok_or_else(|| config(format!("the cluster named a node at {address:?}, which is not host:port")))?;
         let dsn = self.seeds[0].at_address(host, port);
-        let opener = Opener::new(&dsn, self.timeouts).map_err(|e| config(e.to_string()))?;
-        let keeping = match &self.reuse {
-            Reuse::PerCommand => NodeKeeping::PerCommand,
-            #[cfg(feature = "pool")]
-            Reuse::Pooled { max_size } => NodeKeeping::Pooled(
-                crate::backend::redis_crate::pool(&opener, *max_size).map_err(|e| config(e.to_string()))?,
-            ),
-            _ => NodeKeeping::Idle(Arc::new(Mutex::new(Vec::new()))),
-        };
-        Ok(ClusterNode { address: address.to_owned(), opener, keeping })
+        let connections =
+            NodeConnections::for_cluster(&dsn, &self.reuse, self.timeouts).map_err(|e| config(e.to_string()))?;
+        Ok(ClusterNode { address: address.to_owned(), connections })
     }
 
     /// Reads the slot map (`CLUSTER SLOTS`) from the first node that answers:
@@ -162,8 +144,8 @@ impl Cluster {
         let mut last_error = None;
         for address in candidates {
             let answer = self.node_at(&address).and_then(|node| {
-                let mut session = NodeSession::owned(node.opener.open()?);
-                session.query(&[b"CLUSTER", b"SLOTS"])
+                let mut session = NodeSession::owned(node.connections.opener.open()?);
+                session.query(&Request::ClusterSlots)
             });
             match answer.map(|reply| parse_slots(&reply, &address)) {
                 Ok(Some(ranges)) => return self.install(ranges),
@@ -235,20 +217,6 @@ fn parse_slots(reply: &Reply, asked: &str) -> Option<Vec<(u16, u16, String)>> {
         .collect()
 }
 
-/// The key a command is routed by: the first key of an `EVALSHA`, the key of
-/// `TYPE` and `BLPOP`; `None` for commands without one (`SCRIPT LOAD`, `MULTI`).
-fn routing_key<'c>(args: &[&'c [u8]]) -> Option<&'c [u8]> {
-    let name = args.first()?;
-    if name.eq_ignore_ascii_case(b"EVALSHA") || name.eq_ignore_ascii_case(b"EVALSHA_RO") {
-        let keys: usize = std::str::from_utf8(args.get(2)?).ok()?.parse().ok()?;
-        return if keys > 0 { args.get(3).copied() } else { None };
-    }
-    if name.eq_ignore_ascii_case(b"TYPE") || name.eq_ignore_ascii_case(b"BLPOP") {
-        return args.get(1).copied();
-    }
-    None
-}
-
 /// Where a redirection points: the slot and the node's `host:port`.
 fn redirection(error: &ServerError) -> Option<(u16, &str)> {
     let (slot, address) = error.message.split_once(' ')?;
@@ -282,35 +250,16 @@ impl ClusterSession<'_> {
     }
 
     fn open(&self, node: &ClusterNode) -> Result<NodeSession<'static>, CommandError> {
-        if let Some(block) = self.block {
-            return Ok(NodeSession::owned(node.opener.open_blocking(block)?));
-        }
-        match &node.keeping {
-            NodeKeeping::Idle(idle) => {
-                let reused = idle.lock().ok().and_then(|mut idle| idle.pop());
-                let fresh = reused.is_none();
-                let connection = match reused {
-                    Some(connection) => connection,
-                    None => node.opener.open()?,
-                };
-                Ok(NodeSession::leased(
-                    Lease { connection: Some(connection), home: Arc::clone(idle), max_idle: MAX_IDLE },
-                    fresh,
-                ))
-            }
-            NodeKeeping::PerCommand => Ok(NodeSession::owned(node.opener.open()?)),
-            #[cfg(feature = "pool")]
-            NodeKeeping::Pooled(pool) => {
-                let (connection, fresh) = crate::backend::redis_crate::checkout(pool)?;
-                Ok(NodeSession::pooled(connection, fresh))
-            }
+        match self.block {
+            Some(block) => Ok(NodeSession::owned(node.connections.opener.open_blocking(block)?)),
+            None => node.connections.session_of_its_own(),
         }
     }
 
     /// The node a command goes to first.
-    fn target(&self, args: &[&[u8]]) -> Result<Arc<ClusterNode>, CommandError> {
-        match routing_key(args) {
-            Some(key) => self.cluster.node_for_slot(hash_slot(key)),
+    fn target(&self, key: Option<&Key>) -> Result<Arc<ClusterNode>, CommandError> {
+        match key {
+            Some(key) => self.cluster.node_for_slot(hash_slot(key.as_bytes())),
             None => match &self.current {
                 Some((node, _)) => Ok(Arc::clone(node)),
                 None => self.cluster.any_node(),
@@ -319,7 +268,7 @@ impl ClusterSession<'_> {
     }
 
     /// Sends one command to `node`, following redirections.
-    fn send(&mut self, mut node: Arc<ClusterNode>, args: &[&[u8]]) -> Result<Reply, CommandError> {
+    fn send(&mut self, mut node: Arc<ClusterNode>, request: &Request<'_>) -> Result<Reply, CommandError> {
         let mut asking = false;
         let mut redirects = 0;
         for _ in 0..=MAX_REDIRECTS {
@@ -327,9 +276,9 @@ impl ClusterSession<'_> {
             if asking {
                 // ASK: the slot is being imported by this node; ASKING lets the
                 // next command through once.
-                session.query(&[b"ASKING"])?;
+                session.query(&Request::Asking)?;
             }
-            let result = session.query(args);
+            let result = session.query(request);
             match &result {
                 Err(CommandError::Server(error)) if error.code == "MOVED" || error.code == "ASK" => {
                     let Some((slot, address)) = redirection(error) else { return result };
@@ -358,9 +307,9 @@ impl ClusterSession<'_> {
 }
 
 impl Session for ClusterSession<'_> {
-    fn query(&mut self, args: &[&[u8]]) -> Result<Reply, CommandError> {
-        let node = self.target(args)?;
-        self.send(node, args)
+    fn query(&mut self, request: &Request<'_>) -> Result<Reply, CommandError> {
+        let node = self.target(request.key())?;
+        self.send(node, request)
     }
 
     fn is_fresh(&self) -> bool {
@@ -372,13 +321,12 @@ impl Session for ClusterSession<'_> {
     /// the batch. A transaction (`MULTI` … `EXEC`) goes whole to the node of its
     /// first key: keys elsewhere make the server abort it (`EXECABORT`). Commands
     /// redirected inside a batch did not run; they are sent again one by one.
-    fn query_pipelined(&mut self, commands: &[&[&[u8]]]) -> Vec<Result<Reply, CommandError>> {
-        let transaction =
-            commands.iter().any(|command| command.first().is_some_and(|n| n.eq_ignore_ascii_case(b"MULTI")));
+    fn query_pipelined(&mut self, commands: &[Request<'_>]) -> Vec<Result<Reply, CommandError>> {
+        let transaction = commands.iter().any(|command| matches!(command, Request::Multi));
         // The node of each command (`None`: no key).
         let mut targets = Vec::with_capacity(commands.len());
         for command in commands {
-            match routing_key(command).map(|key| self.cluster.node_for_slot(hash_slot(key))) {
+            match command.key().map(|key| self.cluster.node_for_slot(hash_slot(key.as_bytes()))) {
                 Some(Ok(node)) => targets.push(Some(node)),
                 Some(Err(error)) => return commands.iter().map(|_| Err(copy_error(&error))).collect(),
                 None => targets.push(None),
@@ -394,7 +342,7 @@ impl Session for ClusterSession<'_> {
             }
         }
         if groups.is_empty() {
-            match self.target(&[]) {
+            match self.target(None) {
                 Ok(node) => groups.push(node),
                 Err(error) => return commands.iter().map(|_| Err(copy_error(&error))).collect(),
             }
@@ -407,7 +355,7 @@ impl Session for ClusterSession<'_> {
                     None => true,
                 })
                 .collect();
-            let batch: Vec<&[&[u8]]> = members.iter().map(|&i| commands[i]).collect();
+            let batch: Vec<Request<'_>> = members.iter().map(|&i| commands[i]).collect();
             let replies = match self.on(node) {
                 Ok(session) => session.query_pipelined(&batch),
                 Err(error) => batch.iter().map(|_| Err(copy_error(&error))).collect(),
@@ -451,16 +399,6 @@ fn copy_error(error: &CommandError) -> CommandError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn commands_are_routed_by_their_first_key() {
-        assert_eq!(routing_key(&[b"EVALSHA", b"sha", b"2", b"k1", b"k2", b"a"]), Some(&b"k1"[..]));
-        assert_eq!(routing_key(&[b"evalsha_ro", b"sha", b"1", b"k"]), Some(&b"k"[..]));
-        assert_eq!(routing_key(&[b"EVALSHA", b"sha", b"0", b"a"]), None);
-        assert_eq!(routing_key(&[b"TYPE", b"k"]), Some(&b"k"[..]));
-        assert_eq!(routing_key(&[b"BLPOP", b"s", b"0.5"]), Some(&b"s"[..]));
-        assert_eq!(routing_key(&[b"SCRIPT", b"LOAD", b"return 1"]), None);
-    }
 
     #[test]
     fn redirections_name_a_slot_and_a_node() {

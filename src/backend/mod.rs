@@ -1,17 +1,28 @@
 //! The abstract client layer: the little redisext needs from a Redis client library.
 //!
-//! Models never touch a socket. They describe script calls ([`Op`](crate::Op)); the
-//! dispatcher turns each into commands (`EVALSHA`, `SCRIPT LOAD`, `TYPE`) and sends
-//! them through a [`Session`] that a [`Backend`] opens on the right node. The default
-//! backend, [`RedisBackend`], uses the `redis` crate; implement these two traits to
-//! use another client, a proxy or a test double of your own.
+//! Models never touch a socket. They describe script calls
+//! ([`ScriptCall`](crate::ScriptCall)); the dispatcher turns each into typed
+//! [`Request`]s (`EVALSHA`, `SCRIPT LOAD`, `TYPE`…) and sends them through a
+//! [`Session`] that a [`Backend`] opens on the right node. The default backend,
+//! [`RedisBackend`], uses the `redis` crate; implement these two traits to use
+//! another client, a proxy or a test double of your own ([`Request::write_resp`]
+//! gives a request's bytes).
+//!
+//! Layout, bottom up: `request` (the typed commands and their bytes), this file
+//! (the traits), `redis_conversions` (the redis crate's types into ours), `node`
+//! (blocking connections to one server: open, reuse, pool), `cluster` (Redis
+//! Cluster over nodes), `redis_crate` ([`RedisBackend`]), and the async
+//! counterparts `nonblocking` (traits) and `redis_async`.
 
 mod cluster;
+mod node;
 #[cfg(feature = "tokio")]
 mod nonblocking;
 #[cfg(feature = "tokio")]
 mod redis_async;
+mod redis_conversions;
 mod redis_crate;
+mod request;
 
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -19,13 +30,14 @@ pub use nonblocking::{AsyncBackend, AsyncSession};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use redis_async::{RedisAsyncBackend, RedisAsyncSession};
-pub use redis_crate::{RedisBackend, RedisSession, redis_client};
+pub use redis_conversions::redis_client;
+pub use redis_crate::{RedisBackend, RedisSession};
+pub use request::{Request, write_resp_all};
 
 use std::time::Duration;
 
-use crate::error::{CommandError, ServerError};
-use crate::op::Node;
-use crate::reply::Reply;
+use crate::call::Node;
+use crate::wire::{CommandError, Reply, is_connection_error};
 
 /// Opens sessions on the master or the replica.
 pub trait Backend: Send + Sync + 'static {
@@ -78,9 +90,9 @@ pub trait Backend: Send + Sync + 'static {
 /// one operation (`EVALSHA`, and on `NOSCRIPT` the `SCRIPT LOAD` and the retry) go
 /// through the same session.
 pub trait Session {
-    /// Sends one command (its name first, then its arguments) and reads the reply.
-    /// An error reply is `Err(CommandError::Server)`.
-    fn query(&mut self, args: &[&[u8]]) -> Result<Reply, CommandError>;
+    /// Sends one command and reads the reply. An error reply is
+    /// `Err(CommandError::Server)`.
+    fn query(&mut self, request: &Request<'_>) -> Result<Reply, CommandError>;
 
     /// True when the connection was opened for this session (not reused): a
     /// failure on a fresh connection is not a stale-connection problem.
@@ -94,11 +106,11 @@ pub trait Session {
     ///
     /// The default sends them one by one with [`query`](Self::query): correct for
     /// any backend, but one round trip per command.
-    fn query_pipelined(&mut self, commands: &[&[&[u8]]]) -> Vec<Result<Reply, CommandError>> {
-        let mut results = Vec::with_capacity(commands.len());
-        for command in commands {
+    fn query_pipelined(&mut self, requests: &[Request<'_>]) -> Vec<Result<Reply, CommandError>> {
+        let mut results = Vec::with_capacity(requests.len());
+        for request in requests {
             let failed = results.last().is_some_and(is_connection_error);
-            results.push(if failed { Err(not_sent_after_failure()) } else { self.query(command) });
+            results.push(if failed { Err(CommandError::not_sent_after_failure()) } else { self.query(request) });
         }
         results
     }
@@ -135,24 +147,5 @@ impl<T> Routed<T> {
     /// The same routing over `f` of each node's connections.
     pub(crate) fn map<U>(&self, f: impl Fn(&T) -> U) -> Routed<U> {
         Routed { master: f(&self.master), replica: self.replica.as_ref().map(f) }
-    }
-}
-
-/// True for a connection failure (after which a session sends nothing more).
-pub(crate) fn is_connection_error(result: &Result<Reply, CommandError>) -> bool {
-    matches!(result, Err(CommandError::Connection { .. }))
-}
-
-/// The error for a command of a pipelined send that followed a connection failure.
-pub(crate) fn not_sent_after_failure() -> CommandError {
-    CommandError::Connection {
-        delivery: crate::Delivery::NotSent,
-        source: "not sent: the connection failed on an earlier command of the same batch".into(),
-    }
-}
-
-impl From<ServerError> for CommandError {
-    fn from(error: ServerError) -> Self {
-        CommandError::Server(error)
     }
 }

@@ -6,9 +6,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::error::CommandError;
-use crate::op::Node;
-use crate::reply::Reply;
+use super::Request;
+use crate::call::Node;
+use crate::wire::{CommandError, Reply, is_connection_error};
 
 /// Opens async sessions on the master or the replica.
 ///
@@ -46,9 +46,9 @@ pub trait AsyncBackend: Send + Sync + 'static {
 
 /// A connection to one node, held while one operation (or one batch) runs.
 pub trait AsyncSession: Send {
-    /// Sends one command (its name first, then its arguments) and reads the reply.
-    /// An error reply is `Err(CommandError::Server)`.
-    fn query(&mut self, args: &[&[u8]]) -> impl Future<Output = Result<Reply, CommandError>> + Send;
+    /// Sends one command and reads the reply. An error reply is
+    /// `Err(CommandError::Server)`.
+    fn query(&mut self, request: &Request<'_>) -> impl Future<Output = Result<Reply, CommandError>> + Send;
 
     /// True when the connection was opened for this session (not reused or
     /// shared): a failure on a fresh connection is not a stale-connection problem.
@@ -60,13 +60,17 @@ pub trait AsyncSession: Send {
     /// sends them one by one with [`query`](Self::query).
     fn query_pipelined(
         &mut self,
-        commands: &[&[&[u8]]],
+        requests: &[Request<'_>],
     ) -> impl Future<Output = Vec<Result<Reply, CommandError>>> + Send {
         async move {
-            let mut results = Vec::with_capacity(commands.len());
-            for command in commands {
-                let failed = results.last().is_some_and(super::is_connection_error);
-                results.push(if failed { Err(super::not_sent_after_failure()) } else { self.query(command).await });
+            let mut results = Vec::with_capacity(requests.len());
+            for request in requests {
+                let failed = results.last().is_some_and(is_connection_error);
+                results.push(if failed {
+                    Err(CommandError::not_sent_after_failure())
+                } else {
+                    self.query(request).await
+                });
             }
             results
         }

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 
-use super::Routed;
 use super::nonblocking::{AsyncBackend, AsyncSession};
-use super::redis_crate::{redis_client, reply_from, server_error_of};
+use super::redis_conversions::{redis_client, reply_from, server_error_of};
+use super::{Request, Routed};
+use crate::call::Node;
 use crate::connection::{AsyncReuse, Dsn, Timeouts};
-use crate::error::{CommandError, Delivery, Error, Result};
-use crate::op::Node;
-use crate::reply::Reply;
+use crate::error::{Error, Result};
+use crate::wire::{CommandError, Delivery, Reply};
 
 /// The default [`AsyncBackend`]: the `redis` crate's multiplexed connections on
 /// tokio, to a master and an optional replica, kept as [`AsyncReuse`] says.
@@ -37,7 +37,7 @@ impl RedisAsyncBackend {
         reuse: AsyncReuse,
         timeouts: Timeouts,
     ) -> Result<RedisAsyncBackend> {
-        timeouts.check()?;
+        timeouts.check().map_err(Error::Config)?;
         if reuse == (AsyncReuse::Multiplexed { connections: 0 }) {
             return Err(Error::Config("multiplexed reuse needs at least one connection".into()));
         }
@@ -186,12 +186,13 @@ enum Link {
     Own(MultiplexedConnection),
 }
 
-/// A command in the redis crate's form, name first.
-fn command(args: &[&[u8]]) -> redis::Cmd {
+/// A request in the redis crate's form (its multiplexed connections take
+/// nothing else); the arguments are those of [`Request::for_each_arg`].
+fn command(request: &Request<'_>) -> redis::Cmd {
     let mut command = redis::Cmd::new();
-    for arg in args {
-        command.arg(*arg);
-    }
+    request.for_each_arg(|arg| {
+        command.arg(arg);
+    });
     command
 }
 
@@ -207,8 +208,8 @@ fn command_error(error: redis::RedisError) -> CommandError {
 }
 
 impl AsyncSession for RedisAsyncSession {
-    fn query(&mut self, args: &[&[u8]]) -> impl Future<Output = Result<Reply, CommandError>> + Send {
-        let command = command(args);
+    fn query(&mut self, request: &Request<'_>) -> impl Future<Output = Result<Reply, CommandError>> + Send {
+        let command = command(request);
         async move {
             let result = match &mut self.link {
                 Link::Managed(manager) => manager.send_packed_command(&command).await,
@@ -224,13 +225,13 @@ impl AsyncSession for RedisAsyncSession {
 
     fn query_pipelined(
         &mut self,
-        commands: &[&[&[u8]]],
+        requests: &[Request<'_>],
     ) -> impl Future<Output = Vec<Result<Reply, CommandError>>> + Send {
-        let mut pipeline = redis::Pipeline::with_capacity(commands.len());
-        for args in commands {
-            pipeline.add_command(command(args));
+        let mut pipeline = redis::Pipeline::with_capacity(requests.len());
+        for request in requests {
+            pipeline.add_command(command(request));
         }
-        let count = commands.len();
+        let count = requests.len();
         async move {
             let result = match &mut self.link {
                 Link::Managed(manager) => manager.send_packed_commands(&pipeline, 0, count).await,

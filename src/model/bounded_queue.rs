@@ -4,14 +4,14 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use crate::call::{Arg, ScriptCall, bounded_queue};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::model::{Core, ModelOptions, arg, signal_wait};
-use crate::op::{Executor, ScriptCall, decode, encode, unexpected};
-use crate::reply::Reply;
-use crate::script;
+use crate::model::{Core, ModelOptions, signal_wait};
+use crate::op::{Executor, decode, unexpected};
 use crate::serializer::{Raw, Serializer};
+use crate::wire::Reply;
 
 /// What a [`BoundedQueue`] does with a push that does not fit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -160,7 +160,7 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     /// [`Error::Full`] and nothing changes. An evicted item the serializer cannot
     /// decode is [`Error::PoppedUndecodable`], with its bytes: the push happened.
     pub fn push(&self, value: &S::Value) -> E::Output<Option<S::Owned>> {
-        let call = encode::<S>(self.core.key(), value).and_then(|value| self.push_call(vec![value]));
+        let call = self.core.encode::<S>(value).and_then(|value| self.push_call(vec![value]));
         self.core.run(call, decode_evicted_one::<S>)
     }
 
@@ -174,24 +174,27 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     {
         let call = values
             .into_iter()
-            .map(|value| encode::<S>(self.core.key(), value))
+            .map(|value| self.core.encode::<S>(value))
             .collect::<Result<Vec<_>>>()
             .and_then(|values| self.push_call(values));
         self.core.run(call, decode::popped_list::<S>)
     }
 
-    fn push_call(&self, values: Vec<Vec<u8>>) -> Result<ScriptCall> {
-        let mut args = Vec::with_capacity(values.len() + 2);
-        args.push(arg(self.capacity));
-        args.push(self.overflow.as_str().as_bytes().to_vec());
-        args.extend(values);
-        let keys = self.core.with_siblings([&self.settings, &self.signal]);
-        self.core.call_with_keys(script::BOUNDED_QUEUE_PUSH, keys, args)
+    fn push_call(&self, values: Vec<Arg>) -> Result<ScriptCall> {
+        bounded_queue::Push {
+            queue: self.core.key(),
+            settings: &self.settings,
+            signal: &self.signal,
+            capacity: self.capacity.into(),
+            overflow: self.overflow.as_str().into(),
+            values,
+        }
+        .call(self.core.target())
     }
 
     /// Takes the oldest item, or `None` when the queue is empty.
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
-        self.core.run(self.core.call(script::BOUNDED_QUEUE_POP, vec![]), decode::popped::<S>)
+        self.core.run(bounded_queue::Pop { queue: self.core.key() }.call(self.core.target()), decode::popped::<S>)
     }
 
     /// Takes the oldest item, waiting up to `timeout` for one to be pushed (woken by
@@ -199,18 +202,20 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     /// when the timeout passes first.
     pub fn pop_wait(&self, timeout: Duration) -> E::Output<Option<S::Owned>> {
         let wait = signal_wait(timeout, &self.signal);
-        self.core.run_waiting(self.core.call(script::BOUNDED_QUEUE_POP, vec![]), decode::popped::<S>, wait)
+        let call = bounded_queue::Pop { queue: self.core.key() }.call(self.core.target());
+        self.core.run_waiting(call, decode::popped::<S>, wait)
     }
 
     /// The number of items.
     pub fn size(&self) -> E::Output<u64> {
-        self.core.run(self.core.call(script::BOUNDED_QUEUE_SIZE, vec![]), decode::count)
+        self.core.run(bounded_queue::Size { queue: self.core.key() }.call(self.core.target()), decode::count)
     }
 
     /// The capacity and policy stored by the first push, or `None` before it.
     pub fn stored_settings(&self) -> E::Output<Option<(u64, Overflow)>> {
-        let keys = self.core.with_siblings([&self.settings]);
-        self.core.run(self.core.call_with_keys(script::BOUNDED_QUEUE_SETTINGS, keys, vec![]), decode_settings)
+        let call =
+            bounded_queue::Settings { queue: self.core.key(), settings: &self.settings }.call(self.core.target());
+        self.core.run(call, decode_settings)
     }
 
     /// Deletes the queue, its stored settings and its signal; returns how many keys

@@ -1,11 +1,11 @@
 //! [`Counter`]: an integer at a string key.
 
+use crate::call::{ScriptCall, counter};
 use crate::client::Client;
 use crate::error::Result;
 use crate::model::{Core, Model, ModelOptions, key_commands};
-use crate::op::{Executor, ScriptCall, decode};
-use crate::reply::Reply;
-use crate::script;
+use crate::op::{Executor, decode};
+use crate::wire::Reply;
 
 /// An integer counter stored as a decimal string (Python's `redisext.counter.Counter`
 /// with the `Numeric` serializer: the same bytes, so either language may count).
@@ -45,14 +45,16 @@ impl<E: Executor> Counter<E> {
 
     /// The counter's value; 0 when the key does not exist (as `incr` counts from 0).
     pub fn get(&self) -> E::Output<i64> {
-        self.core.run(self.core.call(script::COUNTER_GET, vec![]), decode_count)
+        self.core.run(counter::Get { counter: self.core.key() }.call(self.core.target()), decode_count)
     }
 
     /// Adds `amount` (which may be negative) and returns the new value. Overflow past
-    /// `i64` is [`Error::NotAnInteger`](crate::Error::NotAnInteger), and the value is
-    /// left unchanged.
+    /// `i64` is [`Error::Overflow`](crate::Error::Overflow), a stored value that is
+    /// no integer [`Error::NotAnInteger`](crate::Error::NotAnInteger); either way the
+    /// value is left unchanged.
     pub fn incr(&self, amount: i64) -> E::Output<i64> {
-        self.core.run(self.core.call(script::COUNTER_INCR, vec![amount.to_string().into_bytes()]), decode::int)
+        let call = counter::Incr { counter: self.core.key(), amount: amount.into() }.call(self.core.target());
+        self.core.run(call, decode::int)
     }
 }
 

@@ -2,10 +2,10 @@
 
 use std::marker::PhantomData;
 
+use crate::call::hash_map;
 use crate::client::Client;
 use crate::model::{Core, serialized_model};
-use crate::op::{Executor, decode, encode};
-use crate::script;
+use crate::op::{Executor, decode};
 use crate::serializer::{Raw, Serializer};
 
 /// Values in the fields of one Redis hash, encoded by the serializer `S`
@@ -40,21 +40,25 @@ impl<S: Serializer, E: Executor> HashMap<S, E> {
     /// The value of `field`, or `None` when the field (or the hash) does not exist.
     /// Bytes the serializer cannot read are [`Error::Decode`](crate::Error::Decode).
     pub fn get(&self, field: impl AsRef<[u8]>) -> E::Output<Option<S::Owned>> {
-        let call = self.core.call(script::HASH_MAP_GET, vec![field.as_ref().to_vec()]);
+        let call =
+            hash_map::Get { hash: self.core.key(), field: field.as_ref().to_vec().into() }.call(self.core.target());
         self.core.run(call, decode::optional::<S>)
     }
 
     /// Stores `value` in `field`; true when the field is new, false when a value
     /// was replaced (Python returns HSET's 1 or 0).
     pub fn set(&self, field: impl AsRef<[u8]>, value: &S::Value) -> E::Output<bool> {
-        let call = encode::<S>(self.core.key(), value)
-            .and_then(|bytes| self.core.call(script::HASH_MAP_SET, vec![field.as_ref().to_vec(), bytes]));
+        let call = self.core.encode::<S>(value).and_then(|value| {
+            hash_map::Set { hash: self.core.key(), field: field.as_ref().to_vec().into(), value }
+                .call(self.core.target())
+        });
         self.core.run(call, decode::flag)
     }
 
     /// Deletes `field`; true when there was one.
     pub fn remove(&self, field: impl AsRef<[u8]>) -> E::Output<bool> {
-        let call = self.core.call(script::HASH_MAP_REMOVE, vec![field.as_ref().to_vec()]);
+        let call =
+            hash_map::Remove { hash: self.core.key(), field: field.as_ref().to_vec().into() }.call(self.core.target());
         self.core.run(call, decode::flag)
     }
 }

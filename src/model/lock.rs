@@ -6,13 +6,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, RedisBackend};
+use crate::call::{self, ScriptCall, lock};
 use crate::client::Client;
-use crate::error::{CommandError, Result};
+use crate::error::Result;
 use crate::key::Key;
 use crate::model::{Core, Model, ModelOptions, Ttl, decode_ttl, millis, signal_wait};
-use crate::op::{Executor, Node, Pause, ScriptCall, Wait, Waiting, decode, unexpected};
-use crate::reply::Reply;
-use crate::script;
+use crate::op::{Executor, Pause, Wait, Waiting, decode, unexpected};
+use crate::retry::RetryPolicy;
+use crate::wire::Reply;
 
 /// A lock at a string key: held while the key exists, whatever its value — the
 /// test Python's `redisext.lock.Lock` uses, so a lock held by either language is
@@ -134,6 +135,11 @@ impl LockToken {
         &self.value
     }
 
+    /// The token as a script argument.
+    fn as_arg(&self) -> call::Arg {
+        call::Arg::Bytes(self.value.as_bytes().to_vec())
+    }
+
     /// The fencing number of this acquisition: larger than that of every earlier
     /// acquisition of this lock by redisext. Pass it along with each write to the
     /// resource the lock guards, and have the resource refuse a number lower than
@@ -238,8 +244,8 @@ impl<E: Executor> Lock<E> {
     /// with another token (it was never taken with this one, or it expired, or it
     /// was released). Asked of the master, as [`locked`](Self::locked).
     pub fn holds(&self, token: &LockToken) -> E::Output<Option<LockToken>> {
-        let keys = self.core.with_siblings([&self.fence]);
-        let call = self.core.call_on_master(script::LOCK_HOLDS, keys, vec![token.as_str().as_bytes().to_vec()]);
+        let call = lock::Holds { lock: self.core.key(), fence: &self.fence, token: token.as_arg() }
+            .call(self.core.target().reads_from_master());
         self.core.run(call, decode_held)
     }
 
@@ -247,8 +253,8 @@ impl<E: Executor> Lock<E> {
     /// held by someone else (another token, a Python holder, or a new holder after
     /// this one's expiry).
     pub fn release(&self, token: &LockToken) -> E::Output<bool> {
-        let keys = vec![self.core.key().clone(), self.signal.clone()];
-        let call = self.core.call_with_keys(script::LOCK_RELEASE, keys, vec![token.as_str().as_bytes().to_vec()]);
+        let call = lock::Release { lock: self.core.key(), signal: &self.signal, token: token.as_arg() }
+            .call(self.core.target());
         self.core.run(call, decode::flag)
     }
 
@@ -256,9 +262,8 @@ impl<E: Executor> Lock<E> {
     /// lock that had none); false, and nothing changed, when it is not held with
     /// `token`.
     pub fn extend(&self, token: &LockToken, ttl: Duration) -> E::Output<bool> {
-        let script = script::LOCK_EXTEND;
-        let call = millis(ttl, script.name()).and_then(|ms| {
-            self.core.call(script, vec![token.as_str().as_bytes().to_vec(), ms.to_string().into_bytes()])
+        let call = millis(ttl, lock::Extend::SCRIPT.name()).and_then(|ms| {
+            lock::Extend { lock: self.core.key(), token: token.as_arg(), expiry_ms: ms.into() }.call(self.core.target())
         });
         self.core.run(call, decode::flag)
     }
@@ -267,7 +272,7 @@ impl<E: Executor> Lock<E> {
     /// as in Python redisext). Always asked of the master, even when the client
     /// has a replica, since a replica may lag behind an acquire or a release.
     pub fn locked(&self) -> E::Output<bool> {
-        let call = self.core.call_on_master(script::LOCK_LOCKED, vec![self.core.key().clone()], vec![]);
+        let call = lock::Locked { lock: self.core.key() }.call(self.core.target().reads_from_master());
         self.core.run(call, decode::flag)
     }
 
@@ -275,18 +280,17 @@ impl<E: Executor> Lock<E> {
     /// [`Ttl::Missing`] when it is free, [`Ttl::Persistent`] when it has no
     /// expiry. Asked of the master, as [`locked`](Self::locked).
     pub fn ttl(&self) -> E::Output<Ttl> {
-        let call = self.core.call_on_master(script::KEY_TTL, vec![self.core.key().clone()], vec![]);
+        let call = call::key::Ttl { key: self.core.key() }.call(self.core.target().reads_from_master());
         self.core.run(call, decode_ttl)
     }
 
     fn acquire_call(&self, token: &LockToken, ttl: Option<Duration>) -> Result<ScriptCall> {
-        let script = script::LOCK_ACQUIRE;
         let ms = match ttl {
-            Some(ttl) => millis(ttl, script.name())?,
+            Some(ttl) => millis(ttl, lock::Acquire::SCRIPT.name())?,
             None => 0, // the script's "no expiry"; `millis` never returns 0
         };
-        let keys = self.core.with_siblings([&self.fence]);
-        self.core.call_with_keys(script, keys, vec![token.as_str().as_bytes().to_vec(), ms.to_string().into_bytes()])
+        lock::Acquire { lock: self.core.key(), fence: &self.fence, token: token.as_arg(), expiry_ms: ms.into() }
+            .call(self.core.target())
     }
 }
 
@@ -468,7 +472,8 @@ impl<B: Backend> Drop for LockGuard<B> {
         if !self.released {
             // Errors cannot be returned from drop; the lock's expiry (when it has
             // one) frees it in the end. `release` reports them.
-            let _ = self.lock.release(&self.token);
+            // One attempt: a drop must not stall for the retry deadline.
+            let _ = self.lock.on(&self.lock.core.exec.with_retry(RetryPolicy::never())).release(&self.token);
         }
     }
 }
@@ -557,8 +562,9 @@ impl Renewer {
     ) -> Renewer {
         let (stop, stopped) = mpsc::channel::<()>();
         let every = (ttl / 3).max(Duration::from_millis(1));
-        let shared = lock.core.exec.clone();
-        let lock = lock.on(&Client::with_backend(OwnConnections { own: shared.backend().fork(), shared }));
+        // Renewals keep their own schedule (every ttl / 9 after a failure): the
+        // client's retries would hold a renewal past the point where `lost` is due.
+        let lock = lock.on(&lock.core.exec.with_own_connections().with_retry(RetryPolicy::never()));
         thread::spawn(move || {
             let mut next = sent + every;
             loop {
@@ -582,38 +588,6 @@ impl Renewer {
             }
         });
         Renewer { _stop: stop }
-    }
-}
-
-/// A renewer's backend: connections of its own, so that renewals never queue
-/// behind the holder's own operations — a persistent private connection per node
-/// when the lock's backend can [`fork`](Backend::fork) (the default backend can),
-/// else a new connection for each renewal ([`Backend::dedicated_session`]).
-struct OwnConnections<B: Backend> {
-    own: Option<B>,
-    shared: Client<B>,
-}
-
-impl<B: Backend> Backend for OwnConnections<B> {
-    type Session<'a>
-        = B::Session<'a>
-    where
-        Self: 'a;
-
-    fn session(&self, node: Node) -> Result<B::Session<'_>, CommandError> {
-        match &self.own {
-            Some(own) => own.session(node),
-            // Nothing blocks: the session needs no more than the usual response timeout.
-            None => self.shared.backend().dedicated_session(node, Duration::ZERO),
-        }
-    }
-
-    fn describe(&self, node: Node) -> String {
-        self.shared.backend().describe(node)
-    }
-
-    fn serving(&self, node: Node) -> Node {
-        self.shared.backend().serving(node)
     }
 }
 

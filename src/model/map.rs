@@ -2,10 +2,10 @@
 
 use std::marker::PhantomData;
 
+use crate::call::map;
 use crate::client::Client;
 use crate::model::{Core, serialized_model};
-use crate::op::{Executor, decode, encode};
-use crate::script;
+use crate::op::{Executor, decode};
 use crate::serializer::{Raw, Serializer};
 
 /// One value at a string key, encoded by the serializer `S` (Python's
@@ -43,35 +43,38 @@ impl<S: Serializer, E: Executor> Map<S, E> {
     /// The stored value, or `None` when the key does not exist. Bytes the
     /// serializer cannot read are [`Error::Decode`](crate::Error::Decode).
     pub fn get(&self) -> E::Output<Option<S::Owned>> {
-        self.core.run(self.core.call(script::MAP_GET, vec![]), decode::optional::<S>)
+        self.core.run(map::Get { map: self.core.key() }.call(self.core.target()), decode::optional::<S>)
     }
 
     /// Stores `value`, replacing the previous value and its expiry.
     pub fn set(&self, value: &S::Value) -> E::Output<()> {
-        let call = encode::<S>(self.core.key(), value).and_then(|bytes| self.core.call(script::MAP_SET, vec![bytes]));
+        let call = self
+            .core
+            .encode::<S>(value)
+            .and_then(|value| map::Set { map: self.core.key(), value }.call(self.core.target()));
         self.core.run(call, decode::ok)
     }
 
     /// Adds `amount` to an integer value (a missing value counts as 0) and returns
     /// the new value.
     pub fn incr(&self, amount: i64) -> E::Output<i64> {
-        self.core.run(self.core.call(script::MAP_INCR, vec![amount.to_string().into_bytes()]), decode::int)
+        self.core.run(map::Incr { map: self.core.key(), amount: amount.into() }.call(self.core.target()), decode::int)
     }
 
     /// Subtracts `amount` from an integer value (a missing value counts as 0) and
     /// returns the new value.
     pub fn decr(&self, amount: i64) -> E::Output<i64> {
-        self.core.run(self.core.call(script::MAP_DECR, vec![amount.to_string().into_bytes()]), decode::int)
+        self.core.run(map::Decr { map: self.core.key(), amount: amount.into() }.call(self.core.target()), decode::int)
     }
 
     /// Deletes the value; true when there was one.
     pub fn remove(&self) -> E::Output<bool> {
-        self.core.run(self.core.call(script::MAP_REMOVE, vec![]), decode::flag)
+        self.core.run(map::Remove { map: self.core.key() }.call(self.core.target()), decode::flag)
     }
 
     /// True when a value is stored.
     pub fn exists(&self) -> E::Output<bool> {
-        self.core.run(self.core.call(script::MAP_EXISTS, vec![]), decode::flag)
+        self.core.run(map::Exists { map: self.core.key() }.call(self.core.target()), decode::flag)
     }
 }
 

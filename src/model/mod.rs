@@ -21,12 +21,12 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::call::{self, Arg, Node, ScriptCall, Target};
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::op::{Executor, Node, Op, ScriptCall, Wait, checked_args, decode, encode};
-use crate::reply::Reply;
-use crate::script::{self, Script};
+use crate::op::{Executor, Op, Wait, decode, encode};
 use crate::serializer::Serializer;
+use crate::wire::Reply;
 
 /// Settings shared by every key of a model, like the class attributes of a Python
 /// redisext model (`EXPIRE`, the connection's read routing) plus a namespace.
@@ -108,26 +108,15 @@ impl<E: Executor> Core<E> {
         }
     }
 
-    /// A call of `script` on this model's key, routed by the script's flags.
-    pub(crate) fn call(&self, script: Script, args: Vec<Vec<u8>>) -> Result<ScriptCall> {
-        self.call_with_keys(script, vec![self.key.clone()], args)
+    /// Where this model's calls go, and what its key holds.
+    pub(crate) fn target(&self) -> Target {
+        let reads = if self.options.read_from_master { Node::Master } else { Node::Replica };
+        Target { reads, redis_type: self.redis_type }
     }
 
-    /// A call of `script` whose one argument is `value`, encoded by `S`.
-    pub(crate) fn call_with_value<S: Serializer>(&self, script: Script, value: &S::Value) -> Result<ScriptCall> {
-        encode::<S>(&self.key, value).and_then(|bytes| self.call(script, vec![bytes]))
-    }
-
-    /// A call naming more keys than the model's own (which comes first).
-    pub(crate) fn call_with_keys(&self, script: Script, keys: Vec<Key>, args: Vec<Vec<u8>>) -> Result<ScriptCall> {
-        let node = if script.is_read_only() && !self.options.read_from_master { Node::Replica } else { Node::Master };
-        Ok(ScriptCall { script, keys, args: checked_args(args)?, node, redis_type: self.redis_type })
-    }
-
-    /// A read-only call sent to the master whatever the model's options: for reads
-    /// that must not see a lagging replica (a lock's state).
-    pub(crate) fn call_on_master(&self, script: Script, keys: Vec<Key>, args: Vec<Vec<u8>>) -> Result<ScriptCall> {
-        self.call_with_keys(script, keys, args).map(|call| ScriptCall { node: Node::Master, ..call })
+    /// `value` encoded by the model's serializer, as a script argument.
+    pub(crate) fn encode<S: Serializer>(&self, value: &S::Value) -> Result<Arg> {
+        encode::<S>(&self.key, value).map(Arg::Bytes)
     }
 
     /// Executes a call and decodes its reply.
@@ -153,24 +142,24 @@ impl<E: Executor> Core<E> {
     pub(crate) fn expire(&self, ttl: Option<Duration>) -> E::Output<bool> {
         let call = match ttl.or(self.options.expire) {
             None => Err(Error::NoDefaultExpiry { key: self.key.display() }),
-            Some(ttl) => millis(ttl, script::KEY_EXPIRE.name())
-                .and_then(|ms| self.call(script::KEY_EXPIRE, vec![ms.to_string().into_bytes()])),
+            Some(ttl) => millis(ttl, call::key::Expire::SCRIPT.name())
+                .and_then(|ms| call::key::Expire { key: &self.key, ttl_ms: ms.into() }.call(self.target())),
         };
         self.run(call, decode::flag)
     }
 
     pub(crate) fn ttl(&self) -> E::Output<Ttl> {
-        self.run(self.call(script::KEY_TTL, vec![]), decode_ttl)
+        self.run(call::key::Ttl { key: &self.key }.call(self.target()), decode_ttl)
     }
 
     pub(crate) fn persist(&self) -> E::Output<bool> {
-        self.run(self.call(script::KEY_PERSIST, vec![]), decode::flag)
+        self.run(call::key::Persist { key: &self.key }.call(self.target()), decode::flag)
     }
 
     pub(crate) fn rename(&self, new_key: &[u8]) -> E::Output<bool> {
         let call = Key::new(new_key)
             .and_then(|new_key| new_key.in_namespace(self.options.namespace.as_deref()))
-            .and_then(|new_key| self.call_with_keys(script::KEY_RENAME, vec![self.key.clone(), new_key], vec![]));
+            .and_then(|new_key| call::key::Rename { key: &self.key, new_key: &new_key }.call(self.target()));
         self.run(call, decode::flag)
     }
 }
@@ -196,25 +185,16 @@ impl<E: Executor> Core<E> {
         self.key.sibling(suffix)
     }
 
-    /// The model's key followed by `siblings`: a compound script's `KEYS`.
-    pub(crate) fn with_siblings<const N: usize>(&self, siblings: [&Key; N]) -> Vec<Key> {
-        std::iter::once(&self.key).chain(siblings).cloned().collect()
-    }
-
     /// Deletes the model's key and the given sibling keys at once.
     pub(crate) fn clear<const N: usize>(&self, siblings: [&Key; N]) -> E::Output<u64> {
-        self.run(self.call_with_keys(script::COMPOUND_CLEAR, self.with_siblings(siblings), vec![]), decode::count)
+        let call = call::compound::Clear { key: &self.key, siblings: siblings.to_vec() }.call(self.target());
+        self.run(call, decode::count)
     }
 }
 
 /// Nil, or a new deadline in server milliseconds (the `extend` scripts).
 pub(crate) fn decode_deadline(reply: Reply, call: &ScriptCall) -> Result<Option<SystemTime>> {
     decode::optional_count(reply, call).map(|ms| ms.map(server_time))
-}
-
-/// A number as a script argument (decimal ASCII).
-pub(crate) fn arg(number: impl ToString) -> Vec<u8> {
-    number.to_string().into_bytes()
 }
 
 /// A point in the server's time from milliseconds since the Unix epoch.

@@ -2,10 +2,10 @@
 
 use std::marker::PhantomData;
 
+use crate::call::pool;
 use crate::client::Client;
 use crate::model::{Core, serialized_model};
 use crate::op::{Executor, decode};
-use crate::script;
 use crate::serializer::{Raw, Serializer};
 
 /// A set of distinct members, encoded by the serializer `S` (Python's
@@ -44,7 +44,10 @@ pub struct Pool<S: Serializer = Raw, E: Executor = Client> {
 impl<S: Serializer, E: Executor> Pool<S, E> {
     /// Adds `member`; true when it is new, false when it was already there.
     pub fn push(&self, member: &S::Value) -> E::Output<bool> {
-        let call = self.core.call_with_value::<S>(script::POOL_PUSH, member);
+        let call = self
+            .core
+            .encode::<S>(member)
+            .and_then(|member| pool::Push { pool: self.core.key(), member }.call(self.core.target()));
         self.core.run(call, decode::flag)
     }
 
@@ -55,17 +58,20 @@ impl<S: Serializer, E: Executor> Pool<S, E> {
     /// atomic step): the error, [`Error::PoppedUndecodable`](crate::Error::PoppedUndecodable),
     /// carries its bytes so it is not lost.
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
-        self.core.run(self.core.call(script::POOL_POP, vec![]), decode::popped::<S>)
+        self.core.run(pool::Pop { pool: self.core.key() }.call(self.core.target()), decode::popped::<S>)
     }
 
     /// Every member, in no particular order (the whole set is read, as in Python).
     pub fn members(&self) -> E::Output<Vec<S::Owned>> {
-        self.core.run(self.core.call(script::POOL_MEMBERS, vec![]), decode::list::<S>)
+        self.core.run(pool::Members { pool: self.core.key() }.call(self.core.target()), decode::list::<S>)
     }
 
     /// True when `member` is in the pool (its encoded bytes are).
     pub fn contains(&self, member: &S::Value) -> E::Output<bool> {
-        let call = self.core.call_with_value::<S>(script::POOL_CONTAINS, member);
+        let call = self
+            .core
+            .encode::<S>(member)
+            .and_then(|member| pool::Contains { pool: self.core.key(), member }.call(self.core.target()));
         self.core.run(call, decode::flag)
     }
 }

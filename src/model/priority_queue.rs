@@ -2,11 +2,11 @@
 
 use std::marker::PhantomData;
 
+use crate::call::priority_queue;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::model::{Core, serialized_model};
-use crate::op::{Executor, decode, encode};
-use crate::script;
+use crate::op::{Executor, decode};
 use crate::serializer::{Raw, Serializer};
 
 /// The largest priority magnitude stored exactly: scores are doubles, which hold
@@ -54,8 +54,8 @@ impl<S: Serializer, E: Executor> PriorityQueue<S, E> {
     /// Redis score it would be rounded, and the order would no longer be exact.
     pub fn push(&self, item: &S::Value, priority: i64) -> E::Output<bool> {
         let call = checked_priority(priority).and_then(|priority| {
-            let bytes = encode::<S>(self.core.key(), item)?;
-            self.core.call(script::PRIORITY_QUEUE_PUSH, vec![priority.to_string().into_bytes(), bytes])
+            let item = self.core.encode::<S>(item)?;
+            priority_queue::Push { queue: self.core.key(), priority: priority.into(), item }.call(self.core.target())
         });
         self.core.run(call, decode::flag)
     }
@@ -68,14 +68,14 @@ impl<S: Serializer, E: Executor> PriorityQueue<S, E> {
     /// [`Error::PoppedUndecodable`], carries its
     /// bytes so it is not lost.
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
-        self.core.run(self.core.call(script::PRIORITY_QUEUE_POP, vec![]), decode::popped::<S>)
+        self.core.run(priority_queue::Pop { queue: self.core.key() }.call(self.core.target()), decode::popped::<S>)
     }
 }
 
 fn checked_priority(priority: i64) -> Result<i64> {
     if priority.unsigned_abs() > MAX_PRIORITY.unsigned_abs() {
         return Err(Error::InvalidArgument {
-            op: script::PRIORITY_QUEUE_PUSH.name(),
+            op: priority_queue::Push::SCRIPT.name(),
             reason: format!("priority {priority} is beyond ±2^53, where Redis scores (doubles) are no longer exact"),
         });
     }

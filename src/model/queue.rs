@@ -2,10 +2,10 @@
 
 use std::marker::PhantomData;
 
+use crate::call::queue;
 use crate::client::Client;
 use crate::model::{Core, serialized_model};
 use crate::op::{Executor, decode};
-use crate::script;
 use crate::serializer::{Raw, Serializer};
 
 /// A first-in, first-out queue of items encoded by the serializer `S` (Python's
@@ -40,7 +40,10 @@ pub struct Queue<S: Serializer = Raw, E: Executor = Client> {
 impl<S: Serializer, E: Executor> Queue<S, E> {
     /// Adds `item` behind every item already queued; returns the new length.
     pub fn push(&self, item: &S::Value) -> E::Output<u64> {
-        let call = self.core.call_with_value::<S>(script::QUEUE_PUSH, item);
+        let call = self
+            .core
+            .encode::<S>(item)
+            .and_then(|item| queue::Push { queue: self.core.key(), item }.call(self.core.target()));
         self.core.run(call, decode::count)
     }
 
@@ -51,17 +54,17 @@ impl<S: Serializer, E: Executor> Queue<S, E> {
     /// atomic step): the error, [`Error::PoppedUndecodable`](crate::Error::PoppedUndecodable),
     /// carries its bytes so it is not lost.
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
-        self.core.run(self.core.call(script::QUEUE_POP, vec![]), decode::popped::<S>)
+        self.core.run(queue::Pop { queue: self.core.key() }.call(self.core.target()), decode::popped::<S>)
     }
 
     /// The number of items queued.
     pub fn size(&self) -> E::Output<u64> {
-        self.core.run(self.core.call(script::QUEUE_SIZE, vec![]), decode::count)
+        self.core.run(queue::Size { queue: self.core.key() }.call(self.core.target()), decode::count)
     }
 
     /// Every item, newest first (the order Python redisext returns), none removed.
     pub fn items(&self) -> E::Output<Vec<S::Owned>> {
-        self.core.run(self.core.call(script::QUEUE_ITEMS, vec![]), decode::list::<S>)
+        self.core.run(queue::Items { queue: self.core.key() }.call(self.core.target()), decode::list::<S>)
     }
 }
 

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
+use crate::call::{ScriptCall, compound, rate_limiter};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::model::{Core, MAX_DURATION, ModelOptions, arg};
-use crate::op::{Executor, ScriptCall, decode};
-use crate::reply::Reply;
-use crate::script;
+use crate::model::{Core, MAX_DURATION, ModelOptions};
+use crate::op::{Executor, decode};
+use crate::wire::Reply;
 
 /// How much a [`RateLimiter`] admits: `count` units per `period` on average, and up
 /// to `burst` units at once (by default `burst` = `count`).
@@ -158,12 +158,17 @@ impl<E: Executor> RateLimiter<E> {
     pub fn acquire(&self, cost: u64) -> E::Output<RateLimit> {
         let call = if cost == 0 || cost > self.quota.burst {
             Err(Error::InvalidArgument {
-                op: script::RATE_LIMITER_ACQUIRE.name(),
+                op: rate_limiter::Acquire::SCRIPT.name(),
                 reason: format!("cost {cost} must be between 1 and the burst, {}", self.quota.burst),
             })
         } else {
-            let args = vec![arg(self.interval_us), arg(self.tolerance_us), arg(cost)];
-            self.core.call(script::RATE_LIMITER_ACQUIRE, args)
+            rate_limiter::Acquire {
+                tat: self.core.key(),
+                interval_us: self.interval_us.into(),
+                tolerance_us: self.tolerance_us.into(),
+                cost: cost.into(),
+            }
+            .call(self.core.target())
         };
         self.core.run(call, decode_rate_limit)
     }
@@ -171,7 +176,8 @@ impl<E: Executor> RateLimiter<E> {
     /// Forgets all past requests (deletes the key): a full burst is available.
     /// True when there was state to forget.
     pub fn reset(&self) -> E::Output<bool> {
-        self.core.run(self.core.call(script::COMPOUND_CLEAR, vec![]), decode::flag)
+        let call = compound::Clear { key: self.core.key(), siblings: Vec::new() }.call(self.core.target());
+        self.core.run(call, decode::flag)
     }
 }
 

@@ -4,14 +4,15 @@
 use std::marker::PhantomData;
 use std::time::{Duration, SystemTime};
 
+use crate::call::{ScriptCall, reliable_queue};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::model::{Core, Model, ModelOptions, RECLAIM_LIMIT, arg, decode_deadline, millis, server_time, signal_wait};
-use crate::op::{Executor, ScriptCall, decode, encode, unexpected};
-use crate::reply::Reply;
-use crate::script;
+use crate::model::{Core, Model, ModelOptions, RECLAIM_LIMIT, decode_deadline, millis, server_time, signal_wait};
+use crate::op::{Executor, decode, unexpected};
+use crate::receipt::{Delivered, Receipt};
 use crate::serializer::{Raw, Serializer};
+use crate::wire::Reply;
 
 /// An at-least-once work queue: [`pop`](Self::pop) does not remove an item but
 /// moves it *in flight* with a visibility deadline (server time) and returns it
@@ -82,64 +83,6 @@ struct QueueKeys {
     dead: Key,
     foreign: Key,
     signal: Key,
-}
-
-/// Identifies one delivery of one item: what [`ReliableQueue::ack`],
-/// [`nack`](ReliableQueue::nack) and [`extend`](ReliableQueue::extend) need. A
-/// receipt goes stale when the item is delivered again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Receipt {
-    id: u64,
-    delivery: u32,
-}
-
-impl Receipt {
-    /// The item's id, unique in this queue (ids only grow).
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// Which delivery of the item this is: 1 for the first.
-    pub fn delivery(&self) -> u32 {
-        self.delivery
-    }
-}
-
-/// An item handed to a consumer by [`ReliableQueue::pop`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivered<T> {
-    value: T,
-    receipt: Receipt,
-    deadline: SystemTime,
-}
-
-impl<T> Delivered<T> {
-    /// The item.
-    pub fn value(&self) -> &T {
-        &self.value
-    }
-
-    /// The item, consuming the delivery (keep the [`receipt`](Self::receipt) first).
-    pub fn into_value(self) -> T {
-        self.value
-    }
-
-    /// The receipt to acknowledge this delivery with.
-    pub fn receipt(&self) -> &Receipt {
-        &self.receipt
-    }
-
-    /// Which delivery of the item this is: 1 for the first, more after deadlines
-    /// passed or nacks.
-    pub fn delivery(&self) -> u32 {
-        self.receipt.delivery
-    }
-
-    /// When the item becomes ready again unless acknowledged or extended, in the
-    /// server's time.
-    pub fn deadline(&self) -> SystemTime {
-        self.deadline
-    }
 }
 
 /// What [`ReliableQueue::nack`] did.
@@ -232,13 +175,12 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     where
         S::Value: 'v,
     {
-        let call =
-            values.into_iter().map(|value| encode::<S>(self.core.key(), value)).collect::<Result<Vec<_>>>().and_then(
-                |values| {
-                    let keys = self.core.with_siblings([&self.keys.items, &self.keys.ids, &self.keys.signal]);
-                    self.core.call_with_keys(script::RELIABLE_QUEUE_PUSH, keys, values)
-                },
-            );
+        let call = values.into_iter().map(|value| self.core.encode::<S>(value)).collect::<Result<Vec<_>>>().and_then(
+            |values| {
+                let QueueKeys { items, ids, signal, .. } = &self.keys;
+                reliable_queue::Push { ready: self.core.key(), items, ids, signal, values }.call(self.core.target())
+            },
+        );
         self.core.run(call, decode::count)
     }
 
@@ -264,45 +206,72 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     }
 
     fn pop_call(&self, visibility: Duration) -> Result<ScriptCall> {
-        let visibility = millis(visibility, script::RELIABLE_QUEUE_POP.name())?;
+        let visibility = millis(visibility, reliable_queue::Pop::SCRIPT.name())?;
         let QueueKeys { items, deliveries, inflight, dead, foreign, .. } = &self.keys;
-        let keys = self.core.with_siblings([items, deliveries, inflight, dead, foreign]);
-        let args = vec![arg(visibility), arg(self.max_deliveries), arg(RECLAIM_LIMIT)];
-        self.core.call_with_keys(script::RELIABLE_QUEUE_POP, keys, args)
+        reliable_queue::Pop {
+            ready: self.core.key(),
+            items,
+            deliveries,
+            inflight,
+            dead,
+            foreign,
+            visibility_ms: visibility.into(),
+            max_deliveries: self.max_deliveries.into(),
+            limit: RECLAIM_LIMIT.into(),
+        }
+        .call(self.core.target())
     }
 
     /// Acknowledges a delivery: the item is deleted. False when the receipt is
     /// stale — the deadline passed and the item was reclaimed (it will be, or has
     /// been, delivered again) — and then nothing changes.
     pub fn ack(&self, receipt: &Receipt) -> E::Output<bool> {
-        let keys = self.core.with_siblings([&self.keys.items, &self.keys.deliveries, &self.keys.inflight]);
-        let call = self.core.call_with_keys(script::RELIABLE_QUEUE_ACK, keys, receipt_args(receipt));
+        let QueueKeys { items, deliveries, inflight, .. } = &self.keys;
+        let call = reliable_queue::Ack {
+            ready: self.core.key(),
+            items,
+            deliveries,
+            inflight,
+            id: receipt.id.into(),
+            delivery: receipt.delivery.into(),
+        }
+        .call(self.core.target());
         self.core.run(call, decode::flag)
     }
 
     /// Gives a delivery back at once: the item is delivered next (or, after
     /// [`max_deliveries`](Self::max_deliveries), dead-lettered).
     pub fn nack(&self, receipt: &Receipt) -> E::Output<Nacked> {
-        let keys = self.core.with_siblings([
-            &self.keys.items,
-            &self.keys.deliveries,
-            &self.keys.inflight,
-            &self.keys.dead,
-            &self.keys.signal,
-        ]);
-        let mut args = receipt_args(receipt);
-        args.push(arg(self.max_deliveries));
-        self.core.run(self.core.call_with_keys(script::RELIABLE_QUEUE_NACK, keys, args), decode_nacked)
+        let QueueKeys { items, deliveries, inflight, dead, signal, .. } = &self.keys;
+        let call = reliable_queue::Nack {
+            ready: self.core.key(),
+            items,
+            deliveries,
+            inflight,
+            dead,
+            signal,
+            id: receipt.id.into(),
+            delivery: receipt.delivery.into(),
+            max_deliveries: self.max_deliveries.into(),
+        }
+        .call(self.core.target());
+        self.core.run(call, decode_nacked)
     }
 
     /// Moves a delivery's deadline to `visibility` from now (server time) and
     /// returns it; `None` when the receipt is stale (nothing changes).
     pub fn extend(&self, receipt: &Receipt, visibility: Duration) -> E::Output<Option<SystemTime>> {
-        let call = millis(visibility, script::RELIABLE_QUEUE_EXTEND.name()).and_then(|ms| {
-            let keys = self.core.with_siblings([&self.keys.deliveries, &self.keys.inflight]);
-            let mut args = receipt_args(receipt);
-            args.push(arg(ms));
-            self.core.call_with_keys(script::RELIABLE_QUEUE_EXTEND, keys, args)
+        let call = millis(visibility, reliable_queue::Extend::SCRIPT.name()).and_then(|ms| {
+            let QueueKeys { deliveries, inflight, .. } = &self.keys;
+            reliable_queue::Extend {
+                ready: self.core.key(),
+                deliveries,
+                inflight,
+                id: receipt.id.into(),
+                delivery: receipt.delivery.into(),
+                visibility_ms: ms.into(),
+            }
+            .call(self.core.target())
         });
         self.core.run(call, decode_deadline)
     }
@@ -310,15 +279,16 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// How many items are ready, in flight, overdue and dead, and how many
     /// foreign elements `pop` has set aside.
     pub fn counts(&self) -> E::Output<QueueCounts> {
-        let keys = self.core.with_siblings([&self.keys.inflight, &self.keys.dead, &self.keys.foreign]);
-        self.core.run(self.core.call_with_keys(script::RELIABLE_QUEUE_COUNTS, keys, vec![]), decode_counts)
+        let QueueKeys { inflight, dead, foreign, .. } = &self.keys;
+        let call = reliable_queue::Counts { ready: self.core.key(), inflight, dead, foreign }.call(self.core.target());
+        self.core.run(call, decode_counts)
     }
 
     /// Takes the oldest dead letter (an item delivered
     /// [`max_deliveries`](Self::max_deliveries) times without an ack), or `None`.
     pub fn pop_dead(&self) -> E::Output<Option<S::Owned>> {
-        let keys = self.core.with_siblings([&self.keys.dead]);
-        self.core.run(self.core.call_with_keys(script::RELIABLE_QUEUE_POP_DEAD, keys, vec![]), decode::popped::<S>)
+        let call = reliable_queue::PopDead { ready: self.core.key(), dead: &self.keys.dead }.call(self.core.target());
+        self.core.run(call, decode::popped::<S>)
     }
 
     /// Deletes every item (ready, in flight, dead) and the foreign elements set
@@ -328,10 +298,6 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
         let QueueKeys { items, deliveries, inflight, ids: _, dead, foreign, signal } = &self.keys;
         self.core.clear([items, deliveries, inflight, dead, foreign, signal])
     }
-}
-
-fn receipt_args(receipt: &Receipt) -> Vec<Vec<u8>> {
-    vec![arg(receipt.id), arg(receipt.delivery)]
 }
 
 fn decode_delivered<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Option<Delivered<S::Owned>>> {
@@ -357,7 +323,7 @@ fn decode_delivered<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Op
         Ok(value) => Ok(Some(Delivered { value, receipt, deadline })),
         // The item is in flight now: the caller needs its receipt to ack or nack it.
         Err(reason) => Err(Error::DeliveredUndecodable {
-            op: call.op_name(),
+            script: call.script,
             key: call.key().display(),
             serializer: S::NAME,
             reason,

@@ -4,14 +4,15 @@
 use std::marker::PhantomData;
 use std::time::{Duration, SystemTime};
 
+use crate::call::{ScriptCall, resource_pool};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::model::{Core, Model, ModelOptions, RECLAIM_LIMIT, arg, decode_deadline, millis, server_time, signal_wait};
-use crate::op::{Executor, ScriptCall, decode, encode, unexpected};
-use crate::reply::Reply;
-use crate::script;
+use crate::model::{Core, Model, ModelOptions, RECLAIM_LIMIT, decode_deadline, millis, server_time, signal_wait};
+use crate::op::{Executor, decode, unexpected};
+use crate::receipt::Lease;
 use crate::serializer::{Raw, Serializer};
+use crate::wire::Reply;
 
 /// A pool of named resources (connections, licences, workers) that are leased to
 /// one holder at a time, each lease with a deadline in server time and a fencing
@@ -78,50 +79,6 @@ struct PoolKeys {
     signal: Key,
 }
 
-/// One lease of a pool member: what [`ResourcePool::checkout`] returns.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Lease<T> {
-    member: T,
-    stored: Vec<u8>,
-    fence: u64,
-    deadline: SystemTime,
-}
-
-impl<T> Lease<T> {
-    /// The member leased.
-    pub fn member(&self) -> &T {
-        &self.member
-    }
-
-    /// The member, consuming the lease (which can then no longer be checked in).
-    pub fn into_member(self) -> T {
-        self.member
-    }
-
-    /// The fencing number: larger than that of every earlier lease of this pool, so
-    /// a resource can refuse a holder whose lease has been superseded. It is also
-    /// the lease's token: checkin and extend need it.
-    pub fn fence(&self) -> u64 {
-        self.fence
-    }
-
-    /// When the lease ends unless extended, in the server's time.
-    pub fn deadline(&self) -> SystemTime {
-        self.deadline
-    }
-}
-
-impl<T: std::fmt::Debug> std::fmt::Debug for Lease<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The stored bytes repeat the member; leave them out.
-        f.debug_struct("Lease")
-            .field("member", &self.member)
-            .field("fence", &self.fence)
-            .field("deadline", &self.deadline)
-            .finish()
-    }
-}
-
 /// What [`ResourcePool::remove`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -178,9 +135,9 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// false when it already belonged. Adding a member that is leased and being
     /// removed cancels the removal (true).
     pub fn add(&self, member: &S::Value) -> E::Output<bool> {
-        let call = encode::<S>(self.core.key(), member).and_then(|member| {
-            let keys = self.core.with_siblings([&self.keys.leased, &self.keys.retiring, &self.keys.signal]);
-            self.core.call_with_keys(script::RESOURCE_POOL_ADD, keys, vec![member])
+        let call = self.core.encode::<S>(member).and_then(|member| {
+            let PoolKeys { leased, retiring, signal, .. } = &self.keys;
+            resource_pool::Add { idle: self.core.key(), leased, retiring, signal, member }.call(self.core.target())
         });
         self.core.run(call, decode::flag)
     }
@@ -189,9 +146,9 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// holder checks it in or the lease is reclaimed ([`Removal::Retiring`]), so a
     /// removed member is never leased to anyone else meanwhile.
     pub fn remove(&self, member: &S::Value) -> E::Output<Removal> {
-        let call = encode::<S>(self.core.key(), member).and_then(|member| {
-            let keys = self.core.with_siblings([&self.keys.leased, &self.keys.retiring]);
-            self.core.call_with_keys(script::RESOURCE_POOL_REMOVE, keys, vec![member])
+        let call = self.core.encode::<S>(member).and_then(|member| {
+            let PoolKeys { leased, retiring, .. } = &self.keys;
+            resource_pool::Remove { idle: self.core.key(), leased, retiring, member }.call(self.core.target())
         });
         self.core.run(call, decode_removal)
     }
@@ -212,10 +169,18 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     }
 
     fn checkout_call(&self, lease: Duration) -> Result<ScriptCall> {
-        let lease = millis(lease, script::RESOURCE_POOL_CHECKOUT.name())?;
-        let keys =
-            self.core.with_siblings([&self.keys.leased, &self.keys.leases, &self.keys.fence, &self.keys.retiring]);
-        self.core.call_with_keys(script::RESOURCE_POOL_CHECKOUT, keys, vec![arg(lease), arg(RECLAIM_LIMIT)])
+        let lease = millis(lease, resource_pool::Checkout::SCRIPT.name())?;
+        let PoolKeys { leased, leases, fence, retiring, .. } = &self.keys;
+        resource_pool::Checkout {
+            idle: self.core.key(),
+            leased,
+            leases,
+            fence,
+            retiring,
+            lease_ms: lease.into(),
+            limit: RECLAIM_LIMIT.into(),
+        }
+        .call(self.core.target())
     }
 
     /// Ends a lease: the member becomes idle again (or leaves the pool, when it was
@@ -227,10 +192,17 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// [`LeasedUndecodable`](crate::Error::LeasedUndecodable) error carries one with
     /// the member's raw bytes.
     pub fn checkin<T>(&self, lease: &Lease<T>) -> E::Output<bool> {
-        let keys =
-            self.core.with_siblings([&self.keys.leased, &self.keys.leases, &self.keys.retiring, &self.keys.signal]);
-        let call =
-            self.core.call_with_keys(script::RESOURCE_POOL_CHECKIN, keys, vec![lease.stored.clone(), arg(lease.fence)]);
+        let PoolKeys { leased, leases, retiring, signal, .. } = &self.keys;
+        let call = resource_pool::Checkin {
+            idle: self.core.key(),
+            leased,
+            leases,
+            retiring,
+            signal,
+            member: lease.stored.clone().into(),
+            fence: lease.fence.into(),
+        }
+        .call(self.core.target());
         self.core.run(call, decode::flag)
     }
 
@@ -238,21 +210,25 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// it; `None` when the lease was no longer this holder's (nothing changes).
     /// Any lease of this pool is accepted, as by [`checkin`](Self::checkin).
     pub fn extend<T>(&self, lease: &Lease<T>, duration: Duration) -> E::Output<Option<SystemTime>> {
-        let call = millis(duration, script::RESOURCE_POOL_EXTEND.name()).and_then(|ms| {
-            let keys = self.core.with_siblings([&self.keys.leased, &self.keys.leases]);
-            self.core.call_with_keys(
-                script::RESOURCE_POOL_EXTEND,
-                keys,
-                vec![lease.stored.clone(), arg(lease.fence), arg(ms)],
-            )
+        let call = millis(duration, resource_pool::Extend::SCRIPT.name()).and_then(|ms| {
+            let PoolKeys { leased, leases, .. } = &self.keys;
+            resource_pool::Extend {
+                idle: self.core.key(),
+                leased,
+                leases,
+                member: lease.stored.clone().into(),
+                fence: lease.fence.into(),
+                lease_ms: ms.into(),
+            }
+            .call(self.core.target())
         });
         self.core.run(call, decode_deadline)
     }
 
     /// How many members are idle, leased, expired (not yet reclaimed) and retiring.
     pub fn counts(&self) -> E::Output<PoolCounts> {
-        let keys = self.core.with_siblings([&self.keys.leased, &self.keys.retiring]);
-        let call = self.core.call_with_keys(script::RESOURCE_POOL_COUNTS, keys, vec![]);
+        let PoolKeys { leased, retiring, .. } = &self.keys;
+        let call = resource_pool::Counts { idle: self.core.key(), leased, retiring }.call(self.core.target());
         self.core.run(call, decode_counts)
     }
 
@@ -283,7 +259,7 @@ fn decode_lease<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Option
                     Ok(member) => Ok(Some(Lease { member, stored, fence, deadline })),
                     // The member is leased now: the caller needs the lease to check it in.
                     Err(reason) => Err(Error::LeasedUndecodable {
-                        op: call.op_name(),
+                        script: call.script,
                         key: call.key().display(),
                         serializer: S::NAME,
                         reason,

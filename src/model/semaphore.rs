@@ -2,13 +2,13 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::call::{ScriptCall, semaphore};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::model::{Core, ModelOptions, arg, decode_deadline, millis, server_time, signal_wait};
-use crate::op::{Executor, ScriptCall, decode, unexpected};
-use crate::reply::Reply;
-use crate::script;
+use crate::model::{Core, ModelOptions, decode_deadline, millis, server_time, signal_wait};
+use crate::op::{Executor, decode, unexpected};
+use crate::wire::Reply;
 
 /// A counting semaphore shared through Redis: at most `permits` holders at once,
 /// each permit held until released or until its deadline (server time) passes, so
@@ -142,30 +142,43 @@ impl<E: Executor> Semaphore<E> {
     }
 
     fn acquire_call(&self, hold: Duration) -> Result<ScriptCall> {
-        let hold = millis(hold, script::SEMAPHORE_ACQUIRE.name())?;
-        let keys = self.core.with_siblings([&self.settings, &self.ids]);
-        self.core.call_with_keys(script::SEMAPHORE_ACQUIRE, keys, vec![arg(self.permits), arg(hold)])
+        let hold = millis(hold, semaphore::Acquire::SCRIPT.name())?;
+        semaphore::Acquire {
+            holders: self.core.key(),
+            settings: &self.settings,
+            ids: &self.ids,
+            permits: self.permits.into(),
+            hold_ms: hold.into(),
+        }
+        .call(self.core.target())
     }
 
     /// Gives the permit back and wakes one waiter. False when it was no longer
     /// held (it lapsed and was dropped, or was released already).
     pub fn release(&self, permit: &Permit) -> E::Output<bool> {
-        let keys = self.core.with_siblings([&self.signal]);
-        let call = self.core.call_with_keys(script::SEMAPHORE_RELEASE, keys, vec![arg(permit.id), arg(self.permits)]);
+        let call = semaphore::Release {
+            holders: self.core.key(),
+            signal: &self.signal,
+            id: permit.id.into(),
+            permits: self.permits.into(),
+        }
+        .call(self.core.target());
         self.core.run(call, decode::flag)
     }
 
     /// Moves the permit's deadline to `hold` from now (server time) and returns it;
     /// `None` when the permit is no longer held (nothing changes).
     pub fn extend(&self, permit: &Permit, hold: Duration) -> E::Output<Option<SystemTime>> {
-        let call = millis(hold, script::SEMAPHORE_EXTEND.name())
-            .and_then(|ms| self.core.call(script::SEMAPHORE_EXTEND, vec![arg(permit.id), arg(ms)]));
+        let call = millis(hold, semaphore::Extend::SCRIPT.name()).and_then(|ms| {
+            semaphore::Extend { holders: self.core.key(), id: permit.id.into(), hold_ms: ms.into() }
+                .call(self.core.target())
+        });
         self.core.run(call, decode_deadline)
     }
 
     /// The number of permits held now (deadline ahead).
     pub fn held(&self) -> E::Output<u64> {
-        self.core.run(self.core.call(script::SEMAPHORE_HELD, vec![]), decode::count)
+        self.core.run(semaphore::Held { holders: self.core.key() }.call(self.core.target()), decode::count)
     }
 
     /// Deletes the semaphore (holders, stored settings, signal) and returns how

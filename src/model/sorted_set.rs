@@ -3,13 +3,14 @@
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 
+use crate::call::{Arg, ScriptCall, sorted_set};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::model::{Core, serialized_model};
-use crate::op::{Executor, ScriptCall, decode, decode_bytes, encode, unexpected};
-use crate::reply::Reply;
-use crate::script::{self, Script};
+use crate::op::{Executor, decode, decode_bytes, unexpected};
+use crate::script::Script;
 use crate::serializer::{Raw, Serializer};
+use crate::wire::Reply;
 
 /// Distinct members ordered by a score, encoded by the serializer `S` (Python's
 /// `redisext.pool.SortedSet`, a Redis sorted set).
@@ -72,89 +73,97 @@ impl<S: Serializer, E: Executor> SortedSet<S, E> {
     /// Adds `member` with `score`, or changes the score of a member already
     /// there; true when the member is new.
     pub fn add(&self, member: &S::Value, score: f64) -> E::Output<bool> {
-        let script = script::SORTED_SET_ADD;
-        let call = score_arg(score, script).and_then(|score| {
-            let bytes = encode::<S>(self.core.key(), member)?;
-            self.core.call(script, vec![score.into_bytes(), bytes])
+        let call = score_arg(score, sorted_set::Add::SCRIPT).and_then(|score| {
+            let member = self.core.encode::<S>(member)?;
+            sorted_set::Add { set: self.core.key(), score: score.into_bytes().into(), member }.call(self.core.target())
         });
         self.core.run(call, decode::flag)
     }
 
     /// Removes `member`; true when it was there.
     pub fn rem(&self, member: &S::Value) -> E::Output<bool> {
-        let call = self.core.call_with_value::<S>(script::SORTED_SET_REM, member);
+        let call = self
+            .core
+            .encode::<S>(member)
+            .and_then(|member| sorted_set::Rem { set: self.core.key(), member }.call(self.core.target()));
         self.core.run(call, decode::flag)
     }
 
     /// The number of members whose score is in `scores` (`..` counts them all).
     pub fn length(&self, scores: impl RangeBounds<f64>) -> E::Output<u64> {
-        self.core.run(self.range_call(script::SORTED_SET_LENGTH, &scores, None), decode::count)
+        let call = range(&scores, sorted_set::Length::SCRIPT)
+            .and_then(|(min, max)| sorted_set::Length { set: self.core.key(), min, max }.call(self.core.target()));
+        self.core.run(call, decode::count)
     }
 
     /// Every member, highest score first (members with equal scores in reverse
     /// byte order), as Python's `members()`.
     pub fn members(&self) -> E::Output<Vec<S::Owned>> {
-        self.core.run(self.core.call(script::SORTED_SET_MEMBERS, vec![b"0".to_vec()]), decode::list::<S>)
+        let call = sorted_set::Members { set: self.core.key(), with_scores: false.into() }.call(self.core.target());
+        self.core.run(call, decode::list::<S>)
     }
 
     /// Every member with its score, highest score first (Python's
     /// `members(with_scores=True)`).
     pub fn members_with_scores(&self) -> E::Output<Vec<Scored<S::Owned>>> {
-        self.core.run(self.core.call(script::SORTED_SET_MEMBERS, vec![b"1".to_vec()]), decode_scored::<S>)
+        let call = sorted_set::Members { set: self.core.key(), with_scores: true.into() }.call(self.core.target());
+        self.core.run(call, decode_scored::<S>)
     }
 
     /// The members whose score is in `scores`, lowest score first (Python's
     /// `members_by_score(min, max)`; `..` for all of them).
     pub fn members_by_score(&self, scores: impl RangeBounds<f64>) -> E::Output<Vec<S::Owned>> {
-        let call = self.range_call(script::SORTED_SET_MEMBERS_BY_SCORE, &scores, Some(false));
-        self.core.run(call, decode::list::<S>)
+        self.core.run(self.by_score(&scores, false), decode::list::<S>)
     }
 
     /// The members whose score is in `scores`, with their scores, lowest first.
     pub fn members_by_score_with_scores(&self, scores: impl RangeBounds<f64>) -> E::Output<Vec<Scored<S::Owned>>> {
-        let call = self.range_call(script::SORTED_SET_MEMBERS_BY_SCORE, &scores, Some(true));
-        self.core.run(call, decode_scored::<S>)
+        self.core.run(self.by_score(&scores, true), decode_scored::<S>)
     }
 
     /// True when `member` is in the set.
     pub fn contains(&self, member: &S::Value) -> E::Output<bool> {
-        let call = self.core.call_with_value::<S>(script::SORTED_SET_CONTAINS, member);
+        let call = self
+            .core
+            .encode::<S>(member)
+            .and_then(|member| sorted_set::Contains { set: self.core.key(), member }.call(self.core.target()));
         self.core.run(call, decode::flag)
     }
 
     /// Keeps the `keep` members with the highest scores and removes the others;
     /// returns how many were removed (`truncate(0)` empties the set).
     pub fn truncate(&self, keep: u64) -> E::Output<u64> {
-        self.core.run(self.core.call(script::SORTED_SET_TRUNCATE, vec![keep.to_string().into_bytes()]), decode::count)
+        let call = sorted_set::Truncate { set: self.core.key(), keep: keep.into() }.call(self.core.target());
+        self.core.run(call, decode::count)
     }
 
     /// Deletes the whole set; true when it existed. A key holding another Redis
     /// type is left alone: [`Error::WrongType`].
     pub fn clean(&self) -> E::Output<bool> {
-        self.core.run(self.core.call(script::SORTED_SET_CLEAN, vec![]), decode::flag)
+        self.core.run(sorted_set::Clean { set: self.core.key() }.call(self.core.target()), decode::flag)
     }
 
     /// Removes the members whose score is in `scores`; returns how many were
     /// removed (Python returns whether any were).
     pub fn clean_by_score(&self, scores: impl RangeBounds<f64>) -> E::Output<u64> {
-        self.core.run(self.range_call(script::SORTED_SET_CLEAN_BY_SCORE, &scores, None), decode::count)
+        let call = range(&scores, sorted_set::CleanByScore::SCRIPT).and_then(|(min, max)| {
+            sorted_set::CleanByScore { set: self.core.key(), min, max }.call(self.core.target())
+        });
+        self.core.run(call, decode::count)
     }
 
-    /// A call of a script taking a score range, and optionally a with-scores flag.
-    fn range_call(
-        &self,
-        script: Script,
-        scores: &impl RangeBounds<f64>,
-        with_scores: Option<bool>,
-    ) -> Result<ScriptCall> {
-        let low = bound_arg(scores.start_bound(), "-inf", script)?;
-        let high = bound_arg(scores.end_bound(), "+inf", script)?;
-        let mut args = vec![low.into_bytes(), high.into_bytes()];
-        if let Some(with_scores) = with_scores {
-            args.push(if with_scores { b"1".to_vec() } else { b"0".to_vec() });
-        }
-        self.core.call(script, args)
+    fn by_score(&self, scores: &impl RangeBounds<f64>, with_scores: bool) -> Result<ScriptCall> {
+        let (min, max) = range(scores, sorted_set::MembersByScore::SCRIPT)?;
+        sorted_set::MembersByScore { set: self.core.key(), min, max, with_scores: with_scores.into() }
+            .call(self.core.target())
     }
+}
+
+/// A score range as the `min` and `max` arguments of `script`.
+fn range(scores: &impl RangeBounds<f64>, script: Script) -> Result<(Arg, Arg)> {
+    let min = bound_arg(scores.start_bound(), "-inf", script)?;
+    let max = bound_arg(scores.end_bound(), "+inf", script)?;
+    Ok((min.into_bytes().into(), max.into_bytes().into()))
 }
 
 /// A score as Redis reads it: shortest round-trip digits (`1.5e0`), `+inf`,

@@ -2,10 +2,10 @@
 
 use std::marker::PhantomData;
 
+use crate::call::stack;
 use crate::client::Client;
 use crate::model::{Core, serialized_model};
 use crate::op::{Executor, decode};
-use crate::script;
 use crate::serializer::{Raw, Serializer};
 
 /// A last-in, first-out stack of items encoded by the serializer `S` (Python's
@@ -37,7 +37,10 @@ pub struct Stack<S: Serializer = Raw, E: Executor = Client> {
 impl<S: Serializer, E: Executor> Stack<S, E> {
     /// Puts `item` on top; returns the stack's new height.
     pub fn push(&self, item: &S::Value) -> E::Output<u64> {
-        let call = self.core.call_with_value::<S>(script::STACK_PUSH, item);
+        let call = self
+            .core
+            .encode::<S>(item)
+            .and_then(|item| stack::Push { stack: self.core.key(), item }.call(self.core.target()));
         self.core.run(call, decode::count)
     }
 
@@ -48,7 +51,7 @@ impl<S: Serializer, E: Executor> Stack<S, E> {
     /// atomic step): the error, [`Error::PoppedUndecodable`](crate::Error::PoppedUndecodable),
     /// carries its bytes so it is not lost.
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
-        self.core.run(self.core.call(script::STACK_POP, vec![]), decode::popped::<S>)
+        self.core.run(stack::Pop { stack: self.core.key() }.call(self.core.target()), decode::popped::<S>)
     }
 }
 

@@ -449,7 +449,7 @@ impl Worker for LibraryWorker {
 }
 
 /// Runs a pipeline whose slots all must succeed, and counts them.
-fn run_slots<T>(pipe: &redisext::Pipeline, slots: Vec<Slot<T>>) -> Result<u64, BenchError> {
+fn run_slots<T>(pipe: &redisext::Pipeline<Client>, slots: Vec<Slot<T>>) -> Result<u64, BenchError> {
     pipe.run()?;
     Ok(slots.take()?.len() as u64)
 }

@@ -346,8 +346,16 @@ impl Lint<'_> {
             ("ARGV", &header.args, &chunk.args_read, chunk.args_dynamic),
         ] {
             let mut seen = BTreeSet::new();
-            for (position, (index, description)) in declared.iter().enumerate() {
-                let label = format!("{table}[{index}]");
+            for (position, param) in declared.iter().enumerate() {
+                let (index, description) = (&param.index, &param.description);
+                let label = param.label(table);
+                if param.name.is_empty() {
+                    self.report(
+                        line_of(&label),
+                        Rule::HeaderKeys,
+                        format!("{label} has no name: write `{label}  <snake_case_name>  <description>`"),
+                    );
+                }
                 if !seen.insert(*index) {
                     self.report(line_of(&label), Rule::HeaderKeys, format!("the header declares {label} twice"));
                 } else if *index != position + 1 {
@@ -369,8 +377,9 @@ impl Lint<'_> {
                     );
                 }
             }
+            let variadic_from = declared.last().filter(|param| param.variadic).map(|param| param.index);
             for (index, line) in read {
-                if !seen.contains(index) {
+                if !seen.contains(index) && variadic_from.is_none_or(|from| *index < from) {
                     self.report(
                         *line,
                         Rule::HeaderKeys,

@@ -1,14 +1,15 @@
 //! Servers: which URL to use, and every node reachable behind it — the master,
 //! its replicas (`INFO replication`, followed both ways and through chains), and
-//! in a cluster every node `CLUSTER NODES` lists. Talks through the library's own
-//! backend, so URLs, timeouts and password handling are the library's.
+//! in a cluster every node `CLUSTER NODES` lists. Connects as the library does
+//! (`redisext::backend::redis_client`), so URLs, TLS and passwords are the library's.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use clap::Args;
-use redisext::backend::{Backend, RedisBackend, Session};
-use redisext::{CommandError, Delivery, Dsn, Node, Reply, Reuse, Timeouts};
+use std::sync::Mutex;
+
+use redisext::{Dsn, Reply, Timeouts};
 
 use crate::Failure;
 
@@ -79,25 +80,50 @@ pub(crate) struct NodeLink {
     /// `master`, `replica of host:port`, with `cluster` in front in a cluster;
     /// `unknown` when it could not be asked.
     pub(crate) role: String,
-    backend: RedisBackend,
+    client: redis::Client,
+    timeouts: Timeouts,
+    /// Opened on the first query, kept for the next.
+    connection: Mutex<Option<redis::Connection>>,
     /// Why the node could not be reached or asked, if so.
     pub(crate) error: Option<String>,
 }
 
 impl NodeLink {
+    fn new(dsn: Dsn, timeouts: Timeouts) -> Result<NodeLink, Failure> {
+        let client =
+            redisext::backend::redis_client(&dsn).map_err(|error| Failure::usage(format!("{dsn}: {error}")))?;
+        Ok(NodeLink { dsn, role: "unknown".to_owned(), client, timeouts, connection: Mutex::new(None), error: None })
+    }
+
     /// Sends one command on this node's connection.
     pub(crate) fn query(&self, args: &[&[u8]]) -> Result<Reply, String> {
-        let mut session = self.backend.session(Node::Master).map_err(describe)?;
-        session.query(args).map_err(describe)
-    }
-}
-
-fn describe(error: CommandError) -> String {
-    match error {
-        CommandError::Connection { delivery: Delivery::NotSent, source } => format!("cannot connect: {source}"),
-        CommandError::Connection { source, .. } => format!("connection lost: {source}"),
-        CommandError::Server(error) => format!("server error: {error}"),
-        other => other.to_string(),
+        let mut slot = self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if slot.is_none() {
+            let connection = self
+                .client
+                .get_connection_with_timeout(self.timeouts.connect)
+                .map_err(|error| format!("cannot connect: {error}"))?;
+            connection.set_read_timeout(self.timeouts.response).map_err(|error| format!("cannot connect: {error}"))?;
+            *slot = Some(connection);
+        }
+        let mut command = redis::Cmd::new();
+        for arg in args {
+            command.arg(*arg);
+        }
+        let connection = slot.as_mut().ok_or("cannot connect")?;
+        match command.query::<redis::Value>(connection) {
+            Ok(value) => Ok(Reply::from(value)).and_then(|reply| match reply {
+                Reply::Error(error) => Err(format!("server error: {error}")),
+                reply => Ok(reply),
+            }),
+            Err(error) if error.code().is_some() => {
+                Err(format!("server error: {} {}", error.code().unwrap_or("ERR"), error.detail().unwrap_or_default()))
+            }
+            Err(error) => {
+                *slot = None;
+                Err(format!("connection lost: {error}"))
+            }
+        }
     }
 }
 
@@ -175,9 +201,7 @@ fn discover(start: Dsn, timeouts: Timeouts, follow: bool) -> Result<Vec<NodeLink
     let mut run_ids = HashSet::new();
     let mut nodes = Vec::new();
     while let Some(dsn) = queue.pop_front() {
-        let backend = RedisBackend::new(&dsn, None, Reuse::Lazy, timeouts)
-            .map_err(|error| Failure::usage(format!("{dsn}: {error}")))?;
-        let mut node = NodeLink { dsn, role: "unknown".to_owned(), backend, error: None };
+        let mut node = NodeLink::new(dsn, timeouts)?;
         let info = node.query(&[b"INFO", b"server", b"replication", b"cluster"]).and_then(text_of);
         let info = match info {
             Ok(info) => parse_info(&info),

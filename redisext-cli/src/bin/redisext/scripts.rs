@@ -132,7 +132,7 @@ fn list(format: Format) -> Result<Outcome, Failure> {
                     "read_only": script.is_read_only(),
                     "allow_oom": script.allows_oom(),
                     "keys": header.keys.len(),
-                    "args": header.args.iter().map(|(_, d)| manifest::short_name(d)).collect::<Vec<_>>(),
+                    "args": header.args.iter().map(|param| param.name.as_str()).collect::<Vec<_>>(),
                     "lines": script.source().lines().count(),
                 })
             })
@@ -143,7 +143,7 @@ fn list(format: Format) -> Result<Outcome, Failure> {
     let rows: Vec<Vec<String>> = script::all()
         .map(|script| {
             let header = script.header();
-            let args: Vec<&str> = header.args.iter().map(|(_, d)| manifest::short_name(d)).collect();
+            let args: Vec<&str> = header.args.iter().map(|param| param.name.as_str()).collect();
             vec![
                 script.name().to_owned(),
                 script.sha1().to_owned(),

@@ -2,8 +2,8 @@
 --[[ bad/built_key
   Key names built or taken from somewhere else than KEYS.
   KEYS[1]  value
-  ARGV[1]  a name
-  ARGV[2]  another name
+  ARGV[1]  name  a name
+  ARGV[2]  other  another name
   Returns  nothing
   Worst case  O(1)
 ]]

@@ -2,9 +2,9 @@
 --[[ bad/header_keys
   The header and the body disagree about KEYS and ARGV.
   KEYS[1]  read
-  KEYS[2]  declared, never read
+  KEYS[2]  unread  declared, never read
   ARGV[1]  read
-  ARGV[3]  numbered out of order
+  ARGV[3]  late  numbered out of order
   Returns  nothing
   Worst case  O(1)
 ]]

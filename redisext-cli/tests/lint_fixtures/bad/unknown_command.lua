@@ -2,7 +2,7 @@
 --[[ bad/unknown_command
   Commands the lint cannot check.
   KEYS[1]  value
-  ARGV[1]  a command name
+  ARGV[1]  command  a command name
   Returns  nothing
   Worst case  O(1)
 ]]

@@ -6,8 +6,8 @@
   KEYS[2]  zset
   KEYS[3]  stream
   KEYS[4]  hash
-  ARGV[1]  LIMIT, at least 1
-  ARGV[2]  first value, ARGV[3..] more
+  ARGV[1]  limit  LIMIT, at least 1
+  ARGV[2..]  values  the values, at least one
   Returns  the number of items handled
   Worst case  O(LIMIT + number of ARGV)
 ]]

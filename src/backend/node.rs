@@ -1,0 +1,428 @@
+//! Blocking connections to one server, shared by the standalone and the cluster
+//! backends: opening them (timeouts applied), keeping them for reuse (lazy, an
+//! idle list, per command, an r2d2 pool), and sending requests on them.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use super::redis_conversions::{redis_client, reply_from, server_error_of};
+use super::{Request, Session, write_resp_all};
+use crate::connection::{Dsn, Reuse, Timeouts};
+#[cfg(feature = "pool")]
+use crate::error::Error;
+use crate::error::Result;
+#[cfg(feature = "pool")]
+use crate::wire::ServerError;
+use crate::wire::{CommandError, Delivery, Reply, is_connection_error};
+
+/// Opens configured connections (timeouts applied) to one node.
+#[derive(Clone)]
+pub(super) struct Opener {
+    client: redis::Client,
+    timeouts: Timeouts,
+}
+
+impl Opener {
+    pub(super) fn new(dsn: &Dsn, timeouts: Timeouts) -> Result<Opener> {
+        Ok(Opener { client: redis_client(dsn)?, timeouts })
+    }
+
+    /// A connection for a blocking command that may hold it for up to `block`.
+    pub(super) fn open_blocking(&self, block: Duration) -> Result<redis::Connection, CommandError> {
+        let connection = self.open()?;
+        // The reply may take as long as the block itself: wait that long, plus the
+        // usual response timeout for the network.
+        connection
+            .set_read_timeout(self.timeouts.response.map(|t| t.saturating_add(block)))
+            .map_err(|e| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() })?;
+        Ok(connection)
+    }
+
+    pub(super) fn open(&self) -> Result<redis::Connection, CommandError> {
+        let not_sent =
+            |e: redis::RedisError| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() };
+        let connection = self.client.get_connection_with_timeout(self.timeouts.connect).map_err(not_sent)?;
+        connection.set_read_timeout(self.timeouts.response).map_err(not_sent)?;
+        connection.set_write_timeout(self.timeouts.response).map_err(not_sent)?;
+        Ok(connection)
+    }
+}
+
+/// Idle connections kept per node by [`Keeping::Idle`]; more are closed when handed back.
+const MAX_IDLE: usize = 16;
+
+/// How the connections of one node are kept.
+enum Keeping {
+    /// One connection, opened on first use and shared by every operation, one at
+    /// a time.
+    Lazy(Lazy),
+    /// Connections opened as needed and kept for reuse, up to [`MAX_IDLE`] idle.
+    Idle(Arc<Mutex<Vec<redis::Connection>>>),
+    PerCommand,
+    #[cfg(feature = "pool")]
+    Pooled(r2d2::Pool<PoolManager>),
+}
+
+/// The lazy connection, and which thread holds it: a thread that already holds
+/// it (a session of its own still open) gets a connection of its own instead of
+/// waiting for itself forever.
+#[derive(Default)]
+struct Lazy {
+    connection: Mutex<Option<redis::Connection>>,
+    holder: Mutex<Option<ThreadId>>,
+}
+
+/// The connections of one node.
+pub(super) struct NodeConnections {
+    pub(super) opener: Opener,
+    keeping: Keeping,
+    /// The DSN with its password hidden, for messages.
+    pub(super) shown: String,
+}
+
+impl NodeConnections {
+    /// A node of a standalone backend: `reuse` as given.
+    pub(super) fn new(dsn: &Dsn, reuse: &Reuse, timeouts: Timeouts) -> Result<NodeConnections> {
+        let opener = Opener::new(dsn, timeouts)?;
+        let keeping = match reuse {
+            Reuse::Lazy => Keeping::Lazy(Lazy::default()),
+            Reuse::PerCommand => Keeping::PerCommand,
+            #[cfg(feature = "pool")]
+            Reuse::Pooled { max_size } => Keeping::Pooled(pool(&opener, *max_size)?),
+        };
+        Ok(NodeConnections { opener, keeping, shown: dsn.to_string() })
+    }
+
+    /// A node of a cluster: with [`Reuse::Lazy`], an idle list rather than one
+    /// connection, so that operations on one node do not queue behind each other.
+    pub(super) fn for_cluster(dsn: &Dsn, reuse: &Reuse, timeouts: Timeouts) -> Result<NodeConnections> {
+        let mut node = NodeConnections::new(dsn, reuse, timeouts)?;
+        if let Keeping::Lazy(_) = node.keeping {
+            node.keeping = Keeping::Idle(Arc::default());
+        }
+        Ok(node)
+    }
+
+    /// The same node with one lazy connection of its own.
+    pub(super) fn fork(&self) -> NodeConnections {
+        NodeConnections {
+            opener: self.opener.clone(),
+            keeping: Keeping::Lazy(Lazy::default()),
+            shown: self.shown.clone(),
+        }
+    }
+
+    /// A session on one of the node's connections, as the keeping says.
+    pub(super) fn session(&self) -> Result<NodeSession<'_>, CommandError> {
+        match &self.keeping {
+            Keeping::Lazy(lazy) => {
+                let me = std::thread::current().id();
+                let guard = match lazy.connection.try_lock() {
+                    Ok(guard) => guard,
+                    Err(std::sync::TryLockError::WouldBlock) if *lock(&lazy.holder) == Some(me) => {
+                        // This thread holds the shared connection already (a session
+                        // it opened itself): waiting would wait for ever.
+                        return Ok(NodeSession::owned(self.opener.open()?));
+                    }
+                    Err(_) => lock(&lazy.connection),
+                };
+                *lock(&lazy.holder) = Some(me);
+                let mut held = SharedConnection { guard, holder: &lazy.holder };
+                let fresh = held.guard.is_none();
+                if fresh {
+                    *held.guard = Some(self.opener.open()?);
+                }
+                Ok(NodeSession { held: Held::Shared(held), fresh })
+            }
+            _ => self.session_of_its_own(),
+        }
+    }
+
+    /// A session that borrows nothing of the node: any keeping but the lazy one's
+    /// shared connection (for which it opens a connection of its own). A cluster's
+    /// sessions outlive the borrow of the node they are on.
+    pub(super) fn session_of_its_own(&self) -> Result<NodeSession<'static>, CommandError> {
+        match &self.keeping {
+            Keeping::Lazy(_) => Ok(NodeSession::owned(self.opener.open()?)),
+            Keeping::Idle(idle) => {
+                let reused = lock(idle).pop();
+                let fresh = reused.is_none();
+                let connection = match reused {
+                    Some(connection) => connection,
+                    None => self.opener.open()?,
+                };
+                Ok(NodeSession {
+                    held: Held::Idle(IdleLease { connection: Some(connection), home: Arc::clone(idle) }),
+                    fresh,
+                })
+            }
+            Keeping::PerCommand => Ok(NodeSession::owned(self.opener.open()?)),
+            #[cfg(feature = "pool")]
+            Keeping::Pooled(pool) => {
+                let connection = pool
+                    .get()
+                    .map_err(|e| CommandError::Connection { delivery: Delivery::NotSent, source: Box::new(e) })?;
+                let fresh = connection.returned == 0;
+                Ok(NodeSession { held: Held::Pooled(connection), fresh })
+            }
+        }
+    }
+}
+
+/// Locks a mutex whose data stays consistent whatever a panicking holder did: a
+/// connection in an unknown state is dropped by the next error, an id or a list
+/// is replaced whole.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A connection to one node, held for one operation.
+pub(crate) struct NodeSession<'a> {
+    held: Held<'a>,
+    fresh: bool,
+}
+
+enum Held<'a> {
+    Shared(SharedConnection<'a>),
+    Owned(Option<redis::Connection>),
+    #[cfg(feature = "pool")]
+    Pooled(r2d2::PooledConnection<PoolManager>),
+    /// Taken from the node's idle connections; handed back when the session ends
+    /// (unless discarded).
+    Idle(IdleLease),
+}
+
+/// The lazy connection, held; the holder's id is cleared when it is handed back.
+struct SharedConnection<'a> {
+    guard: MutexGuard<'a, Option<redis::Connection>>,
+    holder: &'a Mutex<Option<ThreadId>>,
+}
+
+impl Drop for SharedConnection<'_> {
+    fn drop(&mut self) {
+        *lock(self.holder) = None;
+    }
+}
+
+impl NodeSession<'_> {
+    /// A session on a connection of its own, closed at the end.
+    pub(super) fn owned(connection: redis::Connection) -> NodeSession<'static> {
+        NodeSession { held: Held::Owned(Some(connection)), fresh: true }
+    }
+
+    fn connection(&mut self) -> Option<&mut redis::Connection> {
+        match &mut self.held {
+            Held::Shared(shared) => shared.guard.as_mut(),
+            Held::Owned(connection) => connection.as_mut(),
+            #[cfg(feature = "pool")]
+            Held::Pooled(pooled) => (!pooled.broken).then_some(&mut pooled.connection),
+            Held::Idle(lease) => lease.connection.as_mut(),
+        }
+    }
+
+    /// After an I/O error or a timeout a reply may still be in flight: the
+    /// connection must never be used again.
+    fn discard(&mut self) {
+        match &mut self.held {
+            Held::Shared(shared) => *shared.guard = None,
+            Held::Owned(connection) => *connection = None,
+            #[cfg(feature = "pool")]
+            Held::Pooled(pooled) => {
+                pooled.broken = true;
+                pooled.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            Held::Idle(lease) => {
+                lease.connection = None;
+                // The other idle connections of the node may be dead as well (a
+                // restart): close them rather than fail one operation each.
+                lock(&lease.home).clear();
+            }
+        }
+    }
+}
+
+/// A connection taken from an idle list, given back when dropped (unless the
+/// session discarded it after an error).
+struct IdleLease {
+    connection: Option<redis::Connection>,
+    home: Arc<Mutex<Vec<redis::Connection>>>,
+}
+
+impl Drop for IdleLease {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            let mut idle = lock(&self.home);
+            if idle.len() < MAX_IDLE {
+                idle.push(connection);
+            }
+        }
+    }
+}
+
+impl Session for NodeSession<'_> {
+    fn query(&mut self, request: &Request<'_>) -> Result<Reply, CommandError> {
+        let mut packed = Vec::with_capacity(request.resp_len());
+        request.write_resp(&mut packed);
+        let Some(connection) = self.connection() else {
+            return Err(discarded());
+        };
+        // A write that fails leaves the command incomplete on the server, which
+        // never runs a partial command: not sent. A failure while reading the
+        // reply leaves the outcome unknown.
+        let outcome = match connection.send_packed_command(&packed) {
+            Err(e) => Err((Delivery::NotSent, e)),
+            Ok(()) => connection.recv_response().map_err(|e| (Delivery::Unknown, e)),
+        };
+        match outcome {
+            Ok(value) => reply_from(value),
+            Err((delivery, error)) => match error.code() {
+                Some(_) => Err(server_error_of(&error)),
+                None => {
+                    self.discard();
+                    Err(CommandError::Connection { delivery, source: error.into() })
+                }
+            },
+        }
+    }
+
+    fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    fn query_pipelined(&mut self, requests: &[Request<'_>]) -> Vec<Result<Reply, CommandError>> {
+        let packed = write_resp_all(requests);
+        let Some(connection) = self.connection() else {
+            return requests.iter().map(|_| Err(discarded())).collect();
+        };
+        // Part of a pipeline may have been written (and run) before a write fails:
+        // then no command's fate is known.
+        let mut failure = connection.send_packed_command(&packed).err().map(|e| (Delivery::Unknown, e));
+        drop(packed);
+        let mut results = Vec::with_capacity(requests.len());
+        for _ in requests {
+            if failure.is_none() {
+                match connection.recv_response() {
+                    Ok(value) => results.push(reply_from(value)),
+                    Err(error) if error.code().is_some() => results.push(Err(server_error_of(&error))),
+                    Err(error) => failure = Some((Delivery::Unknown, error)),
+                }
+            }
+            if let Some((delivery, error)) = &failure {
+                // The first failed command carries the error itself; the later
+                // ones were in the same write, so their fate is just as unknown.
+                let source: Box<dyn std::error::Error + Send + Sync> = if results.iter().any(is_connection_error) {
+                    format!("no reply: the connection failed on an earlier command of the same batch: {error}").into()
+                } else {
+                    error.to_string().into()
+                };
+                results.push(Err(CommandError::Connection { delivery: *delivery, source }));
+            }
+        }
+        if failure.is_some() {
+            self.discard();
+        }
+        results
+    }
+}
+
+/// The error for a session whose connection was dropped after an earlier failure.
+fn discarded() -> CommandError {
+    CommandError::Connection {
+        delivery: Delivery::NotSent,
+        source: "the connection was discarded after an earlier error".into(),
+    }
+}
+
+/// An r2d2 pool of connections opened by `opener`.
+#[cfg(feature = "pool")]
+fn pool(opener: &Opener, max_size: u32) -> Result<r2d2::Pool<PoolManager>> {
+    if max_size == 0 {
+        return Err(Error::Config("a pool needs at least one connection".into()));
+    }
+    Ok(r2d2::Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(0))
+        .connection_timeout(opener.timeouts.connect)
+        // `is_valid` sends nothing (a PING would double the round trips): it only
+        // refuses connections marked broken, or opened before a failure.
+        .test_on_check_out(true)
+        .build_unchecked(PoolManager { opener: opener.clone(), epoch: Default::default() }))
+}
+
+/// A pooled connection with a flag for "must not be reused".
+#[cfg(feature = "pool")]
+pub(crate) struct PooledConnection {
+    connection: redis::Connection,
+    broken: bool,
+    returned: u64,
+    /// The pool's epoch when this connection was opened.
+    born: u64,
+    /// The pool's epoch, bumped whenever a connection of the pool fails: the
+    /// failure may be a server restart, which leaves every older connection dead.
+    epoch: Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[cfg(feature = "pool")]
+impl PooledConnection {
+    fn is_stale(&self) -> bool {
+        self.broken || self.born < self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[cfg(feature = "pool")]
+pub(crate) struct PoolManager {
+    opener: Opener,
+    epoch: Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[cfg(feature = "pool")]
+impl r2d2::ManageConnection for PoolManager {
+    type Connection = PooledConnection;
+    type Error = CommandError;
+
+    fn connect(&self) -> Result<PooledConnection, CommandError> {
+        let born = self.epoch.load(std::sync::atomic::Ordering::SeqCst);
+        let connection = self.opener.open()?;
+        Ok(PooledConnection { connection, broken: false, returned: 0, born, epoch: Arc::clone(&self.epoch) })
+    }
+
+    fn is_valid(&self, pooled: &mut PooledConnection) -> Result<(), CommandError> {
+        if pooled.is_stale() {
+            Err(CommandError::Server(ServerError::parse("ERR connection opened before a failure")))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn has_broken(&self, pooled: &mut PooledConnection) -> bool {
+        // Called when a connection goes back to the pool: count it as used.
+        pooled.returned += 1;
+        pooled.is_stale() || !redis::ConnectionLike::is_open(&pooled.connection)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::RedisServer;
+
+    #[test]
+    fn a_thread_holding_the_lazy_connection_gets_another_instead_of_waiting_for_itself() {
+        let server = RedisServer::start().unwrap();
+        let node =
+            NodeConnections::new(&Dsn::parse(&server.url()).unwrap(), &Reuse::Lazy, Timeouts::default()).unwrap();
+        let key = crate::key::Key::new("k").unwrap();
+        let none = Reply::Status("none".into());
+        let mut held = node.session().unwrap();
+        let mut nested = node.session().unwrap();
+        assert!(nested.is_fresh(), "a connection of its own");
+        assert_eq!(nested.query(&Request::Type(&key)).unwrap(), none);
+        drop(nested);
+        assert_eq!(held.query(&Request::Type(&key)).unwrap(), none);
+        drop(held);
+        let mut again = node.session().unwrap();
+        assert!(!again.is_fresh(), "the shared connection is reused once handed back");
+        assert_eq!(again.query(&Request::Type(&key)).unwrap(), none);
+    }
+}

@@ -1,0 +1,224 @@
+//! The commands the dispatcher sends, as typed values: a backend sees which
+//! script and which key each command is for (a cluster routes by [`Request::key`]
+//! without reading the bytes back), and the bytes are written here, once, for
+//! every backend ([`Request::write_resp`], or [`Request::for_each_arg`] for a
+//! client library that frames commands itself).
+
+use std::time::Duration;
+
+use crate::call::{Decimal, ScriptCall};
+use crate::key::Key;
+use crate::script::Script;
+
+/// One command for a [`Session`](super::Session).
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Request<'c> {
+    /// `EVALSHA sha1 numkeys keys… args…` (`EVALSHA_RO` for a read-only script).
+    Eval(&'c ScriptCall),
+    /// `EVAL source numkeys keys… args…` (`EVAL_RO` for a read-only script) with
+    /// the script's bundled source: sent after the server refused the same call's
+    /// `EVALSHA` twice with `NOSCRIPT` (its scripts are being flushed), so that no
+    /// flush can fail an operation. The server caches the script under the same SHA1.
+    EvalSource(&'c ScriptCall),
+    /// `SCRIPT LOAD source`.
+    Load(Script),
+    /// `TYPE key`: what a key holds, after a `WRONGTYPE` refusal.
+    Type(&'c Key),
+    /// `BLPOP key timeout`: waits for a model's signal (see `Wait::on_signal`).
+    Pop(&'c Key, Duration),
+    /// `MULTI`.
+    Multi,
+    /// `EXEC`.
+    Exec,
+    /// `ASKING`: lets the next command through to a cluster node importing its slot.
+    Asking,
+    /// `CLUSTER SLOTS`: which node serves which slots.
+    ClusterSlots,
+}
+
+impl<'c> Request<'c> {
+    /// The key a Redis Cluster routes the command by: the call's first key, the
+    /// key of `TYPE` and `BLPOP`; `None` for commands without one (`SCRIPT LOAD`,
+    /// `MULTI`, `EXEC`), which go wherever the session is.
+    pub fn key(&self) -> Option<&'c Key> {
+        match self {
+            Request::Eval(call) | Request::EvalSource(call) => call.keys.first(),
+            Request::Type(key) | Request::Pop(key, _) => Some(key),
+            Request::Load(_) | Request::Multi | Request::Exec | Request::Asking | Request::ClusterSlots => None,
+        }
+    }
+
+    /// The script call the command runs, if it runs one.
+    pub fn call(&self) -> Option<&'c ScriptCall> {
+        match self {
+            Request::Eval(call) | Request::EvalSource(call) => Some(call),
+            _ => None,
+        }
+    }
+
+    /// True for a command that may block the connection for a while (`BLPOP`).
+    pub fn is_blocking(&self) -> bool {
+        matches!(self, Request::Pop(..))
+    }
+
+    /// The command's name, as sent.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Eval(call) if call.script.is_read_only() => "EVALSHA_RO",
+            Request::Eval(_) => "EVALSHA",
+            Request::EvalSource(call) if call.script.is_read_only() => "EVAL_RO",
+            Request::EvalSource(_) => "EVAL",
+            Request::Load(_) => "SCRIPT",
+            Request::Type(_) => "TYPE",
+            Request::Pop(..) => "BLPOP",
+            Request::Multi => "MULTI",
+            Request::Exec => "EXEC",
+            Request::Asking => "ASKING",
+            Request::ClusterSlots => "CLUSTER",
+        }
+    }
+
+    /// How many arguments the command has, its name included.
+    pub fn arg_count(&self) -> usize {
+        match self {
+            Request::Eval(call) | Request::EvalSource(call) => 3 + call.keys.len() + call.args.len(),
+            Request::Load(_) | Request::Pop(..) => 3,
+            Request::Type(_) | Request::ClusterSlots => 2,
+            Request::Multi | Request::Exec | Request::Asking => 1,
+        }
+    }
+
+    /// Calls `f` with each argument of the command in order, its name first.
+    pub fn for_each_arg(&self, mut f: impl FnMut(&[u8])) {
+        f(self.name().as_bytes());
+        match self {
+            Request::Eval(call) | Request::EvalSource(call) => {
+                match self {
+                    Request::Eval(_) => f(call.script.sha1().as_bytes()),
+                    _ => f(call.script.source().as_bytes()),
+                }
+                let key_count = u64::try_from(call.keys.len()).unwrap_or(u64::MAX);
+                f(Decimal::unsigned(key_count).as_bytes());
+                for key in &call.keys {
+                    f(key.as_bytes());
+                }
+                for arg in &call.args {
+                    arg.with_bytes(&mut f);
+                }
+            }
+            Request::Load(script) => {
+                f(b"LOAD");
+                f(script.source().as_bytes());
+            }
+            Request::Type(key) => f(key.as_bytes()),
+            Request::Pop(key, timeout) => {
+                f(key.as_bytes());
+                // Seconds as a decimal with millisecond precision; 0 would mean "forever".
+                let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+                let seconds = format!("{}.{:03}", millis / 1000, millis % 1000);
+                f(seconds.as_bytes());
+            }
+            Request::ClusterSlots => f(b"SLOTS"),
+            Request::Multi | Request::Exec | Request::Asking => {}
+        }
+    }
+
+    /// The command's arguments, name first, copied.
+    pub fn to_args(&self) -> Vec<Vec<u8>> {
+        let mut args = Vec::with_capacity(self.arg_count());
+        self.for_each_arg(|arg| args.push(arg.to_vec()));
+        args
+    }
+
+    /// The exact length of the command in RESP (see [`write_resp`](Self::write_resp)),
+    /// for sizing a send buffer once.
+    pub fn resp_len(&self) -> usize {
+        let mut len = 1 + decimal_len(self.arg_count()) + 2;
+        self.for_each_arg(|arg| len += 1 + decimal_len(arg.len()) + 2 + arg.len() + 2);
+        len
+    }
+
+    /// Appends the command in RESP (`*<n>`, then `$<len>` and the bytes of each
+    /// argument), as every Redis client sends commands.
+    pub fn write_resp(&self, out: &mut Vec<u8>) {
+        out.push(b'*');
+        push_decimal(out, self.arg_count());
+        out.extend_from_slice(b"\r\n");
+        self.for_each_arg(|arg| {
+            out.push(b'$');
+            push_decimal(out, arg.len());
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        });
+    }
+}
+
+/// Writes several requests in RESP into one buffer, reserved once to the exact size.
+pub fn write_resp_all(requests: &[Request<'_>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(requests.iter().map(Request::resp_len).sum());
+    for request in requests {
+        request.write_resp(&mut out);
+    }
+    out
+}
+
+fn push_decimal(out: &mut Vec<u8>, number: usize) {
+    // Most lengths and counts are one or two digits.
+    match number {
+        0..=9 => out.push(b'0' + number as u8),
+        10..=99 => out.extend_from_slice(&[b'0' + (number / 10) as u8, b'0' + (number % 10) as u8]),
+        _ => out.extend_from_slice(Decimal::unsigned(u64::try_from(number).unwrap_or(u64::MAX)).as_bytes()),
+    }
+}
+
+fn decimal_len(mut number: usize) -> usize {
+    let mut len = 1;
+    while number >= 10 {
+        number /= 10;
+        len += 1;
+    }
+    len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::{Arg, Node, Target, counter};
+
+    #[test]
+    fn requests_are_packed_as_the_redis_crate_packs_them() {
+        let key = Key::new("visitors").unwrap();
+        let long = Key::new(vec![b'x'; 12_345]).unwrap();
+        let target = Target { reads: Node::Replica, redis_type: "string" };
+        let incr = counter::Incr { counter: &key, amount: Arg::Int(-42) }.call(target).unwrap();
+        let get = counter::Get { counter: &long }.call(target).unwrap();
+        let requests = [
+            Request::Eval(&incr),
+            Request::EvalSource(&get),
+            Request::Load(incr.script),
+            Request::Type(&key),
+            Request::Pop(&key, Duration::from_millis(1500)),
+            Request::Multi,
+            Request::ClusterSlots,
+        ];
+        for request in requests {
+            let args = request.to_args();
+            let mut expected = redis::cmd(std::str::from_utf8(&args[0]).unwrap());
+            for arg in &args[1..] {
+                expected.arg(arg);
+            }
+            let mut packed = Vec::new();
+            request.write_resp(&mut packed);
+            assert_eq!(packed, expected.get_packed_command(), "{request:?}");
+            assert_eq!(packed.len(), request.resp_len(), "{request:?}");
+            assert_eq!(args.len(), request.arg_count());
+        }
+        assert_eq!(Request::Eval(&get).name(), "EVALSHA_RO");
+        assert_eq!(Request::Pop(&key, Duration::from_millis(1500)).to_args()[2], b"1.500");
+        assert_eq!(Request::Pop(&key, Duration::ZERO).to_args()[2], b"0.001", "never 0, which blocks forever");
+        assert_eq!(Request::Eval(&incr).key(), Some(&key));
+        assert_eq!(Request::Load(incr.script).key(), None);
+    }
+}

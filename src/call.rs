@@ -1,0 +1,272 @@
+//! Script calls: which script, its `KEYS` and `ARGV`, and the node it is sent to.
+//!
+//! Every call is built by the struct that `build.rs` generates for its script
+//! from the script's header comment: the Rust call of `lua/<model>/<op>.lua` is
+//! `call::<model>::<Op>`, whose fields are the header's `KEYS` and `ARGV` names.
+//! Nothing else in the crate writes a script's key or argument order.
+
+use std::borrow::Cow;
+
+use crate::error::{Error, Result};
+use crate::key::{Key, MAX_BULK_LEN};
+use crate::script::Script;
+
+/// Which server an operation is sent to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Node {
+    /// The master: every write, and reads of models set to read from the master.
+    Master,
+    /// The replica when one is configured (else the master): reads.
+    Replica,
+}
+
+/// One argument of a script call. Numbers stay numbers until they are written
+/// to the connection, so building a call allocates nothing for them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Arg {
+    /// A signed integer, sent in decimal.
+    Int(i64),
+    /// An unsigned integer, sent in decimal.
+    Uint(u64),
+    /// Bytes, sent as they are (an encoded value, a token).
+    Bytes(Vec<u8>),
+    /// A constant word (`"1"`, `"evict"`).
+    Word(&'static str),
+}
+
+impl Arg {
+    /// Calls `f` with the argument's bytes (a number formatted on the stack).
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            Arg::Int(n) => f(Decimal::signed(*n).as_bytes()),
+            Arg::Uint(n) => f(Decimal::unsigned(*n).as_bytes()),
+            Arg::Bytes(bytes) => f(bytes),
+            Arg::Word(word) => f(word.as_bytes()),
+        }
+    }
+
+    /// The argument's bytes.
+    pub fn to_bytes(&self) -> Cow<'_, [u8]> {
+        match self {
+            Arg::Bytes(bytes) => Cow::Borrowed(bytes),
+            Arg::Word(word) => Cow::Borrowed(word.as_bytes()),
+            number => Cow::Owned(number.with_bytes(<[u8]>::to_vec)),
+        }
+    }
+
+    /// The number of bytes sent.
+    pub fn len(&self) -> usize {
+        match self {
+            Arg::Bytes(bytes) => bytes.len(),
+            Arg::Word(word) => word.len(),
+            number => number.with_bytes(<[u8]>::len),
+        }
+    }
+
+    /// True for an empty argument.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+macro_rules! arg_from {
+    ($($source:ty => $variant:ident as $target:ty),* $(,)?) => {
+        $(impl From<$source> for Arg {
+            fn from(value: $source) -> Arg {
+                Arg::$variant(<$target>::from(value))
+            }
+        })*
+    };
+}
+
+arg_from!(i64 => Int as i64, i32 => Int as i64, u64 => Uint as u64, u32 => Uint as u64, u16 => Uint as u64);
+
+impl From<Vec<u8>> for Arg {
+    fn from(bytes: Vec<u8>) -> Arg {
+        Arg::Bytes(bytes)
+    }
+}
+
+impl From<&'static str> for Arg {
+    fn from(word: &'static str) -> Arg {
+        Arg::Word(word)
+    }
+}
+
+impl From<bool> for Arg {
+    /// `"1"` or `"0"`, as the scripts take flags.
+    fn from(flag: bool) -> Arg {
+        Arg::Word(if flag { "1" } else { "0" })
+    }
+}
+
+/// A number in decimal ASCII, on the stack.
+pub(crate) struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    pub(crate) fn unsigned(mut number: u64) -> Decimal {
+        let mut decimal = Decimal { digits: [0; 20], start: 20 };
+        loop {
+            decimal.start -= 1;
+            decimal.digits[decimal.start] = b'0' + (number % 10) as u8;
+            number /= 10;
+            if number == 0 {
+                return decimal;
+            }
+        }
+    }
+
+    fn signed(number: i64) -> Decimal {
+        let mut decimal = Decimal::unsigned(number.unsigned_abs());
+        if number < 0 {
+            // 20 digits hold u64::MAX; i64's magnitude has at most 19.
+            decimal.start -= 1;
+            decimal.digits[decimal.start] = b'-';
+        }
+        decimal
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.digits[self.start..]
+    }
+}
+
+/// Where a model's calls go and what its key holds: the part of a call the
+/// generated structs take from the model.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Target {
+    /// Where read-only scripts go ([`Node::Replica`] unless the model reads from
+    /// the master); writes always go to the master.
+    pub(crate) reads: Node,
+    /// The Redis type at the model's key, for the error on `WRONGTYPE`.
+    pub(crate) redis_type: &'static str,
+}
+
+impl Target {
+    /// The same target with reads on the master: for reads that must never see a
+    /// lagging replica (a lock's state).
+    pub(crate) fn reads_from_master(self) -> Target {
+        Target { reads: Node::Master, ..self }
+    }
+}
+
+/// One script invocation, fully described.
+#[derive(Clone, Debug)]
+pub struct ScriptCall {
+    pub(crate) script: Script,
+    pub(crate) keys: Vec<Key>,
+    pub(crate) args: Vec<Arg>,
+    pub(crate) node: Node,
+    pub(crate) redis_type: &'static str,
+    /// True when sending the call again cannot apply it twice: it carries a token
+    /// or an operation id that the script recognises (an acquisition resent with
+    /// its token returns what the first attempt got). After an outcome that is
+    /// unknown (a connection lost after sending), the client then settles it by
+    /// resending instead of reporting that it may have applied.
+    pub(crate) resendable: bool,
+}
+
+impl ScriptCall {
+    /// A call of `script` (which the generated structs name), refusing arguments
+    /// over the server's bulk limit before anything is sent.
+    pub(crate) fn new(script: Script, target: Target, keys: Vec<Key>, args: Vec<Arg>) -> Result<ScriptCall> {
+        if let Some(arg) = args.iter().find(|arg| arg.len() > MAX_BULK_LEN) {
+            return Err(Error::TooLarge { what: "value", len: arg.len(), max: MAX_BULK_LEN });
+        }
+        let node = if script.is_read_only() { target.reads } else { Node::Master };
+        Ok(ScriptCall { script, keys, args, node, redis_type: target.redis_type, resendable: script.is_read_only() })
+    }
+
+    /// Marks the call as safe to send again after an unknown outcome: its script
+    /// returns the first attempt's result to a resend (a token or operation id in
+    /// its arguments). Read-only calls are resendable already.
+    #[allow(dead_code, reason = "the acquisitions that carry a client token are being moved onto it")]
+    pub(crate) fn resendable(mut self) -> ScriptCall {
+        self.resendable = true;
+        self
+    }
+
+    /// True when sending the call again cannot apply it twice: a read-only call,
+    /// or one whose script returns the first attempt's result to a resend.
+    pub fn is_resendable(&self) -> bool {
+        self.resendable
+    }
+
+    /// The script this call runs.
+    pub fn script(&self) -> Script {
+        self.script
+    }
+
+    /// The keys passed as `KEYS`, in order.
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
+    }
+
+    /// The arguments passed as `ARGV`, in order.
+    pub fn args(&self) -> &[Arg] {
+        &self.args
+    }
+
+    /// The node the call is routed to.
+    pub fn node(&self) -> Node {
+        self.node
+    }
+
+    /// The model's key (`KEYS[1]`): every script names one (the build script
+    /// refuses a header without `KEYS[1]`).
+    pub fn key(&self) -> &Key {
+        &self.keys[0]
+    }
+}
+
+include!(concat!(env!("OUT_DIR"), "/calls.rs"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_sent_in_decimal() {
+        for n in [0, 1, -1, 9, 10, -10, 123, i64::MAX, i64::MIN] {
+            assert_eq!(Arg::Int(n).to_bytes().as_ref(), n.to_string().as_bytes());
+            assert_eq!(Arg::Int(n).len(), n.to_string().len());
+        }
+        for n in [0, 7, 99, 100, u64::MAX] {
+            assert_eq!(Arg::Uint(n).to_bytes().as_ref(), n.to_string().as_bytes());
+        }
+        assert_eq!(Arg::from(true).to_bytes().as_ref(), b"1");
+    }
+
+    #[test]
+    fn generated_calls_keep_the_header_order() {
+        let target = Target { reads: Node::Replica, redis_type: "list" };
+        let [ready, items, deliveries, inflight, dead, foreign] =
+            ["q", "{q}:items", "{q}:deliveries", "{q}:inflight", "{q}:dead", "{q}:foreign"]
+                .map(|k| Key::new(k).unwrap());
+        let call = reliable_queue::Pop {
+            foreign: &foreign,
+            ready: &ready,
+            items: &items,
+            deliveries: &deliveries,
+            inflight: &inflight,
+            dead: &dead,
+            limit: 100u64.into(),
+            visibility_ms: 30_000u64.into(),
+            max_deliveries: 5u32.into(),
+        }
+        .call(target)
+        .unwrap();
+        let header = call.script().header();
+        let key_names: Vec<&str> = header.keys.iter().map(|param| param.name.as_str()).collect();
+        assert_eq!(key_names, ["ready", "items", "deliveries", "inflight", "dead", "foreign"]);
+        assert_eq!(call.keys(), &[ready, items, deliveries, inflight, dead, foreign]);
+        let args: Vec<_> = call.args().iter().map(|arg| arg.to_bytes().into_owned()).collect();
+        assert_eq!(args, [b"30000".to_vec(), b"5".to_vec(), b"100".to_vec()]);
+        assert_eq!(call.node(), Node::Master, "a write goes to the master");
+    }
+}
