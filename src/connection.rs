@@ -12,7 +12,9 @@ use std::time::Duration;
 /// - `redis://[user[:password]@]host[:port][/db]` (port 6379, db 0 by default;
 ///   IPv6 hosts in brackets; user and password percent-encoded),
 /// - `unix:///path/to/redis.sock[?db=N]` (user and password as above),
-/// - `rediss://…`, as `redis://` but over TLS (feature `tls`).
+/// - `rediss://…`, as `redis://` but over TLS (feature `tls`),
+/// - `valkey://…` and `valkeys://…`, the same as `redis://` and `rediss://` (the
+///   schemes Valkey's clients use); shown as `redis://` and `rediss://`.
 ///
 /// Anything else — an unknown scheme, a missing host, a db that is not a number,
 /// an unknown query parameter — is a [`DsnError`], never a silent default.
@@ -24,6 +26,8 @@ use std::time::Duration;
 /// assert_eq!(dsn.db(), 2);
 /// assert_eq!(dsn.to_string(), "redis://app:***@10.0.0.5:6380/2");
 /// assert!("http://localhost".parse::<Dsn>().is_err());
+/// let valkey: Dsn = "valkey://10.0.0.7/1".parse()?;
+/// assert_eq!(valkey, "redis://10.0.0.7:6379/1".parse()?);
 /// # Ok::<(), redisext::DsnError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
@@ -151,7 +155,7 @@ impl Dsn {
             }
         }
         let (address, db) = match url.scheme() {
-            "redis" | "rediss" => {
+            scheme @ ("redis" | "rediss" | "valkey" | "valkeys") => {
                 let host = match url.host() {
                     Some(url::Host::Ipv6(ip)) => ip.to_string(),
                     Some(host) => host.to_string(),
@@ -165,12 +169,12 @@ impl Dsn {
                     "" => 0,
                     path => parse_db(dsn, path)?,
                 };
-                let address = if url.scheme() == "redis" {
+                let address = if matches!(scheme, "redis" | "valkey") {
                     Address::Tcp { host, port }
                 } else if cfg!(feature = "tls") {
                     Address::Tls { host, port }
                 } else {
-                    return Err(DsnError::new(dsn, "rediss:// needs redisext built with the `tls` feature"));
+                    return Err(DsnError::new(dsn, format!("{scheme}:// needs redisext built with the `tls` feature")));
                 };
                 (address, db)
             }
@@ -188,7 +192,7 @@ impl Dsn {
             other => {
                 return Err(DsnError::new(
                     dsn,
-                    format!("unknown scheme {other:?}: use redis://, rediss:// or unix://"),
+                    format!("unknown scheme {other:?}: use redis://, rediss://, valkey://, valkeys:// or unix://"),
                 ));
             }
         };
@@ -402,6 +406,7 @@ pub enum Reuse {
     /// A pool of up to `max_size` connections per node (r2d2), for many threads
     /// sharing one client under load.
     #[cfg(feature = "pool")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pool")))]
     Pooled {
         /// The most connections open at once per node.
         max_size: u32,
@@ -411,11 +416,12 @@ pub enum Reuse {
 /// How the async client ([`AsyncClient`](crate::AsyncClient)) keeps its
 /// connections to each node.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AsyncReuse {
     /// `connections` multiplexed connections per node, each shared by every task
-    /// and reconnecting by itself (the redis crate's `ConnectionManager`);
+    /// and opened again on its next use after it failed;
     /// operations take them in turn. One is the default and enough for most
     /// services: a multiplexed connection already carries any number of concurrent
     /// requests. More spread the load over several sockets (see the README).
@@ -429,6 +435,7 @@ pub enum AsyncReuse {
 }
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 impl Default for AsyncReuse {
     fn default() -> Self {
         AsyncReuse::Multiplexed { connections: 1 }
@@ -485,6 +492,26 @@ mod tests {
         let dsn = Dsn::parse("unix:///run/redis.sock?db=3").unwrap();
         assert_eq!(dsn.address(), &Address::Unix("/run/redis.sock".into()));
         assert_eq!(dsn.db(), 3);
+    }
+
+    #[test]
+    fn valkey_schemes_are_redis_ones() {
+        let dsn = Dsn::parse("valkey://app:pw@[::1]:7000/4").unwrap();
+        assert_eq!(dsn, Dsn::parse("redis://app:pw@[::1]:7000/4").unwrap());
+        assert_eq!(dsn.to_string(), "redis://app:***@[::1]:7000/4");
+        assert_eq!(Dsn::parse("valkey://h").unwrap().address(), &Address::Tcp { host: "h".into(), port: 6379 });
+        if cfg!(feature = "tls") {
+            let dsn = Dsn::parse("valkeys://h:6380/2").unwrap();
+            assert_eq!(dsn, Dsn::parse("rediss://h:6380/2").unwrap());
+            assert_eq!(dsn.address(), &Address::Tls { host: "h".into(), port: 6380 });
+            assert_eq!(dsn.to_string(), "rediss://h:6380/2");
+        } else {
+            assert_eq!(reason("valkeys://h"), "valkeys:// needs redisext built with the `tls` feature");
+        }
+        assert!(reason("valkey://").contains("host"));
+        assert!(reason("valkey://h/x").contains("not a non-negative number"));
+        assert!(reason("valkey://h/0?db=1").contains("unknown query parameter"));
+        assert!(reason("valkey+unix:///s").contains("valkey://"));
     }
 
     #[test]

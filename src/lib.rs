@@ -97,11 +97,12 @@
 //! [`script::all`] lists every bundled script with its SHA1 and flags;
 //! [`Script::source`] is the exact text sent to the server. [`manifest::manifest`]
 //! describes them all as JSON (keys, arguments, returns, cost, commands called),
-//! for an auditor to diff between releases or an application to log at start-up,
-//! and [`lint`] checks scripts against the conventions they follow. The
-//! `redisext` command-line tool (feature `cli`) shows, checks and loads them.
+//! for an auditor to diff between releases or an application to log at start-up.
+//! The `redisext` command-line tool (the `redisext-cli` crate) shows, lints,
+//! verifies and loads them, and benchmarks them against plain commands.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The modules form a graph without cycles, bottom up: wire, script, receipt,
 // connection and serializer; error; key; call; backend (request, traits, node,
@@ -112,15 +113,12 @@
 mod async_client;
 pub mod backend;
 mod batch;
-#[cfg(feature = "bench")]
-pub mod bench;
 mod call;
 mod client;
 pub mod connection;
 mod dispatch;
 mod error;
 mod key;
-pub mod lint;
 pub mod manifest;
 pub mod model;
 mod op;
@@ -130,17 +128,22 @@ mod retry;
 mod route;
 pub mod script;
 pub mod serializer;
+#[cfg(any(test, feature = "testing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod wire;
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use async_client::{AsyncClient, AsyncClientBuilder, Pending};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use backend::{AsyncBackend, AsyncSession, RedisAsyncBackend};
 pub use backend::{Backend, RedisBackend, Session};
 pub use call::{Arg, Durable, Node, ScriptCall};
 pub use client::{Builder, Client, ClientBuilder};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use connection::AsyncReuse;
 pub use connection::{Dsn, DsnError, Reuse, Timeouts};
 pub use error::{Error, KeyDisplay, Result};

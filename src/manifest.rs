@@ -16,9 +16,10 @@
 //! assert_eq!(incr["commands"][0], "INCRBY");
 //! ```
 
+use std::collections::BTreeSet;
+
 use serde_json::{Value, json};
 
-use crate::lint;
 use crate::script::{self, Param, Script};
 
 /// The manifest of every bundled script, as JSON:
@@ -96,10 +97,128 @@ pub fn entry(script: Script) -> Value {
         "args": slots(&header.args),
         "returns": header.returns,
         "worst_case": header.worst_case,
-        "commands": lint::commands_called(script.source()),
+        "commands": commands_called(script.source()),
         "lines": script.source().lines().count(),
         "bytes": script.source().len(),
     })
+}
+
+/// Redis commands whose first argument is a subcommand: listed as `XGROUP CREATE`.
+const CONTAINERS: &[&str] = &[
+    "ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "FUNCTION", "LATENCY", "MEMORY", "MODULE", "OBJECT", "PUBSUB",
+    "SCRIPT", "SLOWLOG", "XGROUP", "XINFO",
+];
+
+/// The Redis commands a script calls (`redis.call`/`redis.pcall` with a string
+/// literal for the command's name), upper case, sorted, without duplicates, with
+/// the subcommand of a container (`XGROUP CREATE`). Comments and strings are
+/// skipped; a name that is not a literal is left out.
+///
+/// ```
+/// use redisext::manifest::commands_called;
+/// let source = "#!lua\n-- redis.call('DEL', KEYS[1]) is not called\n\
+///               local n = redis.call('llen', KEYS[1])\n\
+///               redis.pcall(\"XGROUP\", 'CREATE', KEYS[1], 'g', '$')\n\
+///               return redis.call('LLEN', KEYS[1]) + n\n";
+/// assert_eq!(commands_called(source), ["LLEN", "XGROUP CREATE"]);
+/// ```
+pub fn commands_called(source: &str) -> Vec<String> {
+    let tokens = lua_tokens(source);
+    let mut names = BTreeSet::new();
+    for (at, window) in tokens.windows(5).enumerate() {
+        let [
+            LuaToken::Word("redis"),
+            LuaToken::Mark(b'.'),
+            LuaToken::Word("call" | "pcall"),
+            LuaToken::Mark(b'('),
+            LuaToken::Text(name),
+        ] = window
+        else {
+            continue;
+        };
+        let name = name.to_ascii_uppercase();
+        let subcommand = match tokens.get(at + 5..at + 7) {
+            Some([LuaToken::Mark(b','), LuaToken::Text(sub)]) if CONTAINERS.contains(&name.as_str()) => {
+                Some(sub.to_ascii_uppercase())
+            }
+            _ => None,
+        };
+        names.insert(match subcommand {
+            Some(sub) => format!("{name} {sub}"),
+            None => name,
+        });
+    }
+    names.into_iter().collect()
+}
+
+/// A token of Lua source, as far as [`commands_called`] needs: names and numbers
+/// are words, string literals their raw text, anything else a one-byte mark.
+#[derive(Debug, PartialEq)]
+enum LuaToken<'a> {
+    Word(&'a str),
+    Text(&'a str),
+    Mark(u8),
+}
+
+fn lua_tokens(source: &str) -> Vec<LuaToken<'_>> {
+    let bytes = source.as_bytes();
+    let mut tokens = Vec::new();
+    // Redis strips a `#!` first line before compiling it.
+    let mut i = if bytes.starts_with(b"#!") { source.find('\n').unwrap_or(bytes.len()) } else { 0 };
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+        } else if bytes[i..].starts_with(b"--") {
+            i = match long_bracket(bytes, i + 2) {
+                Some((_, end)) => end,
+                None => source[i..].find('\n').map_or(bytes.len(), |n| i + n),
+            };
+        } else if let Some((text, end)) = long_bracket(bytes, i) {
+            tokens.push(LuaToken::Text(&source[text]));
+            i = end;
+        } else if c == b'"' || c == b'\'' {
+            let start = i + 1;
+            i = start;
+            while i < bytes.len() && bytes[i] != c {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            if i >= bytes.len() {
+                break; // an unfinished string: not Lua, nothing more to read
+            }
+            tokens.push(LuaToken::Text(&source[start..i]));
+            i += 1;
+        } else if c.is_ascii_alphanumeric() || c == b'_' {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            tokens.push(LuaToken::Word(&source[start..i]));
+        } else {
+            tokens.push(LuaToken::Mark(c));
+            // One mark per character, also for a multi-byte one.
+            i += source[i..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    tokens
+}
+
+/// A long bracket (`[[…]]`, `[==[…]==]`) opening at `at`: its text and the index
+/// past its end (the end of the source when it is not closed).
+fn long_bracket(bytes: &[u8], at: usize) -> Option<(std::ops::Range<usize>, usize)> {
+    let rest = bytes.get(at..)?.strip_prefix(b"[")?;
+    let level = rest.iter().take_while(|&&b| b == b'=').count();
+    if rest.get(level) != Some(&b'[') {
+        return None;
+    }
+    let start = at + level + 2;
+    let mut closing = vec![b']'];
+    closing.extend(std::iter::repeat_n(b'=', level));
+    closing.push(b']');
+    match bytes[start..].windows(closing.len()).position(|w| w == closing.as_slice()) {
+        Some(offset) => Some((start..start + offset, start + offset + closing.len())),
+        None => Some((start..bytes.len(), bytes.len())),
+    }
 }
 
 #[cfg(test)]
@@ -128,6 +247,21 @@ mod tests {
         assert_eq!(rename["flags"], json!([]));
         let get = scripts.iter().find(|s| s["name"] == "map/get").expect("map/get");
         assert_eq!(get["flags"], json!(["no-writes"]));
+    }
+
+    #[test]
+    fn commands_called_lists_each_once_and_skips_comments_and_strings() {
+        let source = "#!lua\nredis.call('get', KEYS[1])\nredis.call('XGROUP', 'CREATE', KEYS[1], 'g', '$')\n\
+                      redis.call('GET', KEYS[1])\nreturn redis.call('TIME')\n";
+        assert_eq!(commands_called(source), ["GET", "TIME", "XGROUP CREATE"]);
+        let hidden = "#!lua\n--[==[ redis.call('DEL', KEYS[1]) ]==]\nlocal s = 'redis.call(\\'SET\\', k)'\n\
+                      local t = [[redis.call('HSET', k)]]\nreturn redis.pcall ( \"INCR\" , KEYS[1])\n";
+        assert_eq!(commands_called(hidden), ["INCR"]);
+        assert_eq!(commands_called("local name = 'GET'\nreturn redis.call(name, KEYS[1])"), Vec::<String>::new());
+        assert_eq!(commands_called("return redis.call('OBJECT', 'encoding', KEYS[1])"), ["OBJECT ENCODING"]);
+        // Unfinished strings and comments end the scan, without a panic.
+        assert!(commands_called("redis.call('GET").is_empty());
+        assert!(commands_called("--[[ open").is_empty());
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! replicas ([`RedisSentinels`]), with the faults a failover test needs (kill,
 //! pause, restart, slot migration, Sentinel failover).
 //!
+//! Behind the feature `testing`: add `redisext = { version = "…", features = ["testing"] }`
+//! to your `[dev-dependencies]`.
+//!
 //! Each server runs in a temporary directory, is stopped and its directory removed
 //! when its handle drops, and (on Linux) dies with the thread that started it even
 //! if the test process is killed — so start a server on a thread that outlives its

@@ -25,8 +25,10 @@ mod redis_crate;
 mod request;
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use nonblocking::{AsyncBackend, AsyncSession};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use redis_async::{RedisAsyncBackend, RedisAsyncSession};
 pub use redis_conversions::redis_client;
 pub use redis_crate::{RedisBackend, RedisSession};

@@ -6,12 +6,12 @@ use std::process::Command;
 
 use super::Settings;
 use super::report::{Ceiling, CeilingRun};
-use crate::connection::{Address, Dsn};
+use redisext::connection::{Address, Dsn};
 
 /// Runs `redis-benchmark` once per pipeline depth (one connection) and once per
 /// client count (no pipelining), or says why it could not.
 pub(crate) fn measure(dsn: &Dsn, settings: &Settings, prefix: &str) -> Ceiling {
-    let Some(script) = crate::script::find("counter/incr") else {
+    let Some(script) = redisext::script::find("counter/incr") else {
         return Ceiling::Skipped("counter/incr is not bundled".to_owned());
     };
     if dsn.password().is_some() || dsn.username().is_some() {

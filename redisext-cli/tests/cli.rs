@@ -1,10 +1,6 @@
 //! The `redisext` binary, run as a user runs it: every subcommand, its output and
 //! its exit status, against real servers (a master with a replica that lacks the
 //! scripts, a three-node cluster, a server with a password, no server at all).
-#![cfg(feature = "cli")]
-
-mod common;
-
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -12,11 +8,14 @@ use redisext::testing::RedisServer;
 use redisext::{Reply, script};
 use serde_json::Value;
 
+/// The repository root (where `lua/` is), which the tests run `redisext` from.
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
 /// Runs `redisext args…` from the repository root, with `env` set and the URL
 /// variables otherwise unset.
 fn redisext_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_redisext"));
-    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR")).env_remove("REDISEXT_URL").env_remove("REDIS_URL");
+    command.args(args).current_dir(ROOT).env_remove("REDISEXT_URL").env_remove("REDIS_URL");
     for (name, value) in env {
         command.env(name, value);
     }
@@ -29,6 +28,11 @@ fn redisext_with(args: &[&str], env: &[(&str, &str)]) -> Output {
         output.status.code()
     );
     output
+}
+
+/// A fresh standalone server for one test.
+fn server() -> RedisServer {
+    RedisServer::start().expect("start redis-server (is it installed?)")
 }
 
 fn redisext(args: &[&str]) -> Output {
@@ -179,23 +183,31 @@ fn lint_checks_the_repository_the_binary_and_any_directory() {
     assert!(stdout(&embedded).contains("in the scripts built into redisext: no findings"));
 
     // The fixture directory is laid out as lua/ is: bad/*.lua and good/*.lua.
-    let fixtures = redisext(&["scripts", "lint", "tests/lint_fixtures"]);
+    let fixtures = redisext(&["scripts", "lint", "redisext-cli/tests/lint_fixtures"]);
     assert_eq!(status(&fixtures), 1, "findings make the exit status 1");
     let text = stdout(&fixtures);
-    assert!(text.contains("tests/lint_fixtures/bad/loops.lua:10: [loop-bound] "), "{text}");
-    assert!(text.contains("tests/lint_fixtures/bad/built_key.lua:14: [key-from-keys] argument 2 of RENAME"), "{text}");
+    assert!(text.contains("redisext-cli/tests/lint_fixtures/bad/loops.lua:10: [loop-bound] "), "{text}");
+    assert!(
+        text.contains("redisext-cli/tests/lint_fixtures/bad/built_key.lua:14: [key-from-keys] argument 2 of RENAME"),
+        "{text}"
+    );
     assert!(!text.contains("/good/"), "the good fixtures have findings: {text}");
-    let report = redisext::lint::check_dir(std::path::Path::new("tests/lint_fixtures")).expect("lint");
-    let last =
-        format!("checked {} scripts in tests/lint_fixtures: {} findings\n", report.scripts, report.findings.len());
+    let report =
+        redisext_cli::lint::check_dir(std::path::Path::new(ROOT).join("redisext-cli/tests/lint_fixtures").as_path())
+            .expect("lint");
+    let last = format!(
+        "checked {} scripts in redisext-cli/tests/lint_fixtures: {} findings\n",
+        report.scripts,
+        report.findings.len()
+    );
     assert!(text.ends_with(&last), "{text}");
     assert_eq!(text.lines().count(), report.findings.len() + 1);
 
-    let as_json = json(&redisext(&["scripts", "lint", "--json", "tests/lint_fixtures"]));
+    let as_json = json(&redisext(&["scripts", "lint", "--json", "redisext-cli/tests/lint_fixtures"]));
     let findings = as_json["findings"].as_array().expect("findings");
     assert_eq!(findings.len(), report.findings.len());
     assert_eq!(as_json["scripts"], report.scripts);
-    assert!(findings.iter().any(|f| f["path"] == "tests/lint_fixtures/bad/read_only_writes.lua"
+    assert!(findings.iter().any(|f| f["path"] == "redisext-cli/tests/lint_fixtures/bad/read_only_writes.lua"
         && f["rule"] == "no-writes"
         && f["line"] == 9));
 
@@ -209,7 +221,7 @@ fn lint_checks_the_repository_the_binary_and_any_directory() {
 /// load fills the replica in; verify then passes. Found from either node.
 #[test]
 fn verify_and_load_a_master_and_a_replica_that_lacks_the_scripts() {
-    let master = common::server();
+    let master = server();
     let replica = RedisServer::start_replica_of(&master).expect("replica");
     load_all_directly(&master);
     let total = script::all().len();
@@ -371,7 +383,7 @@ fn scratch_directory(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn bench_prints_tables_writes_json_and_a_chart_and_leaves_no_keys() {
-    let server = common::server();
+    let server = server();
     server.command(&["SET", "user:data", "kept"]).expect("SET");
     let directory = scratch_directory("bench");
     let (json_path, chart_path) = (directory.join("bench.json"), directory.join("bench.svg"));
@@ -469,7 +481,7 @@ fn bench_refuses_bad_input_before_running() {
 /// reads the truth.
 #[test]
 fn the_readme_shows_the_current_script_list() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
     let start = readme.find("$ redisext scripts list\n").expect("the README shows the list") + 24;
     let shown = &readme[start..start + readme[start..].find("```").expect("the block ends")];
     let output = redisext(&["scripts", "list", "--format", "table"]);

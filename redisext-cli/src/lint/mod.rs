@@ -54,9 +54,9 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::script::Header;
 use commands::{Access, Command, KeySpec, ReplySize};
 use lua::{Chunk, Expr, ExprKind, LoopKind, RedisCall};
+use redisext::script::Header;
 
 /// The flags a redisext script may put on its shebang line.
 const ALLOWED_FLAGS: &[&str] = &["no-writes", "allow-oom"];
@@ -158,13 +158,13 @@ impl Report {
 /// Checks the scripts bundled in this build.
 ///
 /// ```
-/// let report = redisext::lint::check_bundled();
+/// let report = redisext_cli::lint::check_bundled();
 /// assert!(report.scripts > 0);
 /// assert!(report.is_clean(), "{:?}", report.findings);
 /// ```
 pub fn check_bundled() -> Report {
     let mut report = Report::default();
-    for script in crate::script::all() {
+    for script in redisext::script::all() {
         let path = format!("lua/{}.lua", script.name());
         report.findings.extend(check_script(script.name(), &path, script.source()));
         report.scripts += 1;
@@ -224,28 +224,6 @@ pub fn check_script(name: &str, path: &str, source: &str) -> Vec<Finding> {
     }
     lint.findings.sort_by_key(|finding| finding.line);
     lint.findings
-}
-
-/// The Redis commands a script calls, upper case, sorted, without duplicates
-/// (`XGROUP CREATE` for a subcommand). Names that are not string literals are
-/// left out; a script the lint cannot read gives an empty list.
-pub fn commands_called(source: &str) -> Vec<String> {
-    let Ok(chunk) = lua::parse(source) else { return Vec::new() };
-    let names: BTreeSet<String> = chunk
-        .calls
-        .iter()
-        .filter_map(|call| {
-            let name = literal(call.args.first()?)?.to_ascii_uppercase();
-            match commands::find(&name) {
-                Some(command) if command.access == Access::Container => {
-                    let sub = call.args.get(1).and_then(literal).map(str::to_ascii_uppercase).unwrap_or_default();
-                    Some(format!("{name} {sub}").trim_end().to_owned())
-                }
-                _ => Some(name),
-            }
-        })
-        .collect();
-    names.into_iter().collect()
 }
 
 /// A number written out, `-1` included (Lua reads it as `-` applied to `1`).

@@ -1,6 +1,6 @@
 //! `cargo bench`: the library's script path against hand-written `EVALSHA`, the
 //! plain commands Python redisext sends, and WATCH/MULTI/EXEC transactions — the
-//! engine of `redisext bench` (`redisext::bench`), against a throwaway
+//! engine of `redisext bench` (`redisext_cli::bench`), against a throwaway
 //! `redis-server` (or `REDIS_URL` when set).
 //!
 //! Prints the tables and the targets, and writes `results.json` and `chart.svg` to
@@ -20,8 +20,8 @@
 use std::error::Error;
 use std::path::PathBuf;
 
-use redisext::bench::{self, Operation, ProgressBar, Settings};
 use redisext::testing::RedisServer;
+use redisext_cli::bench::{self, Operation, ProgressBar, Settings};
 
 fn variable(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     print!("{}", report.tables());
     let directory = variable("CARGO_TARGET_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"), PathBuf::from)
+        .map_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")), PathBuf::from)
         .join("redisext-bench");
     std::fs::create_dir_all(&directory)?;
     std::fs::write(directory.join("results.json"), format!("{:#}\n", report.json()))?;

@@ -1,6 +1,6 @@
 //! What atomicity costs: the library's script path measured side by side with the
 //! same script sent by hand, the plain commands Python redisext sends, and
-//! optimistic `WATCH`/`MULTI`/`EXEC` transactions (feature `bench`).
+//! optimistic `WATCH`/`MULTI`/`EXEC` transactions.
 //!
 //! One engine serves both `cargo bench` (benches/paths.rs) and `redisext bench`.
 //! For each operation and each way of measuring it ([`Mode`]), it runs every
@@ -10,7 +10,7 @@
 //! member held twice at once, an item popped twice, a queue over its capacity.
 //!
 //! ```no_run
-//! use redisext::bench::{self, Settings};
+//! use redisext_cli::bench::{self, Settings};
 //! let dsn = "redis://127.0.0.1:6379/0".parse()?;
 //! let report = bench::run(&dsn, &Settings::quick(), &mut |progress| eprintln!("{progress}"))?;
 //! print!("{}", report.tables());
@@ -37,10 +37,10 @@ pub use environment::Environment;
 pub use progress::ProgressBar;
 pub use report::{Ceiling, CeilingRun, Ratio, Report, Summary, Table, Target};
 
-use crate::backend::RedisBackend;
-use crate::client::Client;
-use crate::connection::{Dsn, Reuse, Timeouts};
-use crate::key::Key;
+use redisext::Client;
+use redisext::Key;
+use redisext::backend::RedisBackend;
+use redisext::connection::{Dsn, Reuse, Timeouts};
 
 /// An operation measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -184,10 +184,10 @@ impl fmt::Display for Operation {
 #[non_exhaustive]
 pub enum Path {
     /// The library: the model's method on a [`Client`] (one connection per client),
-    /// or on a [`Pipeline`](crate::Pipeline) when pipelined.
+    /// or on a [`Pipeline`](redisext::Pipeline) when pipelined.
     Library,
     /// The same bundled script sent by hand with the `redis` crate: `EVALSHA` with
-    /// the SHA1 of [`script::find`](crate::script::find), loaded beforehand.
+    /// the SHA1 of [`script::find`](redisext::script::find), loaded beforehand.
     Evalsha,
     /// The plain commands Python redisext 2.0.2 sends for the operation.
     Plain,
@@ -386,7 +386,7 @@ pub enum BenchError {
     Unexpected(String),
     /// A library operation failed.
     #[error(transparent)]
-    Library(#[from] crate::Error),
+    Library(#[from] redisext::Error),
 }
 
 impl BenchError {
@@ -394,7 +394,7 @@ impl BenchError {
     pub fn is_connection(&self) -> bool {
         match self {
             BenchError::Connection(_) => true,
-            BenchError::Library(error) => matches!(error, crate::Error::Connection { .. }),
+            BenchError::Library(error) => matches!(error, redisext::Error::Connection { .. }),
             _ => false,
         }
     }
@@ -436,7 +436,7 @@ pub fn run(dsn: &Dsn, settings: &Settings, progress: &mut dyn FnMut(&Progress)) 
     let run_id =
         SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()) ^ u128::from(std::process::id());
     let prefix = format!("{{redisext-bench:{:x}}}:", run_id & 0xffff_ffff_ffff);
-    let mut setup = crate::backend::redis_client(dsn)?.get_connection()?;
+    let mut setup = redisext::backend::redis_client(dsn)?.get_connection()?;
     let environment = Environment::read(&mut setup, dsn)?;
     let outcome = measure::all(dsn, settings, &prefix, &mut setup, progress);
     let cleaned = delete_run_keys(&mut setup, &prefix);

@@ -1,5 +1,5 @@
 //! `redisext`: inspect, audit and load the Lua scripts this library runs on your
-//! servers (feature `cli`).
+//! servers.
 //!
 //! Each command group lives in a module beside this file (`scripts`); `nodes`
 //! resolves server URLs and finds every node behind one, for any command that

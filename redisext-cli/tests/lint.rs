@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use redisext::lint::{self, Finding, Rule};
+use redisext_cli::lint::{self, Finding, Rule};
 
 fn fixtures(kind: &str) -> BTreeMap<String, Vec<Finding>> {
     // The fixture directory stands for lua/: `bad/loops.lua` is script `bad/loops`.

@@ -15,15 +15,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::Value;
 
 use super::{BenchError, Operation, Path};
-use crate::backend::RedisBackend;
-use crate::client::Client;
-use crate::connection::{Dsn, Reuse, Timeouts};
-use crate::error::Error;
-use crate::key::Key;
-use crate::model::lock::Lock;
-use crate::pipeline::{Slot, Slots};
-use crate::serializer::Raw;
-use crate::{BoundedQueue, Counter, Map, Overflow, PriorityQueue, ResourcePool, script};
+use redisext::Client;
+use redisext::Error;
+use redisext::Key;
+use redisext::Lock;
+use redisext::backend::RedisBackend;
+use redisext::connection::{Dsn, Reuse, Timeouts};
+use redisext::serializer::Raw;
+use redisext::{BoundedQueue, Counter, Map, Overflow, PriorityQueue, ResourcePool, script};
+use redisext::{Slot, Slots};
 
 /// The value written by `map.set`, pushed by `bounded_queue.push`, read by `map.get`.
 const VALUE: &[u8] = b"redisext-bench-v";
@@ -241,7 +241,7 @@ pub(crate) fn worker(
     client: usize,
 ) -> Result<Box<dyn Worker>, BenchError> {
     let connect =
-        || -> Result<redis::Connection, BenchError> { Ok(crate::backend::redis_client(dsn)?.get_connection()?) };
+        || -> Result<redis::Connection, BenchError> { Ok(redisext::backend::redis_client(dsn)?.get_connection()?) };
     let work = match target.op {
         Operation::LockCycle | Operation::ResourcePoolCycle => {
             Some(Work { connection: connect()?, key: target.sibling("work") })
@@ -358,7 +358,7 @@ impl LibraryWorker {
 }
 
 /// A bounded-queue push: accepted, or refused because the queue is full.
-fn accepted<T>(result: crate::Result<T>) -> Result<bool, BenchError> {
+fn accepted<T>(result: redisext::Result<T>) -> Result<bool, BenchError> {
     match result {
         Ok(_) => Ok(true),
         Err(Error::Full { .. }) => Ok(false),
@@ -449,7 +449,7 @@ impl Worker for LibraryWorker {
 }
 
 /// Runs a pipeline whose slots all must succeed, and counts them.
-fn run_slots<T>(pipe: &crate::Pipeline<Client>, slots: Vec<Slot<T>>) -> Result<u64, BenchError> {
+fn run_slots<T>(pipe: &redisext::Pipeline<Client>, slots: Vec<Slot<T>>) -> Result<u64, BenchError> {
     pipe.run()?;
     Ok(slots.take()?.len() as u64)
 }

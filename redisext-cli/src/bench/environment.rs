@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::BenchError;
-use crate::connection::Dsn;
+use redisext::connection::Dsn;
 
 /// The machine, the server and the moment of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]

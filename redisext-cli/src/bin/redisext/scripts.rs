@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use redisext::{Reply, Script, lint, manifest, script};
+use redisext::{Reply, Script, manifest, script};
+use redisext_cli::lint;
 use serde_json::{Value, json};
 
 use crate::nodes::{NodeLink, ServerArgs};

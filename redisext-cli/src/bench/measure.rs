@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::ops::{self, Attempt, Shared, Target, Worker};
 use super::{BenchError, Mode, Operation, Path, Progress, Settings, base_key, setup_client};
-use crate::connection::Dsn;
+use redisext::connection::Dsn;
 
 /// The scripts the `evalsha` path sends: loaded before the run, as a user of
 /// hand-written `EVALSHA` would (the library loads its own on `NOSCRIPT`).
@@ -74,7 +74,7 @@ pub(crate) fn all(
 ) -> Result<Vec<Measurement>, BenchError> {
     let client = setup_client(dsn)?;
     for name in HAND_SENT {
-        let script = crate::script::find(name).ok_or_else(|| BenchError::Unexpected(format!("no script {name}")))?;
+        let script = redisext::script::find(name).ok_or_else(|| BenchError::Unexpected(format!("no script {name}")))?;
         redis::cmd("SCRIPT").arg("LOAD").arg(script.source()).exec(setup)?;
     }
     let cells = settings.cells();
@@ -113,10 +113,10 @@ fn measure(
     mode: Mode,
     round: usize,
     setup: &mut redis::Connection,
-    client: &crate::Client,
+    client: &redisext::Client,
 ) -> Result<Sample, BenchError> {
     let keys = target.keys();
-    redis::cmd("DEL").arg(keys.iter().map(crate::Key::as_bytes).collect::<Vec<_>>()).exec(setup)?;
+    redis::cmd("DEL").arg(keys.iter().map(redisext::Key::as_bytes).collect::<Vec<_>>()).exec(setup)?;
     target.prepare(setup, client)?;
     let shared = Arc::new(Shared::new(target));
     let worker = |client: usize| ops::worker(target, dsn, Arc::clone(&shared), client);

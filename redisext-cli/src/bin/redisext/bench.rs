@@ -1,12 +1,12 @@
 //! `redisext bench`: what atomicity costs on your server — the library's script
 //! path against hand-written EVALSHA, Python redisext's plain commands and
-//! WATCH/MULTI/EXEC transactions. The engine is the library's `redisext::bench`,
+//! WATCH/MULTI/EXEC transactions. The engine is `redisext_cli::bench`,
 //! the same one `cargo bench` runs.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use redisext::bench::{self, Operation, ProgressBar, Settings};
+use redisext_cli::bench::{self, Operation, ProgressBar, Settings};
 
 use crate::nodes::resolve_url;
 use crate::{Failure, Outcome, output};
