@@ -6,9 +6,11 @@
 //! Nothing else in the crate writes a script's key or argument order.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::key::{Key, MAX_BULK_LEN};
+use crate::once::OpId;
 use crate::script::Script;
 
 /// Which server an operation is sent to.
@@ -169,6 +171,9 @@ pub struct ScriptCall {
     /// unknown (a connection lost after sending), the client then settles it by
     /// resending instead of reporting that it may have applied.
     pub(crate) resendable: bool,
+    /// In exactly-once mode, the operation id the call carries: it holds the id's
+    /// lane for as long as the call (and so any resend of it) lives.
+    pub(crate) op: Option<Arc<OpId>>,
 }
 
 impl ScriptCall {
@@ -179,16 +184,30 @@ impl ScriptCall {
             return Err(Error::TooLarge { what: "value", len: arg.len(), max: MAX_BULK_LEN });
         }
         let node = if script.is_read_only() { target.reads } else { Node::Master };
-        Ok(ScriptCall { script, keys, args, node, redis_type: target.redis_type, resendable: script.is_read_only() })
+        Ok(ScriptCall {
+            script,
+            keys,
+            args,
+            node,
+            redis_type: target.redis_type,
+            resendable: script.is_read_only(),
+            op: None,
+        })
     }
 
     /// Marks the call as safe to send again after an unknown outcome: its script
     /// returns the first attempt's result to a resend (a token or operation id in
     /// its arguments). Read-only calls are resendable already.
-    #[allow(dead_code, reason = "the acquisitions that carry a client token are being moved onto it")]
     pub(crate) fn resendable(mut self) -> ScriptCall {
         self.resendable = true;
         self
+    }
+
+    /// The call carrying the exactly-once operation id `op` (which its arguments
+    /// name), resendable: the script returns the first attempt's result to a resend.
+    pub(crate) fn carrying(mut self, op: OpId) -> ScriptCall {
+        self.op = Some(Arc::new(op));
+        self.resendable()
     }
 
     /// True when sending the call again cannot apply it twice (see

@@ -120,6 +120,7 @@ mod key;
 pub mod lint;
 pub mod manifest;
 pub mod model;
+mod once;
 mod op;
 mod pipeline;
 mod receipt;
@@ -157,7 +158,7 @@ pub use model::stack::Stack;
 pub use model::{Model, ModelClass, ModelOptions, Ttl};
 pub use op::{Executor, Op, Wait};
 pub use pipeline::{Pipeline, Slot, Slots};
-pub use receipt::{Delivered, Lease, Receipt};
+pub use receipt::{Delivered, Lease, Receipt, Token};
 pub use script::Script;
 pub use wire::{CommandError, Delivery, Reply, ServerError};
 

@@ -217,9 +217,11 @@ impl<E: Executor> Lock<E> {
 
     /// Like [`acquire`](Self::acquire), storing `token` (from
     /// [`LockToken::generate`]); the token returned is `token` with the
-    /// acquisition's fencing number. Knowing the token before sending lets a
-    /// caller settle an acquire whose outcome is unknown with
-    /// [`holds`](Self::holds).
+    /// acquisition's fencing number. Sent again with a token the lock is held
+    /// with, it returns that same acquisition (token and fencing number) and
+    /// changes nothing, so the client sends an acquire again by itself after an
+    /// unknown outcome; knowing the token before sending also lets a caller
+    /// settle the outcome with [`holds`](Self::holds).
     pub fn acquire_with(&self, token: &LockToken, ttl: impl Into<Option<Duration>>) -> E::Output<Option<LockToken>> {
         self.core.run(self.acquire_call(token, ttl.into()), decode_acquired)
     }
@@ -250,10 +252,12 @@ impl<E: Executor> Lock<E> {
 
     /// Releases the lock if it is held with `token`; false when it is not held, or
     /// held by someone else (another token, a Python holder, or a new holder after
-    /// this one's expiry).
+    /// this one's expiry) — also when an earlier attempt of this same call
+    /// released it (the client sends a release again after an unknown outcome).
     pub fn release(&self, token: &LockToken) -> E::Output<bool> {
         let call = lock::Release { lock: self.core.key(), signal: &self.signal, token: token.as_arg() }
-            .call(self.core.target());
+            .call(self.core.target())
+            .map(ScriptCall::resendable);
         self.core.run(call, decode::flag)
     }
 
@@ -262,7 +266,9 @@ impl<E: Executor> Lock<E> {
     /// `token`.
     pub fn extend(&self, token: &LockToken, ttl: Duration) -> E::Output<bool> {
         let call = millis(ttl, lock::Extend::SCRIPT.name()).and_then(|ms| {
-            lock::Extend { lock: self.core.key(), token: token.as_arg(), expiry_ms: ms.into() }.call(self.core.target())
+            lock::Extend { lock: self.core.key(), token: token.as_arg(), expiry_ms: ms.into() }
+                .call(self.core.target())
+                .map(ScriptCall::resendable)
         });
         self.core.run(call, decode::flag)
     }
@@ -290,6 +296,7 @@ impl<E: Executor> Lock<E> {
         };
         lock::Acquire { lock: self.core.key(), fence: &self.fence, token: token.as_arg(), expiry_ms: ms.into() }
             .call(self.core.target())
+            .map(ScriptCall::resendable)
     }
 }
 
