@@ -143,6 +143,7 @@ pub use error::{Error, KeyDisplay, Result};
 pub use key::{Key, MAX_BULK_LEN, hash_slot};
 pub use model::bounded_queue::{BoundedQueue, Overflow};
 pub use model::counter::Counter;
+pub use model::guard::{LeaseGuard, PermitGuard, ReleaseOnDrop};
 pub use model::hash_map::HashMap;
 pub use model::lock::{Lock, LockGuard, LockToken};
 pub use model::map::Map;

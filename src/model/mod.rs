@@ -4,6 +4,7 @@
 
 pub mod bounded_queue;
 pub mod counter;
+pub mod guard;
 pub mod hash_map;
 pub mod lock;
 pub mod map;
