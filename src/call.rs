@@ -264,11 +264,22 @@ mod tests {
     #[test]
     fn generated_calls_keep_the_header_order() {
         let target = Target { reads: Node::Replica, redis_type: "list" };
-        let [ready, items, deliveries, inflight, dead, foreign] =
-            ["q", "{q}:items", "{q}:deliveries", "{q}:inflight", "{q}:dead", "{q}:foreign"]
-                .map(|k| Key::new(k).unwrap());
+        let [ready, items, deliveries, inflight, dead, foreign, delayed, tokens] = [
+            "q",
+            "{q}:items",
+            "{q}:deliveries",
+            "{q}:inflight",
+            "{q}:dead",
+            "{q}:foreign",
+            "{q}:delayed",
+            "{q}:tokens",
+        ]
+        .map(|k| Key::new(k).unwrap());
         let call = reliable_queue::Pop {
+            tokens: &tokens,
             foreign: &foreign,
+            delayed: &delayed,
+            token: b"t".to_vec().into(),
             ready: &ready,
             items: &items,
             deliveries: &deliveries,
@@ -282,10 +293,10 @@ mod tests {
         .unwrap();
         let header = call.script().header();
         let key_names: Vec<&str> = header.keys.iter().map(|param| param.name.as_str()).collect();
-        assert_eq!(key_names, ["ready", "items", "deliveries", "inflight", "dead", "foreign"]);
-        assert_eq!(call.keys(), &[ready, items, deliveries, inflight, dead, foreign]);
+        assert_eq!(key_names, ["ready", "items", "deliveries", "inflight", "dead", "foreign", "delayed", "tokens"]);
+        assert_eq!(call.keys(), &[ready, items, deliveries, inflight, dead, foreign, delayed, tokens]);
         let args: Vec<_> = call.args().iter().map(|arg| arg.to_bytes().into_owned()).collect();
-        assert_eq!(args, [b"30000".to_vec(), b"5".to_vec(), b"100".to_vec()]);
+        assert_eq!(args, [b"30000".to_vec(), b"5".to_vec(), b"100".to_vec(), b"t".to_vec()]);
         assert_eq!(call.node(), Node::Master, "a write goes to the master");
     }
 }

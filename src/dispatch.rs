@@ -190,7 +190,14 @@ mod tests {
 
     fn call() -> ScriptCall {
         let target = Target { reads: Node::Replica, redis_type: "string" };
-        call::counter::Incr { counter: &Key::new("k").unwrap(), amount: Arg::Int(1) }.call(target).unwrap()
+        call::counter::Incr {
+            counter: &Key::new("k").unwrap(),
+            ops: Vec::new(),
+            amount: Arg::Int(1),
+            op: Arg::Word(""),
+        }
+        .call(target)
+        .unwrap()
     }
 
     fn server(code: &str) -> Result<Reply, CommandError> {

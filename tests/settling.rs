@@ -407,3 +407,62 @@ fn moving_due_items_is_bounded_per_pop() {
     let counts = jobs.counts().unwrap();
     assert_eq!((counts.delayed, counts.ready, counts.in_flight), (150, 99, 1), "100 moved by one pop");
 }
+
+#[test]
+fn every_exactly_once_write_sent_twice_answers_as_once() {
+    use redisext::{BoundedQueue, HashMap, Overflow, Pool, PriorityQueue, Quota, RateLimiter, SortedSet, Stack};
+    let server = server();
+    let client = resending_client(&server, resendable_writes);
+    let once = exactly_once;
+
+    let hash = HashMap::<Str, _>::with_options(&client, "hash", once()).unwrap();
+    assert!(hash.set("f", "v").unwrap(), "a new field, though the resend found it there");
+    assert!(hash.remove("f").unwrap());
+    let pool = Pool::<Str, _>::with_options(&client, "pool", once()).unwrap();
+    assert!(pool.push("m").unwrap());
+    assert_eq!(pool.pop().unwrap().as_deref(), Some("m"));
+    let set = SortedSet::<Str, _>::with_options(&client, "set", once()).unwrap();
+    for (member, score) in [("a", 1.0), ("b", 2.0), ("c", 3.0), ("d", 4.0)] {
+        assert!(set.add(member, score).unwrap());
+    }
+    assert!(set.rem("a").unwrap());
+    assert_eq!(set.truncate(2).unwrap(), 1, "one removed, not a second on the resend");
+    assert_eq!(set.clean_by_score(..=3.0).unwrap(), 1);
+    assert!(set.clean().unwrap());
+    let stack = Stack::<Str, _>::with_options(&client, "stack", once()).unwrap();
+    assert_eq!(stack.push("x").unwrap(), 1);
+    assert_eq!(stack.pop().unwrap().as_deref(), Some("x"));
+    let priorities = PriorityQueue::<Str, _>::with_options(&client, "pq", once()).unwrap();
+    assert!(priorities.push("p", 1).unwrap());
+    assert_eq!(priorities.pop().unwrap().as_deref(), Some("p"));
+    let bounded = BoundedQueue::<Str, _>::with_options(&client, "bq", 2, Overflow::EvictOldest, once()).unwrap();
+    bounded.push_many(["1", "2"]).unwrap();
+    assert_eq!(bounded.push("3").unwrap().as_deref(), Some("1"), "evicted once");
+    assert_eq!(bounded.pop().unwrap().as_deref(), Some("2"));
+    assert_eq!(bounded.size().unwrap(), 1);
+    let jobs = ReliableQueue::<Str, _>::with_options(&client, "rq", once()).unwrap().with_max_deliveries(1).unwrap();
+    assert_eq!(jobs.push("job").unwrap(), 1);
+    jobs.push_delayed("later", LONG).unwrap();
+    let job = jobs.pop(Duration::from_millis(1)).unwrap().unwrap();
+    wait_past(&server, job.deadline());
+    assert!(jobs.pop(LONG).unwrap().is_none(), "reclaims the job into the dead letters");
+    assert_eq!(jobs.pop_dead().unwrap().as_deref(), Some("job"));
+    assert_eq!(jobs.counts().unwrap().delayed, 1, "pushed once");
+    let limiter = RateLimiter::with_options(&client, "api", Quota::per_second(10).burst(3), once()).unwrap();
+    assert_eq!(limiter.acquire(2).unwrap().remaining, 1, "2 of 3 taken, not 4");
+
+    assert_resends_answered_alike(&client);
+    let resent = client.backend().scripts.lock().unwrap().clone();
+    let exactly_once_scripts: Vec<&str> = redisext::script::all()
+        .filter(|script| script.header().keys.iter().any(|key| key.name == "ops"))
+        .map(|script| script.name())
+        .collect();
+    let missing: Vec<&&str> = exactly_once_scripts
+        .iter()
+        .filter(|name| {
+            !["counter/incr", "map/set", "map/incr", "map/decr", "map/remove", "queue/push", "queue/pop"].contains(name)
+                && !resent.contains(*name)
+        })
+        .collect();
+    assert!(missing.is_empty(), "scripts with an operation id that this test never resent: {missing:?}");
+}

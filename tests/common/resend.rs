@@ -22,6 +22,8 @@ pub struct Resending {
     /// differed, but for the releases (a release sent again finds nothing left
     /// to release).
     pub differing: Mutex<Vec<String>>,
+    /// The scripts of the calls sent twice.
+    pub scripts: Mutex<std::collections::BTreeSet<&'static str>>,
 }
 
 pub struct ResendingSession<'a> {
@@ -57,6 +59,7 @@ impl Session for ResendingSession<'_> {
         self.backend.resent.fetch_add(1, Ordering::Relaxed);
         let second = self.inner.query(request)?;
         let name = call.script().name();
+        self.backend.scripts.lock().unwrap().insert(name);
         // A first attempt that got nothing (nil: no permit free, nothing to pop)
         // took nothing, so its resend may get something.
         if call.is_resendable() && first != Reply::Nil && first != second && !RELEASES.contains(&name) {
@@ -75,7 +78,13 @@ impl Session for ResendingSession<'_> {
 pub fn client(server: &RedisServer, twice: fn(&ScriptCall) -> bool) -> Client<Resending> {
     let dsn = Dsn::parse(&server.url()).unwrap();
     let inner = RedisBackend::new(&dsn, None, Reuse::PerCommand, Timeouts::default()).unwrap();
-    Client::with_backend(Resending { inner, twice, resent: AtomicU64::new(0), differing: Mutex::new(Vec::new()) })
+    Client::with_backend(Resending {
+        inner,
+        twice,
+        resent: AtomicU64::new(0),
+        differing: Mutex::new(Vec::new()),
+        scripts: Mutex::default(),
+    })
 }
 
 /// Every resendable write, the way a client settling unknown outcomes resends.
