@@ -48,7 +48,7 @@ local id = redis.call('INCR', KEYS[3])
 redis.call('HSET', KEYS[2], id, ARGV[3])
 redis.call('ZADD', KEYS[4], due, id)
 local result = {due, redis.call('ZCARD', KEYS[4])}
-if lane then
+if lane and result then
   redis.call('HSET', KEYS[5], lane, cmsgpack.pack(tonumber(seq), result))
   redis.call('PEXPIRE', KEYS[5], ttl)
 end

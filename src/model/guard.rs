@@ -68,6 +68,14 @@ impl<F: FnOnce()> Unsettled<F> {
     }
 }
 
+/// Runs an acquisition, with `release` armed until its outcome is known.
+fn settled<T>(acquire: impl FnOnce() -> Result<T>, release: impl FnOnce()) -> Result<T> {
+    let unsettled = Unsettled::new(release);
+    let result = acquire();
+    unsettled.settle(&result);
+    result
+}
+
 impl<F: FnOnce()> Drop for Unsettled<F> {
     fn drop(&mut self) {
         if let Some(release) = self.release.take() {
@@ -188,10 +196,8 @@ impl<B: Backend> Semaphore<Client<B>> {
     /// its token may hold is released before the error is returned.
     pub fn guard(&self, hold: Duration, wait: Duration) -> Result<Option<PermitGuard<Client<B>>>> {
         let token = Token::generate();
-        let unsettled = Unsettled::new(|| drop(self.release_token(&token)));
-        let acquired = self.acquire_with_wait(&token, hold, wait);
-        unsettled.settle(&acquired);
-        Ok(acquired?.map(|permit| PermitGuard::new(self.clone(), permit)))
+        let acquired = settled(|| self.acquire_with_wait(&token, hold, wait), || drop(self.release_token(&token)))?;
+        Ok(acquired.map(|permit| PermitGuard::new(self.clone(), permit)))
     }
 }
 
@@ -203,10 +209,8 @@ impl<S: Serializer, B: Backend> ResourcePool<S, Client<B>> {
     /// its token may hold is checked in before the error is returned.
     pub fn guard(&self, lease: Duration, wait: Duration) -> Result<Option<LeaseGuard<S, Client<B>>>> {
         let token = Token::generate();
-        let unsettled = Unsettled::new(|| drop(self.checkin_token(&token)));
-        let leased = self.checkout_with_wait(&token, lease, wait);
-        unsettled.settle(&leased);
-        Ok(leased?.map(|lease| LeaseGuard::new(self.clone(), lease)))
+        let leased = settled(|| self.checkout_with_wait(&token, lease, wait), || drop(self.checkin_token(&token)))?;
+        Ok(leased.map(|lease| LeaseGuard::new(self.clone(), lease)))
     }
 }
 
@@ -216,6 +220,15 @@ mod nonblocking {
     use std::time::Duration;
 
     use super::{LeaseGuard, PermitGuard, ReleaseOnDrop, Unsettled};
+
+    /// Awaits an acquisition, with `release` armed until its outcome is known:
+    /// also when this future is dropped while the acquisition is in flight.
+    async fn settled<T>(acquiring: impl Future<Output = Result<T>>, release: impl FnOnce()) -> Result<T> {
+        let unsettled = Unsettled::new(release);
+        let result = acquiring.await;
+        unsettled.settle(&result);
+        result
+    }
     use crate::async_client::AsyncClient;
     use crate::backend::AsyncBackend;
     use crate::error::Result;
@@ -246,10 +259,8 @@ mod nonblocking {
             let acquiring = self.acquire_with_wait(&token, hold, wait);
             async move {
                 let releasing = semaphore.clone();
-                let unsettled = Unsettled::new(move || AsyncClient::<B>::detach(releasing.release_token(&token)));
-                let acquired = acquiring.await;
-                unsettled.settle(&acquired);
-                Ok(acquired?.map(|permit| PermitGuard::new(semaphore, permit)))
+                let release = move || AsyncClient::<B>::detach(releasing.release_token(&token));
+                Ok(settled(acquiring, release).await?.map(|permit| PermitGuard::new(semaphore, permit)))
             }
         }
     }
@@ -279,10 +290,8 @@ mod nonblocking {
             let leasing = self.checkout_with_wait(&token, lease, wait);
             async move {
                 let releasing = pool.clone();
-                let unsettled = Unsettled::new(move || AsyncClient::<B>::detach(releasing.checkin_token(&token)));
-                let leased = leasing.await;
-                unsettled.settle(&leased);
-                Ok(leased?.map(|lease| LeaseGuard::new(pool, lease)))
+                let release = move || AsyncClient::<B>::detach(releasing.checkin_token(&token));
+                Ok(settled(leasing, release).await?.map(|lease| LeaseGuard::new(pool, lease)))
             }
         }
     }

@@ -1,6 +1,5 @@
 //! [`Lock`]: a mutual-exclusion lock that only its holder can release.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -12,6 +11,7 @@ use crate::error::Result;
 use crate::key::Key;
 use crate::model::{Core, Model, ModelOptions, Ttl, decode_ttl, millis, signal_wait};
 use crate::op::{Executor, Pause, Wait, Waiting, decode, unexpected};
+use crate::receipt::Token;
 use crate::wire::Reply;
 
 /// A lock at a string key: held while the key exists, whatever its value — the
@@ -96,10 +96,9 @@ pub struct Lock<E: Executor = Client> {
 /// key, and the fencing number of that acquisition. [`Lock::release`] and
 /// [`Lock::extend`] succeed only with the token the key holds.
 ///
-/// Tokens are 32 hexadecimal digits (128 bits from the standard library's
-/// randomly keyed SipHash, over the process id, the time and a counter), unique
-/// across processes and machines for every practical purpose; they are never
-/// empty, so they never match the `""` a Python holder stores.
+/// Tokens are 32 hexadecimal digits, generated as a [`Token`] is, unique across
+/// processes and machines for every practical purpose; they are never empty, so
+/// they never match the `""` a Python holder stores.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct LockToken {
     value: Arc<str>,
@@ -113,20 +112,7 @@ impl LockToken {
     /// [`fence`](Self::fence) is 0: the token an acquire returns carries the
     /// acquisition's number.
     pub fn generate() -> LockToken {
-        use std::hash::{BuildHasher, Hasher, RandomState};
-        static ACQUISITIONS: AtomicU64 = AtomicU64::new(0);
-        let count = ACQUISITIONS.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let mut halves = [0u64; 2];
-        for half in &mut halves {
-            // Each RandomState has its own key, seeded from the operating system.
-            let mut hasher = RandomState::new().build_hasher();
-            hasher.write_u64(count);
-            hasher.write_u128(nanos);
-            hasher.write_u32(std::process::id());
-            *half = hasher.finish();
-        }
-        LockToken { value: Arc::from(format!("{:016x}{:016x}", halves[0], halves[1])), fence: 0 }
+        LockToken { value: Arc::from(Token::generate().as_str()), fence: 0 }
     }
 
     /// The token as stored at the lock's key.
