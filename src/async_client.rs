@@ -10,14 +10,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::backend::{AsyncBackend, AsyncSession, RedisAsyncBackend, Request};
-use crate::batch::{Batch, BatchStep, Outcome, name_nodes};
+use crate::batch::{Batch, BatchStep, Outcome, name_nodes, pause_before_resending};
 use crate::call::{Node, ScriptCall};
-use crate::client::{Builder, Endpoints, command_error};
+use crate::client::{Builder, Endpoints, Parts, command_error};
 use crate::connection::AsyncReuse;
 use crate::dispatch::{Dispatch, Step, name_node};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::op::{Executor, Op, Pause, Wait, Waiting};
 use crate::pipeline::{Pipeline, Taken};
+use crate::retry::{RetryPolicy, Retrying};
 use crate::wire::{CommandError, Reply};
 
 /// An async client on tokio: where models send their operations when every call
@@ -46,11 +47,12 @@ use crate::wire::{CommandError, Reply};
 /// ```
 pub struct AsyncClient<B: AsyncBackend = RedisAsyncBackend> {
     backend: Arc<B>,
+    retry: RetryPolicy,
 }
 
 impl<B: AsyncBackend> Clone for AsyncClient<B> {
     fn clone(&self) -> Self {
-        AsyncClient { backend: Arc::clone(&self.backend) }
+        AsyncClient { backend: Arc::clone(&self.backend), retry: self.retry }
     }
 }
 
@@ -64,7 +66,7 @@ impl AsyncClient {
     /// A client for one server, from a DSN (see [`Dsn`](crate::Dsn)). Nothing is connected
     /// until the first operation, which must run inside a tokio runtime.
     pub fn open(dsn: &str) -> Result<AsyncClient> {
-        AsyncClient::builder().master(dsn).build()
+        AsyncClient::builder().url(dsn).build()
     }
 
     /// A builder for a master, an optional replica, reuse and timeouts.
@@ -76,7 +78,17 @@ impl AsyncClient {
 impl<B: AsyncBackend> AsyncClient<B> {
     /// A client on an async backend of your own (see [`AsyncBackend`]).
     pub fn with_backend(backend: B) -> AsyncClient<B> {
-        AsyncClient { backend: Arc::new(backend) }
+        AsyncClient { backend: Arc::new(backend), retry: RetryPolicy::default() }
+    }
+
+    /// This client (same connections) with another retry policy.
+    pub fn with_retry(&self, retry: RetryPolicy) -> AsyncClient<B> {
+        AsyncClient { backend: Arc::clone(&self.backend), retry }
+    }
+
+    /// The retry policy (see [`RetryPolicy`]).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     /// The backend.
@@ -127,23 +139,23 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
     type Output<T: Send + 'static> = Pending<T>;
 
     fn execute<T: Send + 'static>(&self, op: Op<T>) -> Pending<T> {
-        let backend = Arc::clone(&self.backend);
+        let (backend, retry) = (Arc::clone(&self.backend), self.retry);
         Pending::new(async move {
             let call = op.call?;
-            let reply = run_call(&*backend, &call).await?;
+            let reply = run_call(&*backend, &call, retry).await?;
             (op.decode)(reply, &call)
         })
     }
 
     fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Pending<Option<T>> {
-        let backend = Arc::clone(&self.backend);
+        let (backend, retry) = (Arc::clone(&self.backend), self.retry);
         Pending::new(async move {
             let backend = &*backend;
             let call = op.call?;
             let mut waiting = Waiting::start(&wait);
             let mut signal_session = None;
             loop {
-                if let Some(value) = (op.decode)(run_call(backend, &call).await?, &call)? {
+                if let Some(value) = (op.decode)(run_call(backend, &call, retry).await?, &call)? {
                     return Ok(Some(value));
                 }
                 match waiting.next_pause() {
@@ -172,8 +184,24 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
     }
 }
 
-/// Drives one script call through the dispatcher on async sessions.
-pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
+/// Drives one script call through the dispatcher on async sessions, trying again
+/// as the retry policy says.
+pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall, retry: RetryPolicy) -> Result<Reply> {
+    // Without a runtime there is no timer to wait with: the backend says why.
+    let retry = if tokio::runtime::Handle::try_current().is_ok() { retry } else { RetryPolicy::never() };
+    let mut retrying = Retrying::start(retry);
+    loop {
+        match run_call_once(backend, call).await {
+            Err(error) => match retrying.after(&error, call.resendable) {
+                Some(pause) => tokio::time::sleep(pause).await,
+                None => return Err(error),
+            },
+            reply => return reply,
+        }
+    }
+}
+
+async fn run_call_once<B: AsyncBackend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
     let describe = || backend.describe(call.node);
     let failed = |error| command_error(describe, call, error);
     let mut session = backend.session(call.node).await.map_err(failed)?;
@@ -199,29 +227,48 @@ impl<B: AsyncBackend> Pipeline<AsyncClient<B>> {
     /// slots: [`Pipeline::run`] of the blocking client, as a `Send + 'static`
     /// future. What was queued when this is called is what the future sends.
     pub fn run(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
-        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(false))
+        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(false), self.client.retry)
     }
 
     /// Sends every queued operation as one MULTI/EXEC transaction on the master:
     /// [`Pipeline::run_atomic`] of the blocking client, as a future.
     pub fn run_atomic(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
-        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(true))
+        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(true), self.client.retry)
     }
 }
 
-async fn run_taken_async<B: AsyncBackend>(backend: Arc<B>, taken: Taken) -> Result<()> {
+async fn run_taken_async<B: AsyncBackend>(backend: Arc<B>, taken: Taken, retry: RetryPolicy) -> Result<()> {
     let backend = &*backend;
     let mut outcomes = Vec::new();
     for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
         taken.mark_sent();
-        let results = run_batch_async(backend, node, calls, taken.atomic).await;
+        let results = run_batch_async(backend, node, calls, taken.atomic, retry).await;
         outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
     }
     taken.finish(outcomes)
 }
 
-/// Drives one batch through the batch dispatcher on async sessions.
+/// Drives one batch through the batch dispatcher on async sessions, sending it
+/// again as the retry policy says when none of it ran.
 async fn run_batch_async<B: AsyncBackend>(
+    backend: &B,
+    node: Node,
+    calls: Vec<&ScriptCall>,
+    atomic: bool,
+    retry: RetryPolicy,
+) -> Vec<Outcome> {
+    let retry = if tokio::runtime::Handle::try_current().is_ok() { retry } else { RetryPolicy::never() };
+    let mut retrying = Retrying::start(retry);
+    loop {
+        let outcomes = run_batch_once(backend, node, calls.clone(), atomic).await;
+        match pause_before_resending(&mut retrying, &outcomes, &calls) {
+            Some(pause) => tokio::time::sleep(pause).await,
+            None => return outcomes,
+        }
+    }
+}
+
+async fn run_batch_once<B: AsyncBackend>(
     backend: &B,
     node: Node,
     calls: Vec<&ScriptCall>,
@@ -269,14 +316,17 @@ pub type AsyncClientBuilder = Builder<AsyncReuse>;
 impl Builder<AsyncReuse> {
     /// Parses the DSNs and checks the settings. Connects to nothing.
     pub fn build(self) -> Result<AsyncClient> {
-        match self.parts()? {
-            (Endpoints::Standalone { master, replica }, reuse, timeouts) => {
-                Ok(AsyncClient::with_backend(RedisAsyncBackend::new(&master, replica.as_ref(), reuse, timeouts)?))
+        let Parts { endpoints, reuse, timeouts, retry, replica_reads } = self.parts()?;
+        let backend = match endpoints {
+            Endpoints::Standalone { master, replica } => {
+                RedisAsyncBackend::new(&master, replica.as_ref(), reuse, timeouts)?
             }
-            (Endpoints::Cluster { .. }, ..) => {
-                Err(Error::Config("the async client has no Redis Cluster mode yet: use the blocking Client".into()))
+            Endpoints::Cluster { seeds } => RedisAsyncBackend::cluster(&seeds, reuse, timeouts, replica_reads)?,
+            Endpoints::Sentinel { master_name, sentinels, data } => {
+                RedisAsyncBackend::sentinel(&master_name, &sentinels, &data, reuse, timeouts, replica_reads)?
             }
-        }
+        };
+        Ok(AsyncClient::with_backend(backend).with_retry(retry))
     }
 }
 

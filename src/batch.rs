@@ -29,6 +29,7 @@ use crate::backend::Request;
 use crate::call::ScriptCall;
 use crate::dispatch::{connection_error, name_node_in, server_error, wrong_type};
 use crate::error::{Error, Result};
+use crate::retry::{Retrying, is_retryable};
 use crate::script::Script;
 use crate::wire::{CommandError, Delivery, Reply, ServerError, is_connection_error};
 
@@ -44,6 +45,25 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
+    /// True when the call may be sent again (see [`retry`](crate::retry)): it
+    /// surely did not run, or its outcome is unknown and it settles a resend.
+    pub(crate) fn is_retryable(&self, call: &ScriptCall) -> bool {
+        match self {
+            Outcome::Answered(Ok(_)) => false,
+            Outcome::Answered(Err(error)) | Outcome::NotRun(error) | Outcome::Unknown(error) => {
+                is_retryable(error, call.resendable)
+            }
+        }
+    }
+
+    /// The error of an outcome that is one.
+    pub(crate) fn error(&self) -> Option<&Error> {
+        match self {
+            Outcome::Answered(Ok(_)) => None,
+            Outcome::Answered(Err(error)) | Outcome::NotRun(error) | Outcome::Unknown(error) => Some(error),
+        }
+    }
+
     /// The outcome of a call that met a connection error.
     fn connection(call: &ScriptCall, delivery: Delivery, source: Box<dyn std::error::Error + Send + Sync>) -> Outcome {
         let error = connection_error(call, delivery, source);
@@ -52,6 +72,21 @@ impl Outcome {
             Delivery::Unknown => Outcome::Unknown(error),
         }
     }
+}
+
+/// The pause before sending a batch again, when none of its calls ran (or every
+/// one that may have settles a resend) and the retry policy allows; `None` when
+/// the outcomes stand.
+pub(crate) fn pause_before_resending(
+    retrying: &mut Retrying,
+    outcomes: &[Outcome],
+    calls: &[&ScriptCall],
+) -> Option<std::time::Duration> {
+    let first = outcomes.first()?.error()?;
+    if !outcomes.iter().zip(calls).all(|(outcome, call)| outcome.is_retryable(call)) {
+        return None;
+    }
+    retrying.after(first, calls.iter().all(|call| call.resendable))
 }
 
 /// Adds the node's address to the connection errors among `outcomes`.

@@ -210,8 +210,8 @@ impl ScriptCall {
         self.resendable()
     }
 
-    /// True when sending the call again cannot apply it twice (see
-    /// [`resendable`](Self::resendable)).
+    /// True when sending the call again cannot apply it twice: it is read-only, or
+    /// it carries a token or an operation id that its script recognises.
     pub fn is_resendable(&self) -> bool {
         self.resendable
     }

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{Backend, RedisBackend, Request, Session};
-use crate::batch::{Batch, BatchStep, Outcome, name_nodes};
+use crate::batch::{Batch, BatchStep, Outcome, name_nodes, pause_before_resending};
 use crate::call::{Node, ScriptCall};
-use crate::connection::{Dsn, DsnError, Reuse, Timeouts};
+use crate::connection::{Dsn, DsnError, Reuse, SentinelDsn, Timeouts};
 use crate::dispatch::{Dispatch, Step, name_node};
 use crate::error::{Error, Result};
 use crate::op::{Executor, Op, Pause, Wait, Waiting};
 use crate::pipeline::{Pipeline, Taken};
+use crate::retry::{RetryPolicy, Retrying};
 use crate::wire::{CommandError, Reply};
 
 /// A blocking client: where models send their operations.
@@ -31,19 +32,21 @@ use crate::wire::{CommandError, Reply};
 /// ```
 pub struct Client<B: Backend = RedisBackend> {
     backend: Arc<B>,
+    retry: RetryPolicy,
 }
 
 impl<B: Backend> Clone for Client<B> {
     fn clone(&self) -> Self {
-        Client { backend: Arc::clone(&self.backend) }
+        Client { backend: Arc::clone(&self.backend), retry: self.retry }
     }
 }
 
 impl Client {
-    /// A client for one server, from a DSN (see [`Dsn`]), with lazy connections.
-    /// Nothing is connected until the first operation.
+    /// A client for one server, from a DSN (see [`Dsn`]), with lazy connections;
+    /// or, from a `redis+sentinel://` DSN (see [`SentinelDsn`]), for the master
+    /// a set of sentinels names. Nothing is connected until the first operation.
     pub fn open(dsn: &str) -> Result<Client> {
-        Client::builder().master(dsn).build()
+        Client::builder().url(dsn).build()
     }
 
     /// A builder for a master, an optional replica, reuse and timeouts.
@@ -55,7 +58,17 @@ impl Client {
 impl<B: Backend> Client<B> {
     /// A client on a backend of your own (see [`Backend`]).
     pub fn with_backend(backend: B) -> Client<B> {
-        Client { backend: Arc::new(backend) }
+        Client { backend: Arc::new(backend), retry: RetryPolicy::default() }
+    }
+
+    /// This client (same connections) with another retry policy.
+    pub fn with_retry(&self, retry: RetryPolicy) -> Client<B> {
+        Client { backend: Arc::clone(&self.backend), retry }
+    }
+
+    /// The retry policy (see [`RetryPolicy`]).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     /// The backend.
@@ -66,7 +79,7 @@ impl<B: Backend> Client<B> {
     /// Runs one operation and decodes its result.
     pub fn run<T>(&self, op: Op<T>) -> Result<T> {
         let call = op.call?;
-        let reply = run_call(&*self.backend, &call)?;
+        let reply = run_call(&*self.backend, &call, self.retry)?;
         (op.decode)(reply, &call)
     }
 }
@@ -85,7 +98,7 @@ impl<B: Backend> Executor for Client<B> {
         let mut waiting = Waiting::start(&wait);
         let mut signal_session = None;
         loop {
-            if let Some(value) = (op.decode)(run_call(&*self.backend, &call)?, &call)? {
+            if let Some(value) = (op.decode)(run_call(&*self.backend, &call, self.retry)?, &call)? {
                 return Ok(Some(value));
             }
             match waiting.next_pause() {
@@ -131,8 +144,22 @@ impl<B: Backend> std::fmt::Debug for Client<B> {
     }
 }
 
-/// Drives one script call through the dispatcher on blocking sessions.
-pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
+/// Drives one script call through the dispatcher on blocking sessions, trying
+/// again as the retry policy says.
+pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall, retry: RetryPolicy) -> Result<Reply> {
+    let mut retrying = Retrying::start(retry);
+    loop {
+        match run_call_once(backend, call) {
+            Err(error) => match retrying.after(&error, call.resendable) {
+                Some(pause) => std::thread::sleep(pause),
+                None => return Err(error),
+            },
+            reply => return reply,
+        }
+    }
+}
+
+fn run_call_once<B: Backend>(backend: &B, call: &ScriptCall) -> Result<Reply> {
     let describe = || backend.describe(call.node);
     let mut session = backend.session(call.node).map_err(|error| command_error(describe, call, error))?;
     let (mut dispatch, mut request) = Dispatch::start(call);
@@ -189,15 +216,34 @@ impl<B: Backend> Pipeline<Client<B>> {
         let mut outcomes = Vec::new();
         for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
             taken.mark_sent();
-            let results = run_batch(backend, node, calls, taken.atomic);
+            let results = run_batch(backend, node, calls, taken.atomic, self.client.retry);
             outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
         }
         taken.finish(outcomes)
     }
 }
 
-/// Drives one batch through the batch dispatcher on blocking sessions.
-fn run_batch<B: Backend>(backend: &B, node: Node, calls: Vec<&ScriptCall>, atomic: bool) -> Vec<Outcome> {
+/// Drives one batch through the batch dispatcher on blocking sessions, sending it
+/// again as the retry policy says when none of it ran (or all of it settles a
+/// resend).
+fn run_batch<B: Backend>(
+    backend: &B,
+    node: Node,
+    calls: Vec<&ScriptCall>,
+    atomic: bool,
+    retry: RetryPolicy,
+) -> Vec<Outcome> {
+    let mut retrying = Retrying::start(retry);
+    loop {
+        let outcomes = run_batch_once(backend, node, calls.clone(), atomic);
+        match pause_before_resending(&mut retrying, &outcomes, &calls) {
+            Some(pause) => std::thread::sleep(pause),
+            None => return outcomes,
+        }
+    }
+}
+
+fn run_batch_once<B: Backend>(backend: &B, node: Node, calls: Vec<&ScriptCall>, atomic: bool) -> Vec<Outcome> {
     let (mut batch, mut requests) = Batch::start(calls, atomic);
     let mut session = match backend.session(node) {
         Ok(session) => session,
@@ -234,7 +280,10 @@ pub(crate) struct OwnConnections<B: Backend> {
 impl<B: Backend> Client<B> {
     /// A client on the same servers whose operations use connections of their own.
     pub(crate) fn with_own_connections(&self) -> Client<OwnConnections<B>> {
-        Client::with_backend(OwnConnections { own: self.backend.fork(), shared: self.clone() })
+        Client {
+            backend: Arc::new(OwnConnections { own: self.backend.fork(), shared: self.clone() }),
+            retry: self.retry,
+        }
     }
 }
 
@@ -287,8 +336,12 @@ pub struct Builder<R> {
     master: Option<Result<Dsn, DsnError>>,
     replica: Option<Result<Dsn, DsnError>>,
     cluster: Vec<Result<Dsn, DsnError>>,
+    sentinel: Option<(String, Vec<Result<Dsn, DsnError>>)>,
+    sentinel_data: Option<Result<Dsn, DsnError>>,
+    replica_reads: bool,
     reuse: R,
     timeouts: Timeouts,
+    retry: RetryPolicy,
 }
 
 /// The builder of the blocking [`Client`].
@@ -298,12 +351,82 @@ pub type ClientBuilder = Builder<Reuse>;
 pub(crate) enum Endpoints {
     Standalone { master: Dsn, replica: Option<Dsn> },
     Cluster { seeds: Vec<Dsn> },
+    Sentinel { master_name: String, sentinels: Vec<Dsn>, data: Dsn },
+}
+
+/// What a builder was given, parsed and checked.
+pub(crate) struct Parts<R> {
+    pub(crate) endpoints: Endpoints,
+    pub(crate) reuse: R,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) replica_reads: bool,
 }
 
 impl<R> Builder<R> {
     /// The master's DSN: every write goes there.
     pub fn master(mut self, dsn: &str) -> Self {
         self.master = Some(Dsn::parse(dsn));
+        self
+    }
+
+    /// A DSN of any form: `redis+sentinel://…` (or `rediss+sentinel://…`) as
+    /// [`sentinel`](Self::sentinel) with [`sentinel_data`](Self::sentinel_data),
+    /// anything else as [`master`](Self::master).
+    pub fn url(self, dsn: &str) -> Self {
+        if dsn.split_once("://").is_some_and(|(scheme, _)| scheme.ends_with("+sentinel")) {
+            match SentinelDsn::parse(dsn) {
+                Ok(parsed) => {
+                    let sentinels: Vec<Result<Dsn, DsnError>> = parsed.sentinels().iter().cloned().map(Ok).collect();
+                    let mut builder = self;
+                    builder.sentinel = Some((parsed.master_name().to_owned(), sentinels));
+                    builder.sentinel_data = Some(Ok(parsed.data().clone()));
+                    builder
+                }
+                Err(error) => Builder { master: Some(Err(error)), ..self },
+            }
+        } else {
+            self.master(dsn)
+        }
+    }
+
+    /// The master that the `sentinels` (their DSNs: `redis://[:password@]host:26379`,
+    /// or `rediss://`) call `master_name`, and its replicas. The client asks the
+    /// sentinels on first use, and again whenever the master cannot be reached or
+    /// refuses a write (`READONLY`: it was demoted): a failover is followed.
+    /// Data nodes are reached as [`sentinel_data`](Self::sentinel_data) says (by
+    /// default with the first sentinel's TLS setting, no password, database 0).
+    /// Reads go to the master unless [`read_from_replicas`](Self::read_from_replicas).
+    ///
+    /// ```
+    /// use redisext::Client;
+    /// let client = Client::builder()
+    ///     .sentinel("mymaster", ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"])
+    ///     .sentinel_data("redis://app:s3cret@unused/2")
+    ///     .build()?; // connects on first use
+    /// // The same as one DSN:
+    /// let same = Client::open("redis+sentinel://app:s3cret@10.0.0.1,10.0.0.2/mymaster/2")?;
+    /// # Ok::<(), redisext::Error>(())
+    /// ```
+    pub fn sentinel<S: AsRef<str>>(mut self, master_name: &str, sentinels: impl IntoIterator<Item = S>) -> Self {
+        let sentinels = sentinels.into_iter().map(|dsn| Dsn::parse(dsn.as_ref())).collect();
+        self.sentinel = Some((master_name.to_owned(), sentinels));
+        self
+    }
+
+    /// How a Sentinel client reaches the data nodes: the user, password,
+    /// database and TLS setting of `dsn` (its host and port are not used).
+    pub fn sentinel_data(mut self, dsn: &str) -> Self {
+        self.sentinel_data = Some(Dsn::parse(dsn));
+        self
+    }
+
+    /// Read-only scripts of models that do not read from the master go to
+    /// replicas: a cluster slot's replicas (after `READONLY`), or the replicas
+    /// the sentinels name (default: off; a [`replica`](Self::replica) given by
+    /// DSN is always read from). A replica may lag behind its master.
+    pub fn read_from_replicas(mut self, yes: bool) -> Self {
+        self.replica_reads = yes;
         self
     }
 
@@ -339,31 +462,67 @@ impl<R> Builder<R> {
         self
     }
 
-    /// The parsed endpoints, the reuse and the timeouts.
-    pub(crate) fn parts(self) -> Result<(Endpoints, R, Timeouts)> {
-        let endpoints = if self.cluster.is_empty() {
+    /// What is retried, for how long (default: [`RetryPolicy::default`], 10 s;
+    /// [`RetryPolicy::never`] turns retries off).
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The parsed endpoints and settings.
+    pub(crate) fn parts(self) -> Result<Parts<R>> {
+        let kinds = [self.master.is_some(), !self.cluster.is_empty(), self.sentinel.is_some()];
+        if kinds.iter().filter(|given| **given).count() > 1 {
+            return Err(Error::Config(
+                "a client is for a master (and replica), a cluster or a Sentinel master: not several".into(),
+            ));
+        }
+        let endpoints = if let Some((master_name, sentinels)) = self.sentinel {
+            if self.replica.is_some() {
+                return Err(Error::Config("a Sentinel client finds its replicas itself: do not give one".into()));
+            }
+            let sentinels = sentinels.into_iter().collect::<Result<Vec<Dsn>, DsnError>>()?;
+            let first = sentinels.first().ok_or_else(|| Error::Config("no sentinel given".into()))?;
+            let data = match self.sentinel_data.transpose()? {
+                Some(data) => data,
+                None => Dsn::parse(&format!(
+                    "{}://{}",
+                    if first.to_string().starts_with("rediss") { "rediss" } else { "redis" },
+                    first.address().host_port().unwrap_or_default()
+                ))?,
+            };
+            Endpoints::Sentinel { master_name, sentinels, data }
+        } else if self.cluster.is_empty() {
             let master = self.master.ok_or_else(|| Error::Config("no master DSN given".into()))??;
             Endpoints::Standalone { master, replica: self.replica.transpose()? }
         } else {
-            if self.master.is_some() || self.replica.is_some() {
+            if self.replica.is_some() {
                 return Err(Error::Config("a client is either for a cluster or for a master and replica".into()));
             }
             Endpoints::Cluster { seeds: self.cluster.into_iter().collect::<Result<Vec<Dsn>, DsnError>>()? }
         };
-        Ok((endpoints, self.reuse, self.timeouts))
+        Ok(Parts {
+            endpoints,
+            reuse: self.reuse,
+            timeouts: self.timeouts,
+            retry: self.retry,
+            replica_reads: self.replica_reads,
+        })
     }
 }
 
 impl Builder<Reuse> {
     /// Parses the DSNs and checks the settings. Connects to nothing.
     pub fn build(self) -> Result<Client> {
-        let backend = match self.parts()? {
-            (Endpoints::Standalone { master, replica }, reuse, timeouts) => {
-                RedisBackend::new(&master, replica.as_ref(), reuse, timeouts)?
+        let Parts { endpoints, reuse, timeouts, retry, replica_reads } = self.parts()?;
+        let backend = match endpoints {
+            Endpoints::Standalone { master, replica } => RedisBackend::new(&master, replica.as_ref(), reuse, timeouts)?,
+            Endpoints::Cluster { seeds } => RedisBackend::cluster(&seeds, reuse, timeouts, replica_reads)?,
+            Endpoints::Sentinel { master_name, sentinels, data } => {
+                RedisBackend::sentinel(&master_name, &sentinels, &data, reuse, timeouts, replica_reads)?
             }
-            (Endpoints::Cluster { seeds }, reuse, timeouts) => RedisBackend::cluster(&seeds, reuse, timeouts)?,
         };
-        Ok(Client::with_backend(backend))
+        Ok(Client::with_backend(backend).with_retry(retry))
     }
 }
 

@@ -287,6 +287,106 @@ impl fmt::Debug for Dsn {
     }
 }
 
+/// A Sentinel DSN: the sentinels to ask, the name of the master they watch, and
+/// how to reach the data nodes they name.
+///
+/// The form is `redis+sentinel://[user[:password]@]host[:port][,host[:port]…]/master_name[/db]`
+/// (port 26379 by default), or `rediss+sentinel://…` for TLS to the sentinels and
+/// the data nodes alike. The user and password are the data nodes'; the
+/// sentinels' own, when they have one, go in the query:
+/// `?sentinel_password=…` (and `sentinel_username=…`), percent-encoded.
+///
+/// ```
+/// use redisext::connection::SentinelDsn;
+/// let dsn = SentinelDsn::parse("redis+sentinel://:s3cret@10.0.0.1,10.0.0.2:26380/mymaster/2")?;
+/// assert_eq!(dsn.master_name(), "mymaster");
+/// assert_eq!(dsn.sentinels().len(), 2);
+/// assert_eq!(dsn.sentinels()[0].to_string(), "redis://10.0.0.1:26379/0");
+/// assert_eq!(dsn.data().db(), 2);
+/// assert_eq!(dsn.data().password().map(|p| p.expose()), Some("s3cret"));
+/// # Ok::<(), redisext::DsnError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentinelDsn {
+    master_name: String,
+    sentinels: Vec<Dsn>,
+    data: Dsn,
+}
+
+impl SentinelDsn {
+    /// Parses the form described on the type.
+    pub fn parse(text: &str) -> Result<SentinelDsn, DsnError> {
+        let fail = |reason: &str| DsnError::new(text, reason);
+        let (scheme, rest) = text.split_once("://").ok_or_else(|| fail("no scheme"))?;
+        let base = match scheme {
+            "redis+sentinel" | "valkey+sentinel" => "redis",
+            "rediss+sentinel" | "valkeys+sentinel" => "rediss",
+            _ => return Err(fail("a Sentinel DSN starts with redis+sentinel:// or rediss+sentinel://")),
+        };
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (authority, path) = rest.split_once('/').ok_or_else(|| fail("no master name: add /master_name"))?;
+        let (credentials, hosts) = match authority.rsplit_once('@') {
+            Some((credentials, hosts)) => (Some(credentials), hosts),
+            None => (None, authority),
+        };
+        let (master_name, db) = match path.split_once('/') {
+            Some((name, db)) => (name, db.trim_end_matches('/')),
+            None => (path, ""),
+        };
+        if master_name.is_empty() {
+            return Err(fail("no master name: add /master_name"));
+        }
+        let master_name = percent_decode(text, master_name, "master name")?;
+        let mut sentinel_credentials = String::new();
+        let (mut user, mut password) = (None, None);
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            match pair.split_once('=') {
+                Some(("sentinel_username", value)) => user = Some(value),
+                Some(("sentinel_password", value)) => password = Some(value),
+                _ => return Err(fail(&format!("unknown query parameter {pair:?}"))),
+            }
+        }
+        if user.is_some() || password.is_some() {
+            sentinel_credentials = format!("{}:{}@", user.unwrap_or(""), password.unwrap_or(""));
+        }
+        let mut sentinels = Vec::new();
+        for host in hosts.split(',') {
+            if host.is_empty() {
+                return Err(fail("an empty sentinel address"));
+            }
+            // The default port, for a host given without one ("[::1]" or "h").
+            let has_port = match host.rfind(']') {
+                Some(bracket) => host[bracket..].contains(':'),
+                None => host.contains(':'),
+            };
+            let host = if has_port { host.to_owned() } else { format!("{host}:26379") };
+            let dsn = Dsn::parse(&format!("{base}://{sentinel_credentials}{host}"))
+                .map_err(|e| fail(&format!("sentinel {host}: {}", e.reason())))?;
+            sentinels.push(dsn);
+        }
+        let credentials = credentials.map(|c| format!("{c}@")).unwrap_or_default();
+        let first = hosts.split(',').next().unwrap_or_default();
+        let data = Dsn::parse(&format!("{base}://{credentials}{first}/{db}")).map_err(|e| fail(e.reason()))?;
+        Ok(SentinelDsn { master_name, sentinels, data })
+    }
+
+    /// The name the sentinels know the master by.
+    pub fn master_name(&self) -> &str {
+        &self.master_name
+    }
+
+    /// The sentinels (with their own password, when one was given).
+    pub fn sentinels(&self) -> &[Dsn] {
+        &self.sentinels
+    }
+
+    /// How the data nodes are reached: user, password, database and TLS (the host
+    /// is the first sentinel's, and is not used).
+    pub fn data(&self) -> &Dsn {
+        &self.data
+    }
+}
+
 /// How connections are opened and reused.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]

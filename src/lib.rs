@@ -103,8 +103,11 @@
 
 #![warn(missing_docs)]
 
-// Bottom up: each module uses only those above it in this list (CI checks it:
-// tests/module_graph.rs).
+// The modules form a graph without cycles, bottom up: wire, script, receipt,
+// connection and serializer; error; key; call; backend (request, traits, node,
+// cluster); dispatch and batch; op and retry; pipeline; the clients with their
+// drivers; the models. `cargo test --test module_graph -- --nocapture` prints the
+// layers and fails on a cycle.
 #[cfg(feature = "tokio")]
 mod async_client;
 pub mod backend;
@@ -124,6 +127,8 @@ mod once;
 mod op;
 mod pipeline;
 mod receipt;
+mod retry;
+mod route;
 pub mod script;
 pub mod serializer;
 pub mod testing;
@@ -160,6 +165,7 @@ pub use model::{Model, ModelClass, ModelOptions, Ttl};
 pub use op::{Executor, Op, Wait};
 pub use pipeline::{Pipeline, Slot, Slots};
 pub use receipt::{Delivered, Lease, Receipt, Token};
+pub use retry::RetryPolicy;
 pub use script::Script;
 pub use wire::{CommandError, Delivery, Reply, ServerError};
 

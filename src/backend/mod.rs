@@ -10,11 +10,11 @@
 //!
 //! Layout, bottom up: `request` (the typed commands and their bytes), this file
 //! (the traits), `redis_conversions` (the redis crate's types into ours), `node`
-//! (blocking connections to one server: open, reuse, pool), `cluster` (Redis
-//! Cluster over nodes), `redis_crate` ([`RedisBackend`]), and the async
-//! counterparts `nonblocking` (traits) and `redis_async`.
+//! (blocking connections to one server: open, reuse, pool), `redis_crate`
+//! ([`RedisBackend`]: sessions routed by the crate's `route` module over fixed
+//! nodes, Sentinel or Redis Cluster), and the async counterparts `nonblocking`
+//! (traits) and `redis_async`.
 
-mod cluster;
 mod node;
 #[cfg(feature = "tokio")]
 mod nonblocking;
@@ -111,39 +111,5 @@ pub trait Session {
             results.push(if failed { Err(CommandError::not_sent_after_failure()) } else { self.query(request) });
         }
         results
-    }
-}
-
-/// A backend's connections to its master and optional replica, routed by [`Node`].
-pub(crate) struct Routed<T> {
-    master: T,
-    replica: Option<T>,
-}
-
-impl<T> Routed<T> {
-    pub(crate) fn new(master: T, replica: Option<T>) -> Routed<T> {
-        Routed { master, replica }
-    }
-
-    /// What serves `node`: the replica's for reads when there is one, else the master's.
-    pub(crate) fn get(&self, node: Node) -> &T {
-        match node {
-            Node::Replica => self.replica.as_ref().unwrap_or(&self.master),
-            _ => &self.master,
-        }
-    }
-
-    /// The node that serves `node` (see [`Backend::serving`]).
-    pub(crate) fn serving(&self, node: Node) -> Node {
-        if self.replica.is_some() { node } else { Node::Master }
-    }
-
-    pub(crate) fn has_replica(&self) -> bool {
-        self.replica.is_some()
-    }
-
-    /// The same routing over `f` of each node's connections.
-    pub(crate) fn map<U>(&self, f: impl Fn(&T) -> U) -> Routed<U> {
-        Routed { master: f(&self.master), replica: self.replica.as_ref().map(f) }
     }
 }

@@ -2,7 +2,7 @@
 //! backends: opening them (timeouts applied), keeping them for reuse (lazy, an
 //! idle list, per command, an r2d2 pool), and sending requests on them.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::ThreadId;
 use std::time::Duration;
 
@@ -21,11 +21,13 @@ use crate::wire::{CommandError, Delivery, Reply, is_connection_error};
 pub(super) struct Opener {
     client: redis::Client,
     timeouts: Timeouts,
+    /// Send `READONLY` on each new connection: a cluster node whose replicas serve reads.
+    readonly: bool,
 }
 
 impl Opener {
     pub(super) fn new(dsn: &Dsn, timeouts: Timeouts) -> Result<Opener> {
-        Ok(Opener { client: redis_client(dsn)?, timeouts })
+        Ok(Opener { client: redis_client(dsn)?, timeouts, readonly: false })
     }
 
     /// A connection for a blocking command that may hold it for up to `block`.
@@ -42,9 +44,12 @@ impl Opener {
     pub(super) fn open(&self) -> Result<redis::Connection, CommandError> {
         let not_sent =
             |e: redis::RedisError| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() };
-        let connection = self.client.get_connection_with_timeout(self.timeouts.connect).map_err(not_sent)?;
+        let mut connection = self.client.get_connection_with_timeout(self.timeouts.connect).map_err(not_sent)?;
         connection.set_read_timeout(self.timeouts.response).map_err(not_sent)?;
         connection.set_write_timeout(self.timeouts.response).map_err(not_sent)?;
+        if self.readonly {
+            redis::cmd("READONLY").exec(&mut connection).map_err(not_sent)?;
+        }
         Ok(connection)
     }
 }
@@ -56,7 +61,7 @@ const MAX_IDLE: usize = 16;
 enum Keeping {
     /// One connection, opened on first use and shared by every operation, one at
     /// a time.
-    Lazy(Lazy),
+    Lazy(Arc<Lazy>),
     /// Connections opened as needed and kept for reuse, up to [`MAX_IDLE`] idle.
     Idle(Arc<Mutex<Vec<redis::Connection>>>),
     PerCommand,
@@ -64,87 +69,80 @@ enum Keeping {
     Pooled(r2d2::Pool<PoolManager>),
 }
 
-/// The lazy connection, and which thread holds it: a thread that already holds
-/// it (a session of its own still open) gets a connection of its own instead of
-/// waiting for itself forever.
+/// The lazy connection, lent to one session at a time: the others wait for it to
+/// be handed back. A thread that holds it already (a session of its own still
+/// open) gets a connection of its own instead of waiting for itself forever.
 #[derive(Default)]
 struct Lazy {
-    connection: Mutex<Option<redis::Connection>>,
-    holder: Mutex<Option<ThreadId>>,
+    slot: Mutex<LazySlot>,
+    handed_back: Condvar,
+}
+
+#[derive(Default)]
+struct LazySlot {
+    /// The connection, when open and not lent.
+    connection: Option<redis::Connection>,
+    /// The thread it is lent to.
+    lent_to: Option<ThreadId>,
 }
 
 /// The connections of one node.
 pub(super) struct NodeConnections {
     pub(super) opener: Opener,
     keeping: Keeping,
-    /// The DSN with its password hidden, for messages.
-    pub(super) shown: String,
 }
 
 impl NodeConnections {
-    /// A node of a standalone backend: `reuse` as given.
+    /// The connections of a node, kept as `reuse` says.
     pub(super) fn new(dsn: &Dsn, reuse: &Reuse, timeouts: Timeouts) -> Result<NodeConnections> {
         let opener = Opener::new(dsn, timeouts)?;
         let keeping = match reuse {
-            Reuse::Lazy => Keeping::Lazy(Lazy::default()),
+            Reuse::Lazy => Keeping::Lazy(Arc::default()),
             Reuse::PerCommand => Keeping::PerCommand,
             #[cfg(feature = "pool")]
             Reuse::Pooled { max_size } => Keeping::Pooled(pool(&opener, *max_size)?),
         };
-        Ok(NodeConnections { opener, keeping, shown: dsn.to_string() })
+        Ok(NodeConnections { opener, keeping })
     }
 
     /// A node of a cluster: with [`Reuse::Lazy`], an idle list rather than one
-    /// connection, so that operations on one node do not queue behind each other.
-    pub(super) fn for_cluster(dsn: &Dsn, reuse: &Reuse, timeouts: Timeouts) -> Result<NodeConnections> {
+    /// connection, so that operations on one node do not queue behind each other;
+    /// `readonly` sends `READONLY` on each new connection (replica reads).
+    pub(super) fn for_cluster(dsn: &Dsn, reuse: &Reuse, timeouts: Timeouts, readonly: bool) -> Result<NodeConnections> {
         let mut node = NodeConnections::new(dsn, reuse, timeouts)?;
+        node.opener.readonly = readonly;
         if let Keeping::Lazy(_) = node.keeping {
             node.keeping = Keeping::Idle(Arc::default());
         }
         Ok(node)
     }
 
-    /// The same node with one lazy connection of its own.
-    pub(super) fn fork(&self) -> NodeConnections {
-        NodeConnections {
-            opener: self.opener.clone(),
-            keeping: Keeping::Lazy(Lazy::default()),
-            shown: self.shown.clone(),
-        }
-    }
-
     /// A session on one of the node's connections, as the keeping says.
-    pub(super) fn session(&self) -> Result<NodeSession<'_>, CommandError> {
+    pub(super) fn session(&self) -> Result<NodeSession, CommandError> {
         match &self.keeping {
             Keeping::Lazy(lazy) => {
                 let me = std::thread::current().id();
-                let guard = match lazy.connection.try_lock() {
-                    Ok(guard) => guard,
-                    Err(std::sync::TryLockError::WouldBlock) if *lock(&lazy.holder) == Some(me) => {
-                        // This thread holds the shared connection already (a session
-                        // it opened itself): waiting would wait for ever.
-                        return Ok(NodeSession::owned(self.opener.open()?));
-                    }
-                    Err(_) => lock(&lazy.connection),
-                };
-                *lock(&lazy.holder) = Some(me);
-                let mut held = SharedConnection { guard, holder: &lazy.holder };
-                let fresh = held.guard.is_none();
-                if fresh {
-                    *held.guard = Some(self.opener.open()?);
+                let mut slot = lock(&lazy.slot);
+                if slot.lent_to == Some(me) {
+                    // This thread holds the shared connection already (a session it
+                    // opened itself): waiting would wait for ever.
+                    drop(slot);
+                    return Ok(NodeSession::owned(self.opener.open()?));
                 }
-                Ok(NodeSession { held: Held::Shared(held), fresh })
+                while slot.lent_to.is_some() {
+                    slot = lazy.handed_back.wait(slot).unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+                let reused = slot.connection.take();
+                slot.lent_to = Some(me);
+                drop(slot);
+                let fresh = reused.is_none();
+                // Handed back when dropped, even if opening fails here.
+                let mut lease = LazyLease { lazy: Arc::clone(lazy), connection: reused };
+                if fresh {
+                    lease.connection = Some(self.opener.open()?);
+                }
+                Ok(NodeSession { held: Held::Lazy(lease), fresh })
             }
-            _ => self.session_of_its_own(),
-        }
-    }
-
-    /// A session that borrows nothing of the node: any keeping but the lazy one's
-    /// shared connection (for which it opens a connection of its own). A cluster's
-    /// sessions outlive the borrow of the node they are on.
-    pub(super) fn session_of_its_own(&self) -> Result<NodeSession<'static>, CommandError> {
-        match &self.keeping {
-            Keeping::Lazy(_) => Ok(NodeSession::owned(self.opener.open()?)),
             Keeping::Idle(idle) => {
                 let reused = lock(idle).pop();
                 let fresh = reused.is_none();
@@ -178,13 +176,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// A connection to one node, held for one operation.
-pub(crate) struct NodeSession<'a> {
-    held: Held<'a>,
+pub(crate) struct NodeSession {
+    held: Held,
     fresh: bool,
 }
 
-enum Held<'a> {
-    Shared(SharedConnection<'a>),
+enum Held {
+    /// The node's lazy connection, lent.
+    Lazy(LazyLease),
     Owned(Option<redis::Connection>),
     #[cfg(feature = "pool")]
     Pooled(r2d2::PooledConnection<PoolManager>),
@@ -193,27 +192,32 @@ enum Held<'a> {
     Idle(IdleLease),
 }
 
-/// The lazy connection, held; the holder's id is cleared when it is handed back.
-struct SharedConnection<'a> {
-    guard: MutexGuard<'a, Option<redis::Connection>>,
-    holder: &'a Mutex<Option<ThreadId>>,
+/// The lazy connection, lent to a session: handed back (unless discarded) when
+/// dropped, waking one waiting session.
+struct LazyLease {
+    lazy: Arc<Lazy>,
+    connection: Option<redis::Connection>,
 }
 
-impl Drop for SharedConnection<'_> {
+impl Drop for LazyLease {
     fn drop(&mut self) {
-        *lock(self.holder) = None;
+        let mut slot = lock(&self.lazy.slot);
+        slot.connection = self.connection.take();
+        slot.lent_to = None;
+        drop(slot);
+        self.lazy.handed_back.notify_one();
     }
 }
 
-impl NodeSession<'_> {
+impl NodeSession {
     /// A session on a connection of its own, closed at the end.
-    pub(super) fn owned(connection: redis::Connection) -> NodeSession<'static> {
+    pub(super) fn owned(connection: redis::Connection) -> NodeSession {
         NodeSession { held: Held::Owned(Some(connection)), fresh: true }
     }
 
     fn connection(&mut self) -> Option<&mut redis::Connection> {
         match &mut self.held {
-            Held::Shared(shared) => shared.guard.as_mut(),
+            Held::Lazy(lease) => lease.connection.as_mut(),
             Held::Owned(connection) => connection.as_mut(),
             #[cfg(feature = "pool")]
             Held::Pooled(pooled) => (!pooled.broken).then_some(&mut pooled.connection),
@@ -225,7 +229,7 @@ impl NodeSession<'_> {
     /// connection must never be used again.
     fn discard(&mut self) {
         match &mut self.held {
-            Held::Shared(shared) => *shared.guard = None,
+            Held::Lazy(lease) => lease.connection = None,
             Held::Owned(connection) => *connection = None,
             #[cfg(feature = "pool")]
             Held::Pooled(pooled) => {
@@ -260,7 +264,7 @@ impl Drop for IdleLease {
     }
 }
 
-impl Session for NodeSession<'_> {
+impl Session for NodeSession {
     fn query(&mut self, request: &Request<'_>) -> Result<Reply, CommandError> {
         let mut packed = Vec::with_capacity(request.resp_len());
         request.write_resp(&mut packed);

@@ -1,32 +1,48 @@
-//! The default async backend, on the `redis` crate's multiplexed tokio connections.
+//! The default async backend, on the `redis` crate's multiplexed tokio
+//! connections: a master and an optional replica, a master and replicas found
+//! through Sentinel, or the nodes of a Redis Cluster — routed by
+//! `route` (the crate's routing core), as the blocking backend is.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::MultiplexedConnection;
 
+use super::Request;
 use super::nonblocking::{AsyncBackend, AsyncSession};
 use super::redis_conversions::{redis_client, reply_from, server_error_of};
-use super::{Request, Routed};
+use super::redis_crate::{check_cluster_seeds, copy_error};
 use crate::call::Node;
 use crate::connection::{AsyncReuse, Dsn, Timeouts};
 use crate::error::{Error, Result};
-use crate::wire::{CommandError, Delivery, Reply};
+use crate::route::{Answer, BatchPlan, Hops, Learned, NodeId, Probe, Servers, Shape, unknown_topology};
+use crate::wire::{CommandError, Delivery, Reply, ServerError};
 
 /// The default [`AsyncBackend`]: the `redis` crate's multiplexed connections on
-/// tokio, to a master and an optional replica, kept as [`AsyncReuse`] says.
+/// tokio, kept as [`AsyncReuse`] says, to a master and an optional replica, to the
+/// master and replicas a set of sentinels names, or to the nodes of a Redis
+/// Cluster.
 ///
-/// Shared connections are `ConnectionManager`s: they reconnect by themselves after
-/// a failure. Every connection uses the response timeout of [`Timeouts`] (the
-/// redis crate's own default, 500 ms, would fail slow scripts that did run).
-/// Blocking commands get connections of their own.
+/// A shared connection that fails is dropped and opened again on its next use.
+/// Every connection uses the response timeout of [`Timeouts`] (the redis crate's
+/// own default, 500 ms, would fail slow scripts that did run). Blocking commands
+/// get connections of their own.
 ///
 /// It must be used inside a tokio runtime; connections open on first use, on the
 /// runtime that first uses them.
 pub struct RedisAsyncBackend {
-    nodes: Routed<AsyncNode>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    servers: Servers,
+    reuse: AsyncReuse,
+    timeouts: Timeouts,
+    /// Send `READONLY` on new connections (cluster replica reads).
+    readonly: bool,
+    nodes: RwLock<Vec<Option<Arc<AsyncNode>>>>,
 }
 
 impl RedisAsyncBackend {
@@ -37,25 +53,160 @@ impl RedisAsyncBackend {
         reuse: AsyncReuse,
         timeouts: Timeouts,
     ) -> Result<RedisAsyncBackend> {
+        let given: Vec<Dsn> = std::iter::once(master).chain(replica).cloned().collect();
+        RedisAsyncBackend::with_servers(Servers::new(Shape::Fixed, given, master.clone(), true), reuse, timeouts, false)
+    }
+
+    /// A backend for the Redis Cluster that the `seeds` belong to, as
+    /// [`RedisBackend::cluster`](super::RedisBackend::cluster).
+    pub fn cluster(
+        seeds: &[Dsn],
+        reuse: AsyncReuse,
+        timeouts: Timeouts,
+        replica_reads: bool,
+    ) -> Result<RedisAsyncBackend> {
+        let template = check_cluster_seeds(seeds)?;
+        let shape = Shape::Cluster { seeds: (0..seeds.len()).collect() };
+        let servers = Servers::new(shape, seeds.to_vec(), template, replica_reads);
+        RedisAsyncBackend::with_servers(servers, reuse, timeouts, replica_reads)
+    }
+
+    /// A backend for the master that the `sentinels` call `master_name`, as
+    /// [`RedisBackend::sentinel`](super::RedisBackend::sentinel).
+    pub fn sentinel(
+        master_name: &str,
+        sentinels: &[Dsn],
+        data: &Dsn,
+        reuse: AsyncReuse,
+        timeouts: Timeouts,
+        replica_reads: bool,
+    ) -> Result<RedisAsyncBackend> {
+        if sentinels.is_empty() {
+            return Err(Error::Config("Sentinel needs at least one sentinel address".into()));
+        }
+        let shape = Shape::Sentinel { name: master_name.to_owned(), sentinels: (0..sentinels.len()).collect() };
+        let servers = Servers::new(shape, sentinels.to_vec(), data.clone(), replica_reads);
+        RedisAsyncBackend::with_servers(servers, reuse, timeouts, false)
+    }
+
+    fn with_servers(
+        servers: Servers,
+        reuse: AsyncReuse,
+        timeouts: Timeouts,
+        readonly: bool,
+    ) -> Result<RedisAsyncBackend> {
         timeouts.check().map_err(Error::Config)?;
         if reuse == (AsyncReuse::Multiplexed { connections: 0 }) {
             return Err(Error::Config("multiplexed reuse needs at least one connection".into()));
         }
-        Ok(RedisAsyncBackend {
-            nodes: Routed::new(
-                AsyncNode::new(master, &reuse, timeouts)?,
-                replica.map(|dsn| AsyncNode::new(dsn, &reuse, timeouts)).transpose()?,
-            ),
-        })
-    }
-
-    fn node(&self, node: Node) -> &AsyncNode {
-        self.nodes.get(node)
+        let shared = Shared { servers, reuse, timeouts, readonly, nodes: RwLock::new(Vec::new()) };
+        // The nodes given are checked now (a bad TLS setting is a configuration error).
+        if shared.servers.shape() == Shape::Fixed {
+            for node in 0..shared.servers.dsn_count() {
+                shared.node(node)?;
+            }
+        }
+        Ok(RedisAsyncBackend { shared: Arc::new(shared) })
     }
 
     /// True when reads go to a separate replica.
     pub fn has_replica(&self) -> bool {
-        self.nodes.has_replica()
+        self.shared.servers.has_replica()
+    }
+
+    /// True for a Redis Cluster backend.
+    pub fn is_cluster(&self) -> bool {
+        self.shared.servers.is_cluster()
+    }
+}
+
+impl Shared {
+    /// The connections of `node`, made when first needed.
+    fn node(&self, node: NodeId) -> Result<Arc<AsyncNode>> {
+        if let Some(Some(found)) = self.nodes.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(node) {
+            return Ok(Arc::clone(found));
+        }
+        let made = Arc::new(AsyncNode::new(&self.servers.dsn(node), &self.reuse, self.timeouts, self.readonly)?);
+        let mut nodes = self.nodes.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if nodes.len() <= node {
+            nodes.resize(node + 1, None);
+        }
+        Ok(Arc::clone(nodes[node].get_or_insert(made)))
+    }
+
+    /// Reads the topology again when it is due; waits for it while nothing is known.
+    async fn refresh(&self) -> Result<(), CommandError> {
+        if let Some(plan) = self.servers.begin_refresh(Instant::now()) {
+            let outcome = self.probe(&plan).await;
+            self.servers.refreshed();
+            if let Err(why) = outcome
+                && self.servers.is_unknown()
+            {
+                return Err(unknown_topology(why));
+            }
+        }
+        let waited = Instant::now();
+        while self.servers.is_unknown() && self.servers.is_refreshing() && waited.elapsed() <= self.timeouts.connect {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Ok(())
+    }
+
+    /// Makes the probes in turn until one gives a topology that installs.
+    async fn probe(&self, plan: &[Probe]) -> std::result::Result<(), String> {
+        let mut why = String::from("no node to ask");
+        for probe in plan {
+            let answer = match probe {
+                Probe::ClusterShards(node) => match self.ask(*node, &Request::ClusterShards).await {
+                    Ok(Ok(reply)) => Ok(Answer::ClusterShards { asked: *node, reply }),
+                    // Before Redis 7: no CLUSTER SHARDS.
+                    Ok(Err(_)) => match self.ask(*node, &Request::ClusterSlots).await {
+                        Ok(Ok(reply)) => Ok(Answer::ClusterSlots { asked: *node, reply }),
+                        Ok(Err(error)) => Err(format!("{}: {error}", self.servers.address(*node))),
+                        Err(error) => Err(error),
+                    },
+                    Err(error) => Err(error),
+                },
+                Probe::Sentinel(node, name) => self.ask_sentinel(*node, name).await,
+                Probe::Roles(nodes) => {
+                    let mut roles = Vec::new();
+                    for node in nodes {
+                        if let Ok(Ok(reply)) = self.ask(*node, &Request::Role).await {
+                            roles.push((*node, reply));
+                        }
+                    }
+                    Ok(Answer::Roles(roles))
+                }
+            };
+            match answer.and_then(|answer| self.servers.install(answer)) {
+                Ok(()) => return Ok(()),
+                Err(error) => why = error,
+            }
+        }
+        Err(why)
+    }
+
+    async fn ask_sentinel(&self, node: NodeId, name: &str) -> std::result::Result<Answer, String> {
+        let master = self.ask(node, &Request::SentinelMaster(name)).await?.map_err(|e| e.to_string())?;
+        let replicas = self.ask(node, &Request::SentinelReplicas(name)).await?.unwrap_or(Reply::Nil);
+        Ok(Answer::Sentinel { master, replicas })
+    }
+
+    /// One command on a connection of its own to `node`: an error reply is the
+    /// inner `Err`, a node that cannot be reached the outer one.
+    async fn ask(
+        &self,
+        node: NodeId,
+        request: &Request<'_>,
+    ) -> std::result::Result<Result<Reply, ServerError>, String> {
+        let address = self.servers.address(node);
+        let found = self.node(node).map_err(|e| format!("{address}: {e}"))?;
+        let mut connection = found.open(self.timeouts.response).await.map_err(|e| format!("{address}: {e}"))?;
+        match connection.send_packed_command(&command(request)).await.map_err(command_error).and_then(reply_from) {
+            Ok(reply) => Ok(Ok(reply)),
+            Err(CommandError::Server(error)) => Ok(Err(error)),
+            Err(error) => Err(format!("{address}: {error}")),
+        }
     }
 }
 
@@ -63,7 +214,8 @@ impl AsyncBackend for RedisAsyncBackend {
     type Session = RedisAsyncSession;
 
     fn session(&self, node: Node) -> impl Future<Output = Result<RedisAsyncSession, CommandError>> + Send {
-        self.node(node).session()
+        let shared = Arc::clone(&self.shared);
+        async move { Ok(RedisAsyncSession { shared, node, current: None, block: None }) }
     }
 
     fn dedicated_session(
@@ -71,38 +223,108 @@ impl AsyncBackend for RedisAsyncBackend {
         node: Node,
         block: Duration,
     ) -> impl Future<Output = Result<RedisAsyncSession, CommandError>> + Send {
-        let node = self.node(node);
-        // The reply may take as long as the block itself, plus the network.
-        let response = node.timeouts.response.map(|t| t.saturating_add(block));
-        async move { Ok(RedisAsyncSession { link: Link::Own(node.open(response).await?), fresh: true }) }
+        let shared = Arc::clone(&self.shared);
+        async move { Ok(RedisAsyncSession { shared, node, current: None, block: Some(block) }) }
     }
 
     fn describe(&self, node: Node) -> String {
-        self.node(node).shown.clone()
+        let servers = &self.shared.servers;
+        match servers.shape() {
+            Shape::Cluster { .. } => format!("cluster via {}", servers.dsn(0)),
+            Shape::Sentinel { name, .. } => match servers.route(None, node) {
+                Ok(id) => format!("{} (master {name} per sentinel {})", servers.dsn(id), servers.dsn(0)),
+                Err(_) => format!("master {name} per sentinel {}", servers.dsn(0)),
+            },
+            Shape::Fixed => servers.route(None, node).map_or_else(|_| servers.dsn(0), |id| servers.dsn(id)).to_string(),
+        }
     }
 
     fn serving(&self, node: Node) -> Node {
-        self.nodes.serving(node)
+        if self.shared.servers.is_cluster() { Node::Master } else { self.shared.servers.serving(node) }
     }
 }
 
-/// How the connections of one node are kept.
+/// The connections of one node.
+struct AsyncNode {
+    client: redis::Client,
+    timeouts: Timeouts,
+    readonly: bool,
+    keeping: Keeping,
+}
+
 enum Keeping {
-    /// Created on first use (that needs the runtime), then taken in turn.
+    /// Shared connections, taken in turn; each opened on first use and again
+    /// after it failed.
     Multiplexed {
-        size: usize,
-        managers: Mutex<Option<Arc<[ConnectionManager]>>>,
+        slots: Vec<Slot>,
         next: AtomicUsize,
     },
     PerCommand,
 }
 
-struct AsyncNode {
-    client: redis::Client,
-    timeouts: Timeouts,
-    keeping: Keeping,
-    /// The DSN with its password hidden, for messages.
-    shown: String,
+/// One shared connection and its generation: a session that saw it fail drops
+/// it only if it is still the one it used.
+#[derive(Default)]
+struct Slot {
+    connection: tokio::sync::Mutex<Option<(u64, MultiplexedConnection)>>,
+    generations: AtomicU64,
+}
+
+impl AsyncNode {
+    fn new(dsn: &Dsn, reuse: &AsyncReuse, timeouts: Timeouts, readonly: bool) -> Result<AsyncNode> {
+        let keeping = match reuse {
+            AsyncReuse::Multiplexed { connections } => Keeping::Multiplexed {
+                slots: (0..*connections).map(|_| Slot::default()).collect(),
+                next: AtomicUsize::new(0),
+            },
+            AsyncReuse::PerCommand => Keeping::PerCommand,
+        };
+        Ok(AsyncNode { client: redis_client(dsn)?, timeouts, readonly, keeping })
+    }
+
+    /// A connection for one operation: a shared one (and which), or one of its own.
+    async fn connection(&self) -> Result<(MultiplexedConnection, Option<(usize, u64)>, bool), CommandError> {
+        match &self.keeping {
+            Keeping::Multiplexed { slots, next } => {
+                let index = next.fetch_add(1, Ordering::Relaxed) % slots.len();
+                let slot = &slots[index];
+                let mut held = slot.connection.lock().await;
+                if let Some((generation, connection)) = held.as_ref() {
+                    return Ok((connection.clone(), Some((index, *generation)), false));
+                }
+                let connection = self.open(self.timeouts.response).await?;
+                let generation = slot.generations.fetch_add(1, Ordering::Relaxed);
+                *held = Some((generation, connection.clone()));
+                Ok((connection, Some((index, generation)), true))
+            }
+            Keeping::PerCommand => Ok((self.open(self.timeouts.response).await?, None, true)),
+        }
+    }
+
+    /// Drops the shared connection `used` once it failed, so that the next
+    /// operation opens a new one.
+    async fn failed(&self, used: Option<(usize, u64)>) {
+        if let (Keeping::Multiplexed { slots, .. }, Some((index, generation))) = (&self.keeping, used) {
+            let mut held = slots[index].connection.lock().await;
+            if held.as_ref().is_some_and(|(current, _)| *current == generation) {
+                *held = None;
+            }
+        }
+    }
+
+    /// A connection of its own, waiting up to `response` for each reply.
+    async fn open(&self, response: Option<Duration>) -> Result<MultiplexedConnection, CommandError> {
+        require_runtime()?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeouts.connect))
+            .set_response_timeout(response);
+        let mut connection =
+            self.client.get_multiplexed_async_connection_with_config(&config).await.map_err(not_sent)?;
+        if self.readonly {
+            redis::cmd("READONLY").exec_async(&mut connection).await.map_err(not_sent)?;
+        }
+        Ok(connection)
+    }
 }
 
 /// A connection error from which nothing was sent.
@@ -118,72 +340,72 @@ fn require_runtime() -> Result<(), CommandError> {
         .map_err(|_| not_sent("the async client must run inside a tokio runtime"))
 }
 
-impl AsyncNode {
-    fn new(dsn: &Dsn, reuse: &AsyncReuse, timeouts: Timeouts) -> Result<AsyncNode> {
-        let keeping = match reuse {
-            AsyncReuse::Multiplexed { connections } => {
-                Keeping::Multiplexed { size: *connections, managers: Mutex::new(None), next: AtomicUsize::new(0) }
+/// The connections held for one operation or batch: to the node each command is
+/// routed to.
+pub struct RedisAsyncSession {
+    shared: Arc<Shared>,
+    node: Node,
+    current: Option<Current>,
+    /// Set for a dedicated session: connections of its own, with a response
+    /// timeout long enough for a blocking command.
+    block: Option<Duration>,
+}
+
+/// The connection a session is on.
+struct Current {
+    node: NodeId,
+    connection: MultiplexedConnection,
+    /// Which shared connection it is, if shared.
+    shared: Option<(usize, u64)>,
+    fresh: bool,
+}
+
+impl RedisAsyncSession {
+    /// The connection to `node`, opening one if the session is elsewhere.
+    async fn on(&mut self, node: NodeId) -> Result<&mut Current, CommandError> {
+        if self.current.as_ref().is_none_or(|current| current.node != node) {
+            self.current = None;
+            let opened = self.open(node).await;
+            if opened.is_err() {
+                self.shared.servers.unreachable(node);
             }
-            AsyncReuse::PerCommand => Keeping::PerCommand,
-        };
-        Ok(AsyncNode { client: redis_client(dsn)?, timeouts, keeping, shown: dsn.to_string() })
+            self.current = Some(opened?);
+        }
+        self.current.as_mut().ok_or_else(|| unknown_topology("no session".into()))
     }
 
-    async fn session(&self) -> Result<RedisAsyncSession, CommandError> {
-        require_runtime()?;
-        match &self.keeping {
-            Keeping::Multiplexed { size, managers, next } => {
-                let managers = {
-                    // A panic while creating the managers leaves none: create them again.
-                    let mut slot = managers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    match &*slot {
-                        Some(managers) => Arc::clone(managers),
-                        None => {
-                            let created: Arc<[ConnectionManager]> =
-                                (0..*size).map(|_| self.manager()).collect::<Result<_, _>>()?;
-                            *slot = Some(Arc::clone(&created));
-                            created
-                        }
-                    }
-                };
-                let manager = &managers[next.fetch_add(1, Ordering::Relaxed) % managers.len()];
-                Ok(RedisAsyncSession { link: Link::Managed(manager.clone()), fresh: false })
+    async fn open(&self, node: NodeId) -> Result<Current, CommandError> {
+        let found = self.shared.node(node).map_err(|e| unknown_topology(e.to_string()))?;
+        match self.block {
+            Some(block) => {
+                // The reply may take as long as the block itself, plus the network.
+                let response = self.shared.timeouts.response.map(|t| t.saturating_add(block));
+                Ok(Current { node, connection: found.open(response).await?, shared: None, fresh: true })
             }
-            Keeping::PerCommand => {
-                Ok(RedisAsyncSession { link: Link::Own(self.open(self.timeouts.response).await?), fresh: true })
+            None => {
+                let (connection, shared, fresh) = found.connection().await?;
+                Ok(Current { node, connection, shared, fresh })
             }
         }
     }
 
-    /// A lazily connecting, self-reconnecting shared connection.
-    fn manager(&self) -> Result<ConnectionManager, CommandError> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeouts.connect))
-            .set_response_timeout(self.timeouts.response);
-        ConnectionManager::new_lazy_with_config(self.client.clone(), config).map_err(not_sent)
+    /// Sends on the current connection; a connection failure drops it.
+    async fn send(&mut self, node: NodeId, request: &Request<'_>) -> Result<Reply, CommandError> {
+        let current = self.on(node).await?;
+        let result = current.connection.send_packed_command(&command(request)).await;
+        if result.as_ref().err().is_some_and(is_broken) {
+            self.drop_current().await;
+        }
+        result.map_err(command_error).and_then(reply_from)
     }
 
-    /// A connection of its own, waiting up to `response` for each reply.
-    async fn open(&self, response: Option<Duration>) -> Result<MultiplexedConnection, CommandError> {
-        require_runtime()?;
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeouts.connect))
-            .set_response_timeout(response);
-        self.client.get_multiplexed_async_connection_with_config(&config).await.map_err(not_sent)
+    async fn drop_current(&mut self) {
+        if let Some(current) = self.current.take()
+            && let Ok(found) = self.shared.node(current.node)
+        {
+            found.failed(current.shared).await;
+        }
     }
-}
-
-/// A connection held for one operation or batch.
-pub struct RedisAsyncSession {
-    link: Link,
-    fresh: bool,
-}
-
-enum Link {
-    /// A handle on a shared, self-reconnecting connection.
-    Managed(ConnectionManager),
-    /// A connection of the session's own, closed when it drops.
-    Own(MultiplexedConnection),
 }
 
 /// A request in the redis crate's form (its multiplexed connections take
@@ -194,6 +416,13 @@ fn command(request: &Request<'_>) -> redis::Cmd {
         command.arg(arg);
     });
     command
+}
+
+/// True when the connection is done for: a connection error other than a timeout
+/// (after a timeout the multiplexed connection stays usable, and a request the
+/// server still holds, paused, may yet run: closing it would decide that).
+fn is_broken(error: &redis::RedisError) -> bool {
+    error.code().is_none() && !error.is_timeout()
 }
 
 /// A failure of the redis crate as a backend error. On a multiplexed connection
@@ -208,54 +437,107 @@ fn command_error(error: redis::RedisError) -> CommandError {
 }
 
 impl AsyncSession for RedisAsyncSession {
-    fn query(&mut self, request: &Request<'_>) -> impl Future<Output = Result<Reply, CommandError>> + Send {
-        let command = command(request);
-        async move {
-            let result = match &mut self.link {
-                Link::Managed(manager) => manager.send_packed_command(&command).await,
-                Link::Own(connection) => connection.send_packed_command(&command).await,
+    async fn query(&mut self, request: &Request<'_>) -> Result<Reply, CommandError> {
+        {
+            self.shared.refresh().await?;
+            let mut node = match (request.key(), &self.current) {
+                (None, Some(current)) => current.node,
+                (key, _) => self.shared.servers.route(key, self.node)?,
             };
-            result.map_err(command_error).and_then(reply_from)
+            let mut hops = Hops::default();
+            let mut asking = false;
+            loop {
+                if asking {
+                    // ASK: the slot is being imported by this node; ASKING lets the
+                    // next command through once.
+                    self.send(node, &Request::Asking).await?;
+                }
+                let result = self.send(node, request).await;
+                match self.shared.servers.learn(node, &result) {
+                    Learned::Nothing => return result,
+                    Learned::Redirect(redirect) => {
+                        let Some(pause) = hops.redirect() else {
+                            return Err(CommandError::Server(ServerError::parse(
+                                "ERR too many cluster redirections for one command",
+                            )));
+                        };
+                        tokio::time::sleep(pause).await;
+                        (node, asking) = (redirect.node, redirect.asking);
+                    }
+                }
+            }
         }
     }
 
     fn is_fresh(&self) -> bool {
-        self.fresh
+        self.current.as_ref().is_none_or(|current| current.fresh)
     }
 
-    fn query_pipelined(
-        &mut self,
-        requests: &[Request<'_>],
-    ) -> impl Future<Output = Vec<Result<Reply, CommandError>>> + Send {
-        let mut pipeline = redis::Pipeline::with_capacity(requests.len());
-        for request in requests {
+    /// Splits the batch by node (one group per node, as the routing core plans it): one round trip per node.
+    /// Commands redirected inside a batch did not run; they are sent again one
+    /// by one.
+    async fn query_pipelined(&mut self, requests: &[Request<'_>]) -> Vec<Result<Reply, CommandError>> {
+        {
+            let current = self.current.as_ref().map(|current| current.node);
+            let planned = match self.shared.refresh().await {
+                Ok(()) => BatchPlan::new(&self.shared.servers, requests, self.node, current),
+                Err(error) => Err(error),
+            };
+            let plan = match planned {
+                Ok(plan) => plan,
+                Err(error) => return requests.iter().map(|_| Err(copy_error(&error))).collect(),
+            };
+            let mut replies = Vec::with_capacity(plan.groups.len());
+            for (node, members) in &plan.groups {
+                let batch: Vec<Request<'_>> = members.iter().map(|&index| requests[index]).collect();
+                let answered = self.send_batch(*node, &batch).await;
+                replies.push((*node, members.clone(), answered));
+            }
+            let merged = plan.merge(&self.shared.servers, replies);
+            let mut results = Vec::with_capacity(merged.len());
+            for (request, result) in requests.iter().zip(merged) {
+                results.push(match result {
+                    Some(result) => result,
+                    None => self.query(request).await,
+                });
+            }
+            results
+        }
+    }
+}
+
+impl RedisAsyncSession {
+    /// Sends one node's part of a batch in one round trip.
+    async fn send_batch(&mut self, node: NodeId, batch: &[Request<'_>]) -> Vec<Result<Reply, CommandError>> {
+        let mut pipeline = redis::Pipeline::with_capacity(batch.len());
+        for request in batch {
             pipeline.add_command(command(request));
         }
-        let count = requests.len();
-        async move {
-            let result = match &mut self.link {
-                Link::Managed(manager) => manager.send_packed_commands(&pipeline, 0, count).await,
-                Link::Own(connection) => connection.send_packed_commands(&pipeline, 0, count).await,
-            };
-            match result {
-                // Error replies are values here, one per command.
-                Ok(values) => values.into_iter().map(reply_from).collect(),
-                Err(error) => {
-                    let cause = error.to_string();
-                    let first = command_error(error);
-                    let delivery = match &first {
-                        CommandError::Connection { delivery, .. } => *delivery,
-                        CommandError::Server(_) => Delivery::Unknown,
-                    };
-                    let mut results = vec![Err(first)];
-                    results.extend((1..count).map(|_| {
-                        Err(CommandError::Connection {
-                            delivery,
-                            source: format!("no reply: the batch failed on an earlier command: {cause}").into(),
-                        })
-                    }));
-                    results
+        let current = match self.on(node).await {
+            Ok(current) => current,
+            Err(error) => return batch.iter().map(|_| Err(copy_error(&error))).collect(),
+        };
+        match current.connection.send_packed_commands(&pipeline, 0, batch.len()).await {
+            // Error replies are values here, one per command.
+            Ok(values) => values.into_iter().map(reply_from).collect(),
+            Err(error) => {
+                let cause = error.to_string();
+                if is_broken(&error) {
+                    self.drop_current().await;
                 }
+                let first = command_error(error);
+                let delivery = match &first {
+                    CommandError::Connection { delivery, .. } => *delivery,
+                    CommandError::Server(_) => Delivery::Unknown,
+                };
+                let mut results = vec![Err(first)];
+                results.extend((1..batch.len()).map(|_| {
+                    Err(CommandError::Connection {
+                        delivery,
+                        source: format!("no reply: the batch failed on an earlier command: {cause}").into(),
+                    })
+                }));
+                results
             }
         }
     }

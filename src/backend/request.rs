@@ -33,8 +33,26 @@ pub enum Request<'c> {
     Exec,
     /// `ASKING`: lets the next command through to a cluster node importing its slot.
     Asking,
-    /// `CLUSTER SLOTS`: which node serves which slots.
+    /// `READONLY`: lets a cluster replica serve reads on this connection.
+    ReadOnly,
+    /// `CLUSTER SHARDS` (Redis 7): the shards, their slots and nodes.
+    ClusterShards,
+    /// `CLUSTER SLOTS`: which node serves which slots (before Redis 7).
     ClusterSlots,
+    /// `ROLE`: whether a node is a master or a replica.
+    Role,
+    /// `SENTINEL get-master-addr-by-name <name>`.
+    SentinelMaster(&'c str),
+    /// `SENTINEL replicas <name>`.
+    SentinelReplicas(&'c str),
+    /// `WAIT <replicas> <timeout ms>`: after a write, until that many replicas
+    /// acknowledged it (durable writes).
+    Wait {
+        /// How many replicas must acknowledge.
+        replicas: u32,
+        /// The longest wait.
+        timeout: Duration,
+    },
 }
 
 impl<'c> Request<'c> {
@@ -45,7 +63,7 @@ impl<'c> Request<'c> {
         match self {
             Request::Eval(call) | Request::EvalSource(call) => call.keys.first(),
             Request::Type(key) | Request::Pop(key, _) => Some(key),
-            Request::Load(_) | Request::Multi | Request::Exec | Request::Asking | Request::ClusterSlots => None,
+            _ => None,
         }
     }
 
@@ -75,7 +93,11 @@ impl<'c> Request<'c> {
             Request::Multi => "MULTI",
             Request::Exec => "EXEC",
             Request::Asking => "ASKING",
-            Request::ClusterSlots => "CLUSTER",
+            Request::ReadOnly => "READONLY",
+            Request::ClusterShards | Request::ClusterSlots => "CLUSTER",
+            Request::Role => "ROLE",
+            Request::SentinelMaster(_) | Request::SentinelReplicas(_) => "SENTINEL",
+            Request::Wait { .. } => "WAIT",
         }
     }
 
@@ -83,9 +105,10 @@ impl<'c> Request<'c> {
     pub fn arg_count(&self) -> usize {
         match self {
             Request::Eval(call) | Request::EvalSource(call) => 3 + call.keys.len() + call.args.len(),
-            Request::Load(_) | Request::Pop(..) => 3,
-            Request::Type(_) | Request::ClusterSlots => 2,
-            Request::Multi | Request::Exec | Request::Asking => 1,
+            Request::Load(_) | Request::Pop(..) | Request::SentinelMaster(_) | Request::SentinelReplicas(_) => 3,
+            Request::Wait { .. } => 3,
+            Request::Type(_) | Request::ClusterShards | Request::ClusterSlots => 2,
+            Request::Multi | Request::Exec | Request::Asking | Request::ReadOnly | Request::Role => 1,
         }
     }
 
@@ -119,8 +142,23 @@ impl<'c> Request<'c> {
                 let seconds = format!("{}.{:03}", millis / 1000, millis % 1000);
                 f(seconds.as_bytes());
             }
+            Request::ClusterShards => f(b"SHARDS"),
             Request::ClusterSlots => f(b"SLOTS"),
-            Request::Multi | Request::Exec | Request::Asking => {}
+            Request::SentinelMaster(name) => {
+                f(b"get-master-addr-by-name");
+                f(name.as_bytes());
+            }
+            Request::SentinelReplicas(name) => {
+                f(b"replicas");
+                f(name.as_bytes());
+            }
+            Request::Wait { replicas, timeout } => {
+                f(Decimal::unsigned(u64::from(*replicas)).as_bytes());
+                // 0 would wait forever: at least 1 ms.
+                let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+                f(Decimal::unsigned(millis).as_bytes());
+            }
+            Request::Multi | Request::Exec | Request::Asking | Request::ReadOnly | Request::Role => {}
         }
     }
 
@@ -204,6 +242,11 @@ mod tests {
             Request::Pop(&key, Duration::from_millis(1500)),
             Request::Multi,
             Request::ClusterSlots,
+            Request::ClusterShards,
+            Request::SentinelMaster("mymaster"),
+            Request::SentinelReplicas("mymaster"),
+            Request::Wait { replicas: 2, timeout: Duration::from_millis(250) },
+            Request::Role,
         ];
         for request in requests {
             let args = request.to_args();

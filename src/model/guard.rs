@@ -16,6 +16,7 @@ use crate::model::resource_pool::ResourcePool;
 use crate::model::semaphore::{Permit, Semaphore};
 use crate::op::Executor;
 use crate::receipt::{Lease, Token};
+use crate::retry::RetryPolicy;
 use crate::serializer::Serializer;
 
 /// The executors a guard can release on when dropped: the blocking
@@ -25,6 +26,11 @@ use crate::serializer::Serializer;
 /// its deadline). Implemented by this crate's clients only (pipelines cannot:
 /// a release queued in a batch nobody runs would never happen).
 pub trait ReleaseOnDrop: Executor {
+    /// The executor a drop releases on: one that cannot stall the dropping
+    /// thread for the retry deadline.
+    #[doc(hidden)]
+    fn for_drop(&self) -> Self;
+
     /// Lets an operation that yields `bool` finish without waiting for it: run
     /// (blocking) or spawned (async), its result ignored.
     #[doc(hidden)]
@@ -32,6 +38,11 @@ pub trait ReleaseOnDrop: Executor {
 }
 
 impl<B: Backend> ReleaseOnDrop for Client<B> {
+    fn for_drop(&self) -> Client<B> {
+        // One attempt: a drop must not stall for the retry deadline.
+        self.with_retry(RetryPolicy::never())
+    }
+
     fn detach(output: Result<bool>) {
         // Already run. Errors cannot be returned from a drop; the deadline frees it.
         let _ = output;
@@ -40,6 +51,11 @@ impl<B: Backend> ReleaseOnDrop for Client<B> {
 
 #[cfg(feature = "tokio")]
 impl<B: crate::backend::AsyncBackend> ReleaseOnDrop for crate::async_client::AsyncClient<B> {
+    fn for_drop(&self) -> Self {
+        // The release is spawned: its retries stall no one.
+        self.clone()
+    }
+
     fn detach(output: crate::async_client::Pending<bool>) {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             drop(runtime.spawn(output));
@@ -87,8 +103,9 @@ impl<F: FnOnce()> Drop for Unsettled<F> {
 /// A [`Semaphore`] permit, released when the guard is dropped (see
 /// `Semaphore::guard`). [`release`](Self::release) releases it now and reports
 /// errors that dropping ignores. A release that fails on drop (a lost
-/// connection) leaves the permit held until its deadline, which is what bounds
-/// an abandoned release.
+/// connection; a blocking drop makes one attempt, so as not to stall for the
+/// client's retry deadline) leaves the permit held until its deadline, which is
+/// what bounds an abandoned release.
 pub struct PermitGuard<E: ReleaseOnDrop = Client> {
     semaphore: Semaphore<E>,
     permit: Permit,
@@ -121,7 +138,8 @@ impl<E: ReleaseOnDrop> PermitGuard<E> {
 impl<E: ReleaseOnDrop> Drop for PermitGuard<E> {
     fn drop(&mut self) {
         if !self.released {
-            E::detach(self.semaphore.release(&self.permit));
+            let exec = self.semaphore.executor().for_drop();
+            E::detach(self.semaphore.on(&exec).release(&self.permit));
         }
     }
 }
@@ -135,7 +153,7 @@ impl<E: ReleaseOnDrop> std::fmt::Debug for PermitGuard<E> {
 /// A [`ResourcePool`] lease, checked in when the guard is dropped (see
 /// `ResourcePool::guard`). [`checkin`](Self::checkin) checks it in now and
 /// reports errors that dropping ignores. A checkin that fails on drop (a lost
-/// connection) leaves the member leased until its lease's deadline, when the
+/// connection; a blocking drop makes one attempt) leaves the member leased until its lease's deadline, when the
 /// next checkout reclaims it: that bounds an abandoned checkin.
 pub struct LeaseGuard<S: Serializer, E: ReleaseOnDrop = Client> {
     pool: ResourcePool<S, E>,
@@ -174,7 +192,8 @@ impl<S: Serializer, E: ReleaseOnDrop> LeaseGuard<S, E> {
 impl<S: Serializer, E: ReleaseOnDrop> Drop for LeaseGuard<S, E> {
     fn drop(&mut self) {
         if !self.released {
-            E::detach(self.pool.checkin(&self.lease));
+            let exec = self.pool.executor().for_drop();
+            E::detach(self.pool.on(&exec).checkin(&self.lease));
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::key::Key;
 use crate::model::{Core, Model, ModelOptions, Ttl, decode_ttl, millis, signal_wait};
 use crate::op::{Executor, Pause, Wait, Waiting, decode, unexpected};
 use crate::receipt::Token;
+use crate::retry::RetryPolicy;
 use crate::wire::Reply;
 
 /// A lock at a string key: held while the key exists, whatever its value — the
@@ -464,7 +465,8 @@ impl<B: Backend> Drop for LockGuard<B> {
         if !self.released {
             // Errors cannot be returned from drop; the lock's expiry (when it has
             // one) frees it in the end. `release` reports them.
-            let _ = self.lock.release(&self.token);
+            // One attempt: a drop must not stall for the retry deadline.
+            let _ = self.lock.on(&self.lock.core.exec.with_retry(RetryPolicy::never())).release(&self.token);
         }
     }
 }
@@ -553,7 +555,9 @@ impl Renewer {
     ) -> Renewer {
         let (stop, stopped) = mpsc::channel::<()>();
         let every = (ttl / 3).max(Duration::from_millis(1));
-        let lock = lock.on(&lock.core.exec.with_own_connections());
+        // Renewals keep their own schedule (every ttl / 9 after a failure): the
+        // client's retries would hold a renewal past the point where `lost` is due.
+        let lock = lock.on(&lock.core.exec.with_own_connections().with_retry(RetryPolicy::never()));
         thread::spawn(move || {
             let mut next = sent + every;
             loop {

@@ -138,6 +138,11 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
         ResourcePool { core: self.core.rebind(exec), keys: self.keys.clone(), serializer: PhantomData }
     }
 
+    /// What the pool's operations run on.
+    pub(crate) fn executor(&self) -> &E {
+        &self.core.exec
+    }
+
     /// The pool's key (the idle set; the namespace included).
     pub fn key(&self) -> &Key {
         self.core.key()

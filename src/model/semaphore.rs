@@ -138,6 +138,11 @@ impl<E: Executor> Semaphore<E> {
         }
     }
 
+    /// What the semaphore's operations run on.
+    pub(crate) fn executor(&self) -> &E {
+        &self.core.exec
+    }
+
     /// The semaphore's key (the holders; the namespace included).
     pub fn key(&self) -> &Key {
         self.core.key()
