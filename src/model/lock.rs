@@ -166,12 +166,15 @@ impl<E: Executor> Lock<E> {
     ///
     /// A lock without an expiry stays held until released, even if its holder dies.
     ///
-    /// **When the outcome is unknown** — an error for which
-    /// [`Error::may_have_applied`](crate::Error::may_have_applied) is true (the
-    /// connection failed after sending) — the lock may have been taken with a
-    /// token this call generated and could not return: it stays held until its
-    /// expiry (forever without one). When that matters, generate the token first
-    /// and settle the doubt with it:
+    /// **When the outcome is unknown** (the connection failed after sending), the
+    /// client sends the acquire again with the same token, within its
+    /// [`RetryPolicy`]: the script returns the acquisition the first attempt made,
+    /// if it made one, so the caller sees a plain result. Only when that fails too
+    /// (the retry deadline passed, or retries are off) is the error returned,
+    /// [`Error::may_have_applied`](crate::Error::may_have_applied) true: the lock
+    /// may then be held with a token this call generated and could not return,
+    /// until its expiry (forever without one). When that matters, generate the
+    /// token first and settle the doubt with it:
     ///
     /// ```
     /// # let server = redisext::testing::RedisServer::start()?;
