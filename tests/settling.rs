@@ -443,7 +443,7 @@ fn every_exactly_once_write_sent_twice_answers_as_once() {
     let jobs = ReliableQueue::<Str, _>::with_options(&client, "rq", once()).unwrap().with_max_deliveries(1).unwrap();
     assert_eq!(jobs.push("job").unwrap(), 1);
     jobs.push_delayed("later", LONG).unwrap();
-    let job = jobs.pop(Duration::from_millis(1)).unwrap().unwrap();
+    let job = jobs.pop(Duration::from_millis(300)).unwrap().unwrap();
     wait_past(&server, job.deadline());
     assert!(jobs.pop(LONG).unwrap().is_none(), "reclaims the job into the dead letters");
     assert_eq!(jobs.pop_dead().unwrap().as_deref(), Some("job"));
