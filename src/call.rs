@@ -6,10 +6,12 @@
 //! Nothing else in the crate writes a script's key or argument order.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::key::{Key, MAX_BULK_LEN};
+use crate::once::OpId;
 use crate::script::Script;
 
 /// Which server an operation is sent to.
@@ -186,6 +188,9 @@ pub struct ScriptCall {
     pub(crate) resendable: bool,
     /// For a write: the model's durable-write setting.
     pub(crate) durable: Option<Durable>,
+    /// In exactly-once mode, the operation id the call carries: it holds the id's
+    /// lane for as long as the call (and so any resend of it) lives.
+    pub(crate) op: Option<Arc<OpId>>,
 }
 
 impl ScriptCall {
@@ -197,17 +202,31 @@ impl ScriptCall {
         }
         let node = if script.is_read_only() { target.reads } else { Node::Master };
         let durable = if script.is_read_only() { None } else { target.durable };
-        let resendable = script.is_read_only();
-        Ok(ScriptCall { script, keys, args, node, redis_type: target.redis_type, resendable, durable })
+        Ok(ScriptCall {
+            script,
+            keys,
+            args,
+            node,
+            redis_type: target.redis_type,
+            resendable: script.is_read_only(),
+            op: None,
+            durable,
+        })
     }
 
     /// Marks the call as safe to send again after an unknown outcome: its script
     /// returns the first attempt's result to a resend (a token or operation id in
     /// its arguments). Read-only calls are resendable already.
-    #[allow(dead_code, reason = "the acquisitions that carry a client token are being moved onto it")]
     pub(crate) fn resendable(mut self) -> ScriptCall {
         self.resendable = true;
         self
+    }
+
+    /// The call carrying the exactly-once operation id `op` (which its arguments
+    /// name), resendable: the script returns the first attempt's result to a resend.
+    pub(crate) fn carrying(mut self, op: OpId) -> ScriptCall {
+        self.op = Some(Arc::new(op));
+        self.resendable()
     }
 
     /// True when sending the call again cannot apply it twice: it is read-only, or
@@ -264,11 +283,22 @@ mod tests {
     #[test]
     fn generated_calls_keep_the_header_order() {
         let target = Target { reads: Node::Replica, redis_type: "list", durable: None };
-        let [ready, items, deliveries, inflight, dead, foreign] =
-            ["q", "{q}:items", "{q}:deliveries", "{q}:inflight", "{q}:dead", "{q}:foreign"]
-                .map(|k| Key::new(k).unwrap());
+        let [ready, items, deliveries, inflight, dead, foreign, delayed, tokens] = [
+            "q",
+            "{q}:items",
+            "{q}:deliveries",
+            "{q}:inflight",
+            "{q}:dead",
+            "{q}:foreign",
+            "{q}:delayed",
+            "{q}:tokens",
+        ]
+        .map(|k| Key::new(k).unwrap());
         let call = reliable_queue::Pop {
+            tokens: &tokens,
             foreign: &foreign,
+            delayed: &delayed,
+            token: b"t".to_vec().into(),
             ready: &ready,
             items: &items,
             deliveries: &deliveries,
@@ -282,10 +312,10 @@ mod tests {
         .unwrap();
         let header = call.script().header();
         let key_names: Vec<&str> = header.keys.iter().map(|param| param.name.as_str()).collect();
-        assert_eq!(key_names, ["ready", "items", "deliveries", "inflight", "dead", "foreign"]);
-        assert_eq!(call.keys(), &[ready, items, deliveries, inflight, dead, foreign]);
+        assert_eq!(key_names, ["ready", "items", "deliveries", "inflight", "dead", "foreign", "delayed", "tokens"]);
+        assert_eq!(call.keys(), &[ready, items, deliveries, inflight, dead, foreign, delayed, tokens]);
         let args: Vec<_> = call.args().iter().map(|arg| arg.to_bytes().into_owned()).collect();
-        assert_eq!(args, [b"30000".to_vec(), b"5".to_vec(), b"100".to_vec()]);
+        assert_eq!(args, [b"30000".to_vec(), b"5".to_vec(), b"100".to_vec(), b"t".to_vec()]);
         assert_eq!(call.node(), Node::Master, "a write goes to the master");
     }
 }

@@ -241,7 +241,14 @@ mod tests {
 
     fn call() -> ScriptCall {
         let target = Target { reads: Node::Replica, redis_type: "string", durable: None };
-        call::counter::Incr { counter: &Key::new("k").unwrap(), amount: Arg::Int(1) }.call(target).unwrap()
+        call::counter::Incr {
+            counter: &Key::new("k").unwrap(),
+            ops: Vec::new(),
+            amount: Arg::Int(1),
+            op: Arg::Word(""),
+        }
+        .call(target)
+        .unwrap()
     }
 
     fn server(code: &str) -> Result<Reply, CommandError> {

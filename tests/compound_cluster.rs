@@ -72,6 +72,7 @@ fn every_compound_script_keeps_to_one_hash_slot() {
         jobs.nack(b.receipt()).unwrap();
         jobs.counts().unwrap();
         assert_eq!(jobs.pop_dead().unwrap().as_deref(), Some("b"));
+        jobs.push_delayed("later", LONG).unwrap();
         jobs.clear().unwrap();
     }
 
@@ -115,6 +116,13 @@ fn every_compound_script_keeps_to_one_hash_slot() {
         }
         assert!(!guard.lost() && guard.release().unwrap());
         assert!(lock.acquire(LONG).unwrap().unwrap().fence() > token.fence());
+    }
+
+    // Exactly-once state is a sibling too: same slot, with or without a hash tag.
+    for key in ["visits", "{tenant-9}:visits"] {
+        let options = redisext::ModelOptions::new().exactly_once(true);
+        let counter = <redisext::Counter<_> as redisext::Model>::with_options(&client_for(&cluster, key), key, options);
+        assert_eq!(counter.unwrap().incr(2).unwrap(), 2);
     }
 
     // Every script of these models ran: each was loaded (after NOSCRIPT) on some node.

@@ -386,6 +386,12 @@ fn reliable_queue_redelivers_after_the_deadline_then_dead_letters() {
     assert_eq!(mixed.counts().unwrap().foreign, 151);
     assert!(mixed.clear().unwrap() >= 1);
     assert_eq!(mixed.counts().unwrap(), QueueCounts::default(), "clear takes the foreign list too");
+    // A delayed item counts as delayed, and clear takes it too.
+    mixed.push_delayed("later", LONG).unwrap();
+    assert_eq!(mixed.counts().unwrap().delayed, 1);
+    assert!(mixed.pop(LONG).unwrap().is_none(), "not due yet");
+    assert!(mixed.clear().unwrap() >= 1);
+    assert_eq!(mixed.counts().unwrap(), QueueCounts::default(), "clear takes the delayed items too");
     assert_every_script_ran(&server, "reliable_queue");
 }
 
@@ -510,7 +516,7 @@ fn compound_keys_share_one_hash_slot() {
     pool.add("m").unwrap();
     pool.checkout(LONG).unwrap().unwrap();
     let Reply::Array(keys) = server.command(&["KEYS", "*"]).unwrap() else { panic!("KEYS") };
-    assert_eq!(keys.len(), 4, "idle, leased, leases, fence: {keys:?}");
+    assert_eq!(keys.len(), 5, "idle, leased, leases, fence, tokens: {keys:?}");
     for key in &keys {
         let Reply::Bulk(key) = key else { panic!("{key:?}") };
         assert!(key.starts_with(b"{tenant7}:pool"), "{}", String::from_utf8_lossy(key));
@@ -677,7 +683,7 @@ fn a_key_of_the_wrong_type_fails_a_compound_write_before_it_changes_anything() {
     );
 
     let jobs = ReliableQueue::<Str>::new(&client, "rq").unwrap();
-    let nack_keys = ["rq", "{rq}:items", "{rq}:deliveries", "{rq}:inflight", "{rq}:dead", "{rq}:signal"];
+    let nack_keys = ["rq", "{rq}:items", "{rq}:deliveries", "{rq}:inflight", "{rq}:dead", "{rq}:signal", "{rq}:tokens"];
     let push_keys = ["rq", "{rq}:items", "{rq}:ids", "{rq}:signal"];
     check_wrong_types_change_nothing(
         &server,
@@ -695,7 +701,16 @@ fn a_key_of_the_wrong_type_fails_a_compound_write_before_it_changes_anything() {
         short_past(overdue.deadline());
         jobs
     };
-    let pop_keys = ["rq", "{rq}:items", "{rq}:deliveries", "{rq}:inflight", "{rq}:dead", "{rq}:foreign"];
+    let pop_keys = [
+        "rq",
+        "{rq}:items",
+        "{rq}:deliveries",
+        "{rq}:inflight",
+        "{rq}:dead",
+        "{rq}:foreign",
+        "{rq}:delayed",
+        "{rq}:tokens",
+    ];
     check_wrong_types_change_nothing(&server, &mut failures, "reliable_queue/pop", &pop_keys, with_overdue, |jobs| {
         jobs.pop(LONG).map(drop)
     });
@@ -711,13 +726,13 @@ fn a_key_of_the_wrong_type_fails_a_compound_write_before_it_changes_anything() {
         in_flight,
         |delivered| jobs.nack(delivered.receipt()).map(drop),
     );
-    let ack_keys = ["{rq}:items", "{rq}:deliveries", "{rq}:inflight"];
+    let ack_keys = ["{rq}:items", "{rq}:deliveries", "{rq}:inflight", "{rq}:tokens"];
     check_wrong_types_change_nothing(&server, &mut failures, "reliable_queue/ack", &ack_keys, in_flight, |delivered| {
         jobs.ack(delivered.receipt()).map(drop)
     });
 
     let pool = ResourcePool::<Str>::new(&client, "rp").unwrap();
-    let keys = ["rp", "{rp}:leased", "{rp}:leases", "{rp}:retiring", "{rp}:signal"];
+    let keys = ["rp", "{rp}:leased", "{rp}:leases", "{rp}:retiring", "{rp}:signal", "{rp}:tokens"];
     check_wrong_types_change_nothing(
         &server,
         &mut failures,
@@ -748,7 +763,7 @@ fn a_key_of_the_wrong_type_fails_a_compound_write_before_it_changes_anything() {
         pool.add("idle").unwrap();
         short_past(lease.deadline());
     };
-    let checkout_keys = ["rp", "{rp}:leased", "{rp}:leases", "{rp}:fence", "{rp}:retiring"];
+    let checkout_keys = ["rp", "{rp}:leased", "{rp}:leases", "{rp}:fence", "{rp}:retiring", "{rp}:tokens"];
     check_wrong_types_change_nothing(
         &server,
         &mut failures,
@@ -767,7 +782,7 @@ fn a_key_of_the_wrong_type_fails_a_compound_write_before_it_changes_anything() {
         &server,
         &mut failures,
         "semaphore/acquire",
-        &["sem", "{sem}:settings", "{sem}:ids"],
+        &["sem", "{sem}:settings", "{sem}:ids", "{sem}:tokens"],
         with_lapsed,
         |_| slots.acquire(LONG).map(drop),
     );
@@ -776,7 +791,7 @@ fn a_key_of_the_wrong_type_fails_a_compound_write_before_it_changes_anything() {
         &server,
         &mut failures,
         "semaphore/release",
-        &["sem", "{sem}:signal"],
+        &["sem", "{sem}:signal", "{sem}:tokens"],
         held,
         |permit| slots.release(permit).map(drop),
     );
@@ -801,7 +816,7 @@ fn consumers_drain_compound_models_on_a_server_out_of_memory() {
     let client = client(&server);
     let filler = redisext::Queue::<Raw>::new(&client, "filler").unwrap();
     let jobs = ReliableQueue::<Str>::new(&client, "jobs").unwrap();
-    jobs.push_many(["a", "b"]).unwrap();
+    jobs.push_many(["a", "b", "c"]).unwrap();
     let slots = Semaphore::new(&client, "slots", 2).unwrap();
     let permit = slots.acquire(LONG).unwrap().unwrap();
     let pool = ResourcePool::<Str>::new(&client, "pool").unwrap();
@@ -811,6 +826,8 @@ fn consumers_drain_compound_models_on_a_server_out_of_memory() {
     assert_eq!(lease.member(), "busy");
     let queue = BoundedQueue::<Str>::new(&client, "bounded", 5, Overflow::Reject).unwrap();
     queue.push("item").unwrap();
+    let drain = redisext::Queue::<Str>::new(&client, "drain").unwrap();
+    drain.push("x").unwrap();
 
     let mut checked = 0;
     let mut under_oom = |what: &str, op: &dyn Fn() -> bool| {
@@ -824,11 +841,41 @@ fn consumers_drain_compound_models_on_a_server_out_of_memory() {
         let job = jobs.pop(LONG).unwrap().unwrap();
         jobs.ack(job.receipt()).unwrap()
     });
+    under_oom("reliable_queue/nack", &|| {
+        let job = jobs.pop(LONG).unwrap().unwrap();
+        jobs.nack(job.receipt()).unwrap() == redisext::Nacked::Requeued
+    });
     under_oom("semaphore/release", &|| slots.release(&permit).unwrap());
     under_oom("resource_pool/remove (idle)", &|| pool.remove("idle").unwrap() == Removal::Removed);
     under_oom("resource_pool/remove (leased)", &|| pool.remove("busy").unwrap() == Removal::Retiring);
+    under_oom("resource_pool/checkin", &|| pool.checkin(&lease).unwrap());
     under_oom("bounded_queue/pop", &|| queue.pop().unwrap().as_deref() == Some("item"));
     println!("{checked} compound removals ran while writes were refused for lack of memory");
+
+    // Inside MULTI: a transaction with a write that may use memory is refused
+    // whole, on Redis and Valkey alike; one of allow-oom scripts only is refused
+    // whole by Redis 7 (it refuses every command queued while over maxmemory) and
+    // runs on Valkey 9. Either way nothing applies in part.
+    let pipe = client.pipeline();
+    let (popped, pushed) = (drain.on(&pipe).pop(), jobs.on(&pipe).push("more"));
+    assert!(pipe.run_atomic().is_err(), "a transaction with a write that adds data");
+    assert!(popped.take().is_err() && pushed.take().is_err());
+    assert_eq!(drain.size().unwrap(), 1, "nothing applied");
+    let pipe = client.pipeline();
+    let popped = drain.on(&pipe).pop();
+    let valkey = server.info("server").unwrap().contains("valkey_version");
+    match pipe.run_atomic() {
+        Ok(()) if valkey => assert_eq!(popped.take().unwrap().as_deref(), Some("x")),
+        Err(error) if !valkey => {
+            println!("run_atomic of an allow-oom pop at maxmemory on Redis: {error}");
+            assert_eq!(drain.size().unwrap(), 1, "nothing applied");
+            let pipe = client.pipeline();
+            let popped = drain.on(&pipe).pop();
+            pipe.run().expect("a plain pipeline drains it");
+            assert_eq!(popped.take().unwrap().as_deref(), Some("x"));
+        }
+        other => panic!("valkey {valkey}: {other:?}"),
+    }
 }
 
 #[test]

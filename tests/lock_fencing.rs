@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::proxy::Proxy;
 use common::{client, server, server_time};
 use redisext::serializer::Numeric;
-use redisext::{Client, Counter, Error, Lock, LockToken, Map, ModelClass, ModelOptions, Reply, Timeouts};
+use redisext::{Client, Counter, Error, Lock, LockToken, Map, ModelClass, ModelOptions, Reply, RetryPolicy, Timeouts};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -189,7 +189,9 @@ fn client_via(proxy: &Proxy, connect: Duration, response: Duration) -> Client {
 fn an_acquire_whose_reply_is_lost_is_settled_with_its_token() {
     let server = server();
     let proxy = Proxy::start(server.port());
-    let lock = Lock::new(&client_via(&proxy, LONG, Duration::from_millis(300)), "settle").unwrap();
+    let retrying = client_via(&proxy, LONG, Duration::from_millis(300));
+    // Settled by hand first: without retries the unknown outcome is the caller's.
+    let lock = Lock::new(&retrying.with_retry(RetryPolicy::never()), "settle").unwrap();
     let direct = Lock::new(&client(&server), "settle").unwrap();
 
     // Load the scripts on the server first, so that the requests below run.
@@ -224,6 +226,18 @@ fn an_acquire_whose_reply_is_lost_is_settled_with_its_token() {
     assert_eq!((taken.as_str(), taken.fence()), (mine.as_str(), 4));
     assert_eq!(lock.acquire_with_wait(&LockToken::generate(), LONG, Duration::from_millis(30)).unwrap(), None);
     assert!(lock.release(&taken).unwrap());
+
+    // With retries (the default), the client settles it by itself: it sends the
+    // acquire again with the same token on a new connection, and the script hands
+    // back the first attempt's acquisition — one fencing number, no error.
+    let lock = Lock::new(&retrying, "settle").unwrap();
+    assert!(!lock.locked().unwrap(), "opens the retrying client's connection");
+    proxy.set_existing(true, false);
+    let token = LockToken::generate();
+    let held = lock.acquire_with(&token, None).unwrap().expect("settled by the resend");
+    assert_eq!((held.as_str(), held.fence()), (token.as_str(), 5), "one acquisition, not two");
+    assert_eq!(server.command(&["GET", "{settle}:fence"]).unwrap(), Reply::Bulk(b"5".to_vec()));
+    assert!(lock.release(&held).unwrap());
 }
 
 #[test]

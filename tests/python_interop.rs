@@ -11,7 +11,9 @@
 //! Each test: Python writes its fixture under `py:<model>:<serializer>`; Rust
 //! writes the same fixture under `rs:…`; the raw bytes of the two are compared
 //! (identical for JSON, String and Numeric; not for Pickle); Rust reads and uses
-//! Python's keys; Python reads and uses Rust's keys.
+//! Python's keys; Python reads and uses Rust's keys. Every test runs twice, the
+//! second time with the Rust models in exactly-once mode, whose operation state
+//! lives in sibling keys: the keys Python reads hold the same bytes.
 
 mod common;
 
@@ -24,7 +26,10 @@ use std::time::Duration;
 use common::{client, server};
 use redisext::serializer::{Json, Numeric, Pickle, Serializer, Str};
 use redisext::testing::RedisServer;
-use redisext::{Client, Counter, HashMap, Lock, Map, Pool, PriorityQueue, Queue, Reply, Scored, SortedSet, Stack, Ttl};
+use redisext::{
+    Client, Counter, HashMap, Lock, Map, Model, ModelOptions, Pool, PriorityQueue, Queue, Reply, Scored, SortedSet,
+    Stack, Ttl,
+};
 
 // --- the fixture: the same values as SAMPLES & co. in redisext_side.py ---------
 
@@ -187,27 +192,53 @@ fn compare_bytes<S: Fixture>(server: &RedisServer, model: &str) {
     println!("bytes {model}/{}: identical = {}", S::LABEL, python == rust);
 }
 
+thread_local! {
+    /// Whether this test's Rust models run in exactly-once mode now.
+    static EXACTLY_ONCE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The options of the Rust models in the current pass of this test.
+fn options() -> ModelOptions {
+    ModelOptions::new().exactly_once(EXACTLY_ONCE.get())
+}
+
+/// Runs `test` twice: with the Rust models as they are by default, then in
+/// exactly-once mode; returns what the second pass returned.
+fn in_both_modes<T>(test: impl Fn() -> T) -> T {
+    EXACTLY_ONCE.set(false);
+    test();
+    EXACTLY_ONCE.set(true);
+    let result = test();
+    println!("passed in exactly-once mode too");
+    result
+}
+
 /// The common shape of a test: Python writes, Rust writes, bytes compared, Rust
-/// checks Python's keys, Python checks Rust's.
+/// checks Python's keys, Python checks Rust's; in both modes.
 fn interop(model: &str, write: impl Fn(&Client), check: impl Fn(&Client)) -> RedisServer {
-    let server = server();
-    let client = client(&server);
-    run_python(&server, "write", model);
-    write(&client);
-    for_each_serializer!(compare_bytes(&server, model));
-    check(&client);
-    run_python(&server, "check", model);
-    server
+    in_both_modes(|| {
+        let server = server();
+        let client = client(&server);
+        run_python(&server, "write", model);
+        write(&client);
+        for_each_serializer!(compare_bytes(&server, model));
+        check(&client);
+        run_python(&server, "check", model);
+        server
+    })
 }
 
 // --- Map -----------------------------------------------------------------------
 
 fn write_map<S: Fixture>(client: &Client) {
-    Map::<S>::new(client, key::<S>("rs", "map")).unwrap().set(S::samples()[0].borrow()).unwrap();
+    Map::<S>::with_options(client, key::<S>("rs", "map"), options()).unwrap().set(S::samples()[0].borrow()).unwrap();
 }
 
 fn check_map<S: Fixture>(client: &Client) {
-    assert_eq!(Map::<S>::new(client, key::<S>("py", "map")).unwrap().get().unwrap(), Some(S::samples()[0].clone()));
+    assert_eq!(
+        Map::<S>::with_options(client, key::<S>("py", "map"), options()).unwrap().get().unwrap(),
+        Some(S::samples()[0].clone())
+    );
 }
 
 #[test]
@@ -218,14 +249,14 @@ fn map_interop() {
 // --- HashMap ---------------------------------------------------------------------
 
 fn write_hash_map<S: Fixture>(client: &Client) {
-    let hash = HashMap::<S>::new(client, key::<S>("rs", "hash_map")).unwrap();
+    let hash = HashMap::<S>::with_options(client, key::<S>("rs", "hash_map"), options()).unwrap();
     for (field, sample) in FIELDS.iter().zip(S::samples()) {
         assert!(hash.set(field, sample.borrow()).unwrap());
     }
 }
 
 fn check_hash_map<S: Fixture>(client: &Client) {
-    let hash = HashMap::<S>::new(client, key::<S>("py", "hash_map")).unwrap();
+    let hash = HashMap::<S>::with_options(client, key::<S>("py", "hash_map"), options()).unwrap();
     for (field, sample) in FIELDS.iter().zip(S::samples()) {
         assert_eq!(hash.get(field).unwrap(), Some(sample), "hash_map/{} field {field}", S::LABEL);
     }
@@ -239,7 +270,7 @@ fn hash_map_interop() {
 // --- Pool ------------------------------------------------------------------------
 
 fn write_pool<S: Fixture>(client: &Client) {
-    let pool = Pool::<S>::new(client, key::<S>("rs", "pool")).unwrap();
+    let pool = Pool::<S>::with_options(client, key::<S>("rs", "pool"), options()).unwrap();
     for sample in S::samples() {
         assert!(pool.push(sample.borrow()).unwrap());
     }
@@ -247,7 +278,7 @@ fn write_pool<S: Fixture>(client: &Client) {
 
 fn check_pool<S: Fixture>(client: &Client) {
     let label = format!("pool/{}", S::LABEL);
-    let pool = Pool::<S>::new(client, key::<S>("py", "pool")).unwrap();
+    let pool = Pool::<S>::with_options(client, key::<S>("py", "pool"), options()).unwrap();
     let samples = S::samples();
     assert_same_members(&label, &pool.members().unwrap(), &samples);
     for sample in &samples {
@@ -272,7 +303,7 @@ fn pool_interop() {
 // --- SortedSet -------------------------------------------------------------------
 
 fn write_sorted_set<S: Fixture>(client: &Client) {
-    let set = SortedSet::<S>::new(client, key::<S>("rs", "sorted_set")).unwrap();
+    let set = SortedSet::<S>::with_options(client, key::<S>("rs", "sorted_set"), options()).unwrap();
     for (sample, score) in S::samples().iter().zip(SCORES) {
         assert!(set.add(sample.borrow(), score).unwrap());
     }
@@ -280,7 +311,7 @@ fn write_sorted_set<S: Fixture>(client: &Client) {
 
 fn check_sorted_set<S: Fixture>(client: &Client) {
     let label = format!("sorted_set/{}", S::LABEL);
-    let set = SortedSet::<S>::new(client, key::<S>("py", "sorted_set")).unwrap();
+    let set = SortedSet::<S>::with_options(client, key::<S>("py", "sorted_set"), options()).unwrap();
     let samples = S::samples();
     let lowest_first = ascending_by(&SCORES);
     let highest_first: Vec<usize> = lowest_first.iter().rev().copied().collect();
@@ -300,7 +331,7 @@ fn check_sorted_set<S: Fixture>(client: &Client) {
 }
 
 fn check_python_removed_from_rust_set<S: Fixture>(client: &Client) {
-    let set = SortedSet::<S>::new(client, key::<S>("rs", "sorted_set")).unwrap();
+    let set = SortedSet::<S>::with_options(client, key::<S>("rs", "sorted_set"), options()).unwrap();
     let left = set.members_by_score(..).unwrap();
     if S::BYTE_IDENTICAL {
         assert!(!left.contains(&S::samples()[1]), "sorted_set/{}: Python's rem removed Rust's member", S::LABEL);
@@ -322,14 +353,14 @@ fn sorted_set_interop() {
 // --- Queue -----------------------------------------------------------------------
 
 fn write_queue<S: Fixture>(client: &Client) {
-    let queue = Queue::<S>::new(client, key::<S>("rs", "queue")).unwrap();
+    let queue = Queue::<S>::with_options(client, key::<S>("rs", "queue"), options()).unwrap();
     for (n, sample) in S::samples().iter().enumerate() {
         assert_eq!(queue.push(sample.borrow()).unwrap(), n as u64 + 1);
     }
 }
 
 fn check_queue<S: Fixture>(client: &Client) {
-    let queue = Queue::<S>::new(client, key::<S>("py", "queue")).unwrap();
+    let queue = Queue::<S>::with_options(client, key::<S>("py", "queue"), options()).unwrap();
     let samples = S::samples();
     assert_eq!(queue.size().unwrap(), 3);
     assert_eq!(queue.items().unwrap(), in_order(&samples, [2, 1, 0]), "queue/{}: newest first", S::LABEL);
@@ -346,14 +377,14 @@ fn queue_interop() {
 // --- PriorityQueue ---------------------------------------------------------------
 
 fn write_priority_queue<S: Fixture>(client: &Client) {
-    let pq = PriorityQueue::<S>::new(client, key::<S>("rs", "priority_queue")).unwrap();
+    let pq = PriorityQueue::<S>::with_options(client, key::<S>("rs", "priority_queue"), options()).unwrap();
     for (sample, priority) in S::samples().iter().zip(PRIORITIES) {
         assert!(pq.push(sample.borrow(), priority).unwrap());
     }
 }
 
 fn check_priority_queue<S: Fixture>(client: &Client) {
-    let pq = PriorityQueue::<S>::new(client, key::<S>("py", "priority_queue")).unwrap();
+    let pq = PriorityQueue::<S>::with_options(client, key::<S>("py", "priority_queue"), options()).unwrap();
     let popped: Vec<_> = std::iter::from_fn(|| pq.pop().unwrap()).collect();
     assert_eq!(popped, in_order(&S::samples(), ascending_by(&PRIORITIES)), "priority_queue/{}", S::LABEL);
 }
@@ -371,14 +402,14 @@ fn priority_queue_interop() {
 // --- Stack -----------------------------------------------------------------------
 
 fn write_stack<S: Fixture>(client: &Client) {
-    let stack = Stack::<S>::new(client, key::<S>("rs", "stack")).unwrap();
+    let stack = Stack::<S>::with_options(client, key::<S>("rs", "stack"), options()).unwrap();
     for sample in S::samples() {
         stack.push(sample.borrow()).unwrap();
     }
 }
 
 fn check_stack<S: Fixture>(client: &Client) {
-    let stack = Stack::<S>::new(client, key::<S>("py", "stack")).unwrap();
+    let stack = Stack::<S>::with_options(client, key::<S>("py", "stack"), options()).unwrap();
     let popped: Vec<_> = std::iter::from_fn(|| stack.pop().unwrap()).collect();
     assert_eq!(popped, in_order(&S::samples(), [2, 1, 0]), "stack/{}: last in, first out", S::LABEL);
 }
@@ -393,16 +424,19 @@ fn stack_interop() {
 
 #[test]
 fn counter_interop() {
-    let server = server();
-    let client = client(&server);
-    run_python(&server, "write", "counter");
-    assert_eq!(Counter::new(&client, "rs:counter").unwrap().incr(5).unwrap(), 5);
-    assert_eq!(raw_contents(&server, "py:counter"), raw_contents(&server, "rs:counter"));
-    let counter = Counter::new(&client, "py:counter").unwrap();
-    assert_eq!(counter.get().unwrap(), 5);
-    assert_eq!(counter.incr(3).unwrap(), 8);
-    run_python(&server, "check", "counter");
-    assert_eq!(Counter::new(&client, "rs:counter").unwrap().get().unwrap(), 8, "Python's incr counted");
+    in_both_modes(|| {
+        let server = server();
+        let client = client(&server);
+        let counter_at = |key| Counter::with_options(&client, key, options()).unwrap();
+        run_python(&server, "write", "counter");
+        assert_eq!(counter_at("rs:counter").incr(5).unwrap(), 5);
+        assert_eq!(raw_contents(&server, "py:counter"), raw_contents(&server, "rs:counter"));
+        let counter = counter_at("py:counter");
+        assert_eq!(counter.get().unwrap(), 5);
+        assert_eq!(counter.incr(3).unwrap(), 8);
+        run_python(&server, "check", "counter");
+        assert_eq!(counter_at("rs:counter").get().unwrap(), 8, "Python's incr counted");
+    });
 }
 
 // --- Lock --------------------------------------------------------------------------

@@ -2,10 +2,34 @@
 --[[ priority_queue/push
   Add an item with an integer priority, or change the priority of an item that
   is already queued (ZADD; Python redisext stores int(priority) as the score).
+  In exactly-once mode (OP not empty) a resent operation gets its first result
+  back instead of applying again; that result is kept in OPS (a few bytes, or
+  for a pop the value it took away).
   KEYS[1]  queue  priority queue (sorted set)
+  KEYS[2..]  ops  exactly-once mode only: the client's operations (hash: lane -> last sequence number and first result)
   ARGV[1]  priority  a decimal integer within +-2^53 (exact as a score)
   ARGV[2]  item  encoded item
+  ARGV[3]  op  exactly-once mode: "lane:sequence:ttl_ms" of this operation; else empty
   Returns  1 when the item is new, 0 when its priority was updated
   Worst case  O(log N)
 ]]
-return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+-- Exactly-once mode: the lane's last operation, sent again, gets its first result back.
+local lane, seq, ttl = string.match(ARGV[3], '^(%d+):(%d+):(%d+)$')
+if lane then
+  local last = redis.call('HGET', KEYS[2], lane)
+  local last_seq, first = 0, false
+  if last then
+    last_seq, first = cmsgpack.unpack(last)
+  end
+  if last_seq == tonumber(seq) then
+    return first
+  elseif last_seq > tonumber(seq) then
+    return redis.error_reply('REDISEXT_SUPERSEDED lane ' .. lane .. ' has moved on to operation ' .. last_seq)
+  end
+end
+local result = redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+if lane and result then
+  redis.call('HSET', KEYS[2], lane, cmsgpack.pack(tonumber(seq), result))
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return result

@@ -1,6 +1,8 @@
 #!lua
 --[[ semaphore/acquire
-  Take a permit if one is free, after dropping holders past their deadline. The
+  Take a permit if one is free, after dropping holders past their deadline (and
+  their tokens), under the acquirer's TOKEN. Sent again with the same token while
+  that permit is held, it returns the same permit instead of a second one. The
   number of permits is stored on first use, and a client with another is refused.
   Every key is read before anything is written, and the id counter (which may
   hold a non-integer) is the first write, so a key of the wrong type or content
@@ -8,9 +10,11 @@
   KEYS[1]  holders  zset (permit id -> deadline, ms; never more members than permits)
   KEYS[2]  settings  hash (permits)
   KEYS[3]  ids  permit id counter (string; only grows, so ids are fencing numbers)
+  KEYS[4]  tokens  hash ("t:" token -> permit id, "h:" permit id -> token, for each holder)
   ARGV[1]  permits  the number of permits (>= 1)
   ARGV[2]  hold_ms  how long the permit is held unless released or extended, ms (>= 1)
-  Returns  {permit id, deadline ms}, or nil when every permit is held;
+  ARGV[3]  token  the acquirer's token (32 hexadecimal digits)
+  Returns  {permit id, deadline ms, token}, or nil when every permit is held;
            error REDISEXT_SETTINGS on another number of permits
   Worst case  O(log P + E), P permits, E expired holders dropped (E <= P)
 ]]
@@ -19,8 +23,17 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local stored = redis.call('HGET', KEYS[2], 'permits')
 local held = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 redis.call('GET', KEYS[3])
+local mine = redis.call('HGET', KEYS[4], 't:' .. ARGV[3])
 if stored and stored ~= ARGV[1] then
   return redis.error_reply('REDISEXT_SETTINGS stored permits ' .. stored .. ', requested permits ' .. ARGV[1])
+end
+
+-- Sent again: the permit this token took, while it is held.
+if mine then
+  local deadline = tonumber(redis.call('ZSCORE', KEYS[1], mine) or 0)
+  if deadline > now then
+    return {tonumber(mine), deadline, ARGV[3]}
+  end
 end
 
 local id = false
@@ -30,10 +43,18 @@ end
 if not stored then
   redis.call('HSET', KEYS[2], 'permits', ARGV[1])
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local lapsed = redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[1]))
+for _, lapsed_id in ipairs(lapsed) do
+  redis.call('ZREM', KEYS[1], lapsed_id)
+  local token = redis.call('HGET', KEYS[4], 'h:' .. lapsed_id)
+  if token then
+    redis.call('HDEL', KEYS[4], 't:' .. token, 'h:' .. lapsed_id)
+  end
+end
 if not id then
   return false
 end
 local deadline = now + tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], deadline, id)
-return {id, deadline}
+redis.call('HSET', KEYS[4], 't:' .. ARGV[3], id, 'h:' .. id, ARGV[3])
+return {id, deadline, ARGV[3]}

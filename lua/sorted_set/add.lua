@@ -1,10 +1,34 @@
 #!lua
 --[[ sorted_set/add
   Add a member with a score, or change the score of an existing member (ZADD).
+  In exactly-once mode (OP not empty) a resent operation gets its first result
+  back instead of applying again; that result is kept in OPS (a few bytes, or
+  for a pop the value it took away).
   KEYS[1]  set  sorted set
+  KEYS[2..]  ops  exactly-once mode only: the client's operations (hash: lane -> last sequence number and first result)
   ARGV[1]  score  a decimal float as text ("1.5e0", "-inf"); never NaN
   ARGV[2]  member  encoded member
+  ARGV[3]  op  exactly-once mode: "lane:sequence:ttl_ms" of this operation; else empty
   Returns  1 when the member is new, 0 when its score was updated
   Worst case  O(log N)
 ]]
-return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+-- Exactly-once mode: the lane's last operation, sent again, gets its first result back.
+local lane, seq, ttl = string.match(ARGV[3], '^(%d+):(%d+):(%d+)$')
+if lane then
+  local last = redis.call('HGET', KEYS[2], lane)
+  local last_seq, first = 0, false
+  if last then
+    last_seq, first = cmsgpack.unpack(last)
+  end
+  if last_seq == tonumber(seq) then
+    return first
+  elseif last_seq > tonumber(seq) then
+    return redis.error_reply('REDISEXT_SUPERSEDED lane ' .. lane .. ' has moved on to operation ' .. last_seq)
+  end
+end
+local result = redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+if lane and result then
+  redis.call('HSET', KEYS[2], lane, cmsgpack.pack(tonumber(seq), result))
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return result

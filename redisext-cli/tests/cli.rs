@@ -113,7 +113,7 @@ fn list_shows_one_row_per_script() {
         assert_eq!(row[5], script.source().lines().count().to_string());
     }
     let incr = rows.iter().find(|row| row[0] == "counter/incr").expect("counter/incr");
-    assert_eq!((incr[2], incr[4]), ("write", "amount"));
+    assert_eq!((incr[2], incr[4]), ("write", "amount, op"), "op: the exactly-once operation id");
     let rename = rows.iter().find(|row| row[0] == "key/rename").expect("key/rename");
     assert_eq!((rename[3], rename[4]), ("2", "-"));
 
@@ -170,7 +170,8 @@ fn manifest_is_the_librarys() {
     assert_eq!(manifest["version"], env!("CARGO_PKG_VERSION"));
     let set = manifest["scripts"].as_array().unwrap().iter().find(|s| s["name"] == "map/set").unwrap().clone();
     assert_eq!(set["args"][0]["description"], "encoded value");
-    assert_eq!(set["commands"], serde_json::json!(["SET"]));
+    // SET, and the exactly-once mode's HGET before it and HSET, PEXPIRE after.
+    assert_eq!(set["commands"], serde_json::json!(["HGET", "HSET", "PEXPIRE", "SET"]));
 }
 
 #[test]

@@ -179,3 +179,51 @@ fn fixtures_are_not_bundled() {
         assert!(!script.name().starts_with("bad/") && !script.name().starts_with("good/"), "{}", script.name());
     }
 }
+
+/// Exactly-once mode repeats one prologue and one epilogue in every script that
+/// takes an `ops` key (a script run by EVALSHA cannot share code with another):
+/// this keeps every copy identical to the one text below, with the script's own
+/// indices, so that they cannot drift apart.
+#[test]
+fn every_exactly_once_script_carries_the_same_prologue_and_epilogue() {
+    let mut checked = 0;
+    for script in redisext::script::all() {
+        let header = script.header();
+        let Some(ops) = header.keys.iter().find(|key| key.name == "ops") else { continue };
+        let op = header.args.iter().find(|arg| arg.name == "op").expect("an `op` argument beside the `ops` key");
+        assert!(ops.variadic && ops.index == header.keys.len(), "{}: `ops` is the last, optional key", script.name());
+        let (n, m) = (ops.index, op.index);
+        let prologue = format!(
+            "-- Exactly-once mode: the lane's last operation, sent again, gets its first result back.
+local lane, seq, ttl = string.match(ARGV[{m}], '^(%d+):(%d+):(%d+)$')
+if lane then
+  local last = redis.call('HGET', KEYS[{n}], lane)
+  local last_seq, first = 0, false
+  if last then
+    last_seq, first = cmsgpack.unpack(last)
+  end
+  if last_seq == tonumber(seq) then
+    return first
+  elseif last_seq > tonumber(seq) then
+    return redis.error_reply('REDISEXT_SUPERSEDED lane ' .. lane .. ' has moved on to operation ' .. last_seq)
+  end
+end
+"
+        );
+        let epilogue = format!(
+            "if lane and result then
+  redis.call('HSET', KEYS[{n}], lane, cmsgpack.pack(tonumber(seq), result))
+  redis.call('PEXPIRE', KEYS[{n}], ttl)
+end
+return result
+"
+        );
+        let source = script.source();
+        let body = &source[source.find("]]\n").expect("the header ends") + 3..];
+        assert!(body.starts_with(&prologue), "{}: the exactly-once prologue differs, or is not first", script.name());
+        assert!(body.ends_with(&epilogue), "{}: the exactly-once epilogue differs, or is not last", script.name());
+        checked += 1;
+    }
+    println!("{checked} exactly-once scripts carry the same prologue and epilogue");
+    assert!(checked >= 25, "only {checked} scripts take an operation id");
+}

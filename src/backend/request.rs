@@ -230,7 +230,9 @@ mod tests {
         let key = Key::new("visitors").unwrap();
         let long = Key::new(vec![b'x'; 12_345]).unwrap();
         let target = Target { reads: Node::Replica, redis_type: "string", durable: None };
-        let incr = counter::Incr { counter: &key, amount: Arg::Int(-42) }.call(target).unwrap();
+        let incr = counter::Incr { counter: &key, ops: Vec::new(), amount: Arg::Int(-42), op: Arg::Word("") }
+            .call(target)
+            .unwrap();
         let get = counter::Get { counter: &long }.call(target).unwrap();
         let requests = [
             Request::Eval(&incr),

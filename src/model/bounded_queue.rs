@@ -181,20 +181,24 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     }
 
     fn push_call(&self, values: Vec<Arg>) -> Result<ScriptCall> {
-        bounded_queue::Push {
-            queue: self.core.key(),
-            settings: &self.settings,
-            signal: &self.signal,
-            capacity: self.capacity.into(),
-            overflow: self.overflow.as_str().into(),
-            values,
-        }
-        .call(self.core.target())
+        self.core.once(|ops, op| {
+            bounded_queue::Push {
+                queue: self.core.key(),
+                settings: &self.settings,
+                signal: &self.signal,
+                ops,
+                capacity: self.capacity.into(),
+                overflow: self.overflow.as_str().into(),
+                op,
+                values,
+            }
+            .call(self.core.target())
+        })
     }
 
     /// Takes the oldest item, or `None` when the queue is empty.
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
-        self.core.run(bounded_queue::Pop { queue: self.core.key() }.call(self.core.target()), decode::popped::<S>)
+        self.core.run(self.pop_call(), decode::popped::<S>)
     }
 
     /// Takes the oldest item, waiting up to `timeout` for one to be pushed (woken by
@@ -202,8 +206,11 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     /// when the timeout passes first.
     pub fn pop_wait(&self, timeout: Duration) -> E::Output<Option<S::Owned>> {
         let wait = signal_wait(timeout, &self.signal);
-        let call = bounded_queue::Pop { queue: self.core.key() }.call(self.core.target());
-        self.core.run_waiting(call, decode::popped::<S>, wait)
+        self.core.run_waiting(self.pop_call(), decode::popped::<S>, wait)
+    }
+
+    fn pop_call(&self) -> Result<ScriptCall> {
+        self.core.once(|ops, op| bounded_queue::Pop { queue: self.core.key(), ops, op }.call(self.core.target()))
     }
 
     /// The number of items.

@@ -53,7 +53,9 @@ impl<E: Executor> Counter<E> {
     /// no integer [`Error::NotAnInteger`](crate::Error::NotAnInteger); either way the
     /// value is left unchanged.
     pub fn incr(&self, amount: i64) -> E::Output<i64> {
-        let call = counter::Incr { counter: self.core.key(), amount: amount.into() }.call(self.core.target());
+        let call = self.core.once(|ops, op| {
+            counter::Incr { counter: self.core.key(), ops, amount: amount.into(), op }.call(self.core.target())
+        });
         self.core.run(call, decode::int)
     }
 }

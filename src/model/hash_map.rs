@@ -49,16 +49,20 @@ impl<S: Serializer, E: Executor> HashMap<S, E> {
     /// was replaced (Python returns HSET's 1 or 0).
     pub fn set(&self, field: impl AsRef<[u8]>, value: &S::Value) -> E::Output<bool> {
         let call = self.core.encode::<S>(value).and_then(|value| {
-            hash_map::Set { hash: self.core.key(), field: field.as_ref().to_vec().into(), value }
-                .call(self.core.target())
+            self.core.once(|ops, op| {
+                hash_map::Set { hash: self.core.key(), ops, field: field.as_ref().to_vec().into(), value, op }
+                    .call(self.core.target())
+            })
         });
         self.core.run(call, decode::flag)
     }
 
     /// Deletes `field`; true when there was one.
     pub fn remove(&self, field: impl AsRef<[u8]>) -> E::Output<bool> {
-        let call =
-            hash_map::Remove { hash: self.core.key(), field: field.as_ref().to_vec().into() }.call(self.core.target());
+        let call = self.core.once(|ops, op| {
+            hash_map::Remove { hash: self.core.key(), ops, field: field.as_ref().to_vec().into(), op }
+                .call(self.core.target())
+        });
         self.core.run(call, decode::flag)
     }
 }

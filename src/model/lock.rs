@@ -1,6 +1,5 @@
 //! [`Lock`]: a mutual-exclusion lock that only its holder can release.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -12,6 +11,7 @@ use crate::error::Result;
 use crate::key::Key;
 use crate::model::{Core, Model, ModelOptions, Ttl, decode_ttl, millis, signal_wait};
 use crate::op::{Executor, Pause, Wait, Waiting, decode, unexpected};
+use crate::receipt::Token;
 use crate::retry::RetryPolicy;
 use crate::wire::Reply;
 
@@ -97,10 +97,9 @@ pub struct Lock<E: Executor = Client> {
 /// key, and the fencing number of that acquisition. [`Lock::release`] and
 /// [`Lock::extend`] succeed only with the token the key holds.
 ///
-/// Tokens are 32 hexadecimal digits (128 bits from the standard library's
-/// randomly keyed SipHash, over the process id, the time and a counter), unique
-/// across processes and machines for every practical purpose; they are never
-/// empty, so they never match the `""` a Python holder stores.
+/// Tokens are 32 hexadecimal digits, generated as a [`Token`] is, unique across
+/// processes and machines for every practical purpose; they are never empty, so
+/// they never match the `""` a Python holder stores.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct LockToken {
     value: Arc<str>,
@@ -114,20 +113,7 @@ impl LockToken {
     /// [`fence`](Self::fence) is 0: the token an acquire returns carries the
     /// acquisition's number.
     pub fn generate() -> LockToken {
-        use std::hash::{BuildHasher, Hasher, RandomState};
-        static ACQUISITIONS: AtomicU64 = AtomicU64::new(0);
-        let count = ACQUISITIONS.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let mut halves = [0u64; 2];
-        for half in &mut halves {
-            // Each RandomState has its own key, seeded from the operating system.
-            let mut hasher = RandomState::new().build_hasher();
-            hasher.write_u64(count);
-            hasher.write_u128(nanos);
-            hasher.write_u32(std::process::id());
-            *half = hasher.finish();
-        }
-        LockToken { value: Arc::from(format!("{:016x}{:016x}", halves[0], halves[1])), fence: 0 }
+        LockToken { value: Arc::from(Token::generate().as_str()), fence: 0 }
     }
 
     /// The token as stored at the lock's key.
@@ -180,12 +166,15 @@ impl<E: Executor> Lock<E> {
     ///
     /// A lock without an expiry stays held until released, even if its holder dies.
     ///
-    /// **When the outcome is unknown** — an error for which
-    /// [`Error::may_have_applied`](crate::Error::may_have_applied) is true (the
-    /// connection failed after sending) — the lock may have been taken with a
-    /// token this call generated and could not return: it stays held until its
-    /// expiry (forever without one). When that matters, generate the token first
-    /// and settle the doubt with it:
+    /// **When the outcome is unknown** (the connection failed after sending), the
+    /// client sends the acquire again with the same token, within its
+    /// [`RetryPolicy`]: the script returns the acquisition the first attempt made,
+    /// if it made one, so the caller sees a plain result. Only when that fails too
+    /// (the retry deadline passed, or retries are off) is the error returned,
+    /// [`Error::may_have_applied`](crate::Error::may_have_applied) true: the lock
+    /// may then be held with a token this call generated and could not return,
+    /// until its expiry (forever without one). When that matters, generate the
+    /// token first and settle the doubt with it:
     ///
     /// ```
     /// # let server = redisext::testing::RedisServer::start()?;
@@ -218,9 +207,11 @@ impl<E: Executor> Lock<E> {
 
     /// Like [`acquire`](Self::acquire), storing `token` (from
     /// [`LockToken::generate`]); the token returned is `token` with the
-    /// acquisition's fencing number. Knowing the token before sending lets a
-    /// caller settle an acquire whose outcome is unknown with
-    /// [`holds`](Self::holds).
+    /// acquisition's fencing number. Sent again with a token the lock is held
+    /// with, it returns that same acquisition (token and fencing number) and
+    /// changes nothing, so the client sends an acquire again by itself after an
+    /// unknown outcome; knowing the token before sending also lets a caller
+    /// settle the outcome with [`holds`](Self::holds).
     pub fn acquire_with(&self, token: &LockToken, ttl: impl Into<Option<Duration>>) -> E::Output<Option<LockToken>> {
         self.core.run(self.acquire_call(token, ttl.into()), decode_acquired)
     }
@@ -251,10 +242,12 @@ impl<E: Executor> Lock<E> {
 
     /// Releases the lock if it is held with `token`; false when it is not held, or
     /// held by someone else (another token, a Python holder, or a new holder after
-    /// this one's expiry).
+    /// this one's expiry) — also when an earlier attempt of this same call
+    /// released it (the client sends a release again after an unknown outcome).
     pub fn release(&self, token: &LockToken) -> E::Output<bool> {
         let call = lock::Release { lock: self.core.key(), signal: &self.signal, token: token.as_arg() }
-            .call(self.core.target());
+            .call(self.core.target())
+            .map(ScriptCall::resendable);
         self.core.run(call, decode::flag)
     }
 
@@ -263,7 +256,9 @@ impl<E: Executor> Lock<E> {
     /// `token`.
     pub fn extend(&self, token: &LockToken, ttl: Duration) -> E::Output<bool> {
         let call = millis(ttl, lock::Extend::SCRIPT.name()).and_then(|ms| {
-            lock::Extend { lock: self.core.key(), token: token.as_arg(), expiry_ms: ms.into() }.call(self.core.target())
+            lock::Extend { lock: self.core.key(), token: token.as_arg(), expiry_ms: ms.into() }
+                .call(self.core.target())
+                .map(ScriptCall::resendable)
         });
         self.core.run(call, decode::flag)
     }
@@ -291,6 +286,7 @@ impl<E: Executor> Lock<E> {
         };
         lock::Acquire { lock: self.core.key(), fence: &self.fence, token: token.as_arg(), expiry_ms: ms.into() }
             .call(self.core.target())
+            .map(ScriptCall::resendable)
     }
 }
 

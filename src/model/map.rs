@@ -48,28 +48,34 @@ impl<S: Serializer, E: Executor> Map<S, E> {
 
     /// Stores `value`, replacing the previous value and its expiry.
     pub fn set(&self, value: &S::Value) -> E::Output<()> {
-        let call = self
-            .core
-            .encode::<S>(value)
-            .and_then(|value| map::Set { map: self.core.key(), value }.call(self.core.target()));
+        let call = self.core.encode::<S>(value).and_then(|value| {
+            self.core.once(|ops, op| map::Set { map: self.core.key(), ops, value, op }.call(self.core.target()))
+        });
         self.core.run(call, decode::ok)
     }
 
     /// Adds `amount` to an integer value (a missing value counts as 0) and returns
     /// the new value.
     pub fn incr(&self, amount: i64) -> E::Output<i64> {
-        self.core.run(map::Incr { map: self.core.key(), amount: amount.into() }.call(self.core.target()), decode::int)
+        let call = self.core.once(|ops, op| {
+            map::Incr { map: self.core.key(), ops, amount: amount.into(), op }.call(self.core.target())
+        });
+        self.core.run(call, decode::int)
     }
 
     /// Subtracts `amount` from an integer value (a missing value counts as 0) and
     /// returns the new value.
     pub fn decr(&self, amount: i64) -> E::Output<i64> {
-        self.core.run(map::Decr { map: self.core.key(), amount: amount.into() }.call(self.core.target()), decode::int)
+        let call = self.core.once(|ops, op| {
+            map::Decr { map: self.core.key(), ops, amount: amount.into(), op }.call(self.core.target())
+        });
+        self.core.run(call, decode::int)
     }
 
     /// Deletes the value; true when there was one.
     pub fn remove(&self) -> E::Output<bool> {
-        self.core.run(map::Remove { map: self.core.key() }.call(self.core.target()), decode::flag)
+        let call = self.core.once(|ops, op| map::Remove { map: self.core.key(), ops, op }.call(self.core.target()));
+        self.core.run(call, decode::flag)
     }
 
     /// True when a value is stored.

@@ -4,6 +4,7 @@
 
 pub mod bounded_queue;
 pub mod counter;
+pub mod guard;
 pub mod hash_map;
 pub mod lock;
 pub mod map;
@@ -24,6 +25,7 @@ use std::time::{Duration, SystemTime};
 use crate::call::{self, Arg, Durable, Node, ScriptCall, Target};
 use crate::error::{Error, Result};
 use crate::key::Key;
+use crate::once::OpId;
 use crate::op::{Executor, Op, Wait, decode, encode};
 use crate::serializer::Serializer;
 use crate::wire::Reply;
@@ -45,6 +47,8 @@ pub struct ModelOptions {
     expire: Option<Duration>,
     read_from_master: bool,
     durable: Option<Durable>,
+    /// How long the server remembers a lane's last operation; `None`: off.
+    exactly_once: Option<Duration>,
 }
 
 impl ModelOptions {
@@ -80,6 +84,47 @@ impl ModelOptions {
         self.durable = Some(Durable { replicas, timeout });
         self
     }
+    /// Exactly-once mode for the model's writes that no token settles (a counter's
+    /// `incr`, pushes, pops, sets): each carries an operation id, and the script
+    /// returns a resent operation's first result instead of applying it twice. So
+    /// the client may send such a write again after an unknown outcome (a
+    /// connection lost after sending) and the caller sees a plain result.
+    /// (Acquisitions — permits, leases, deliveries, locks — are settled by their
+    /// token in every mode.)
+    ///
+    /// **What the server keeps:** beside the model's key, in the same hash slot,
+    /// one hash per client process, `{key}:ops:<client id>`, with one field per
+    /// *lane*: the sequence number and first result of the last operation sent on
+    /// that lane. A lane serves one operation at a time, so a process uses as many
+    /// lanes as it has had exactly-once operations unsettled at once (its peak
+    /// concurrency: threads, tasks, operations queued in one pipeline), whatever its
+    /// operation rate. The bound, per key: one hash per live client, of at most
+    /// that many fields, each a result (a popped value is kept as long as its hash
+    /// lives). Each operation sets the hash to expire
+    /// [`EXACTLY_ONCE_WINDOW`](Self::EXACTLY_ONCE_WINDOW) after it (see
+    /// [`exactly_once_window`](Self::exactly_once_window)), so a client that stops
+    /// leaves nothing behind. The model's own key keeps exactly what Python
+    /// redisext reads and writes.
+    ///
+    /// Costs: a longer script (one `HGET` before the write, an `HSET` and a
+    /// `PEXPIRE` after), and a key containing `}` without a hash tag is refused
+    /// (its sibling could not share its slot, see [`Key::sibling`](crate::Key::sibling)).
+    pub fn exactly_once(mut self, yes: bool) -> ModelOptions {
+        self.exactly_once = yes.then_some(self.exactly_once.unwrap_or(Self::EXACTLY_ONCE_WINDOW));
+        self
+    }
+
+    /// Exactly-once mode (see [`exactly_once`](Self::exactly_once)), the server
+    /// remembering each operation for `window` after it (at least 1 ms, at most
+    /// 100 years): a resend later than that may apply again. Keep it well above
+    /// the client's retry deadline.
+    pub fn exactly_once_window(mut self, window: Duration) -> ModelOptions {
+        self.exactly_once = Some(window);
+        self
+    }
+
+    /// How long the server remembers a lane's last operation by default: 10 minutes.
+    pub const EXACTLY_ONCE_WINDOW: Duration = Duration::from_secs(600);
 }
 
 /// What every model holds: its executor, its full key and its options.
@@ -121,6 +166,19 @@ impl<E: Executor> Core<E> {
     pub(crate) fn target(&self) -> Target {
         let reads = if self.options.read_from_master { Node::Master } else { Node::Replica };
         Target { reads, redis_type: self.redis_type, durable: self.options.durable }
+    }
+
+    /// A write that exactly-once mode settles: `build` makes the call from the
+    /// `ops` keys and the `op` argument its script's header names (none and an
+    /// empty argument when the mode is off). In exactly-once mode the call carries
+    /// a fresh operation id and is resendable.
+    pub(crate) fn once(&self, build: impl FnOnce(Vec<&Key>, Arg) -> Result<ScriptCall>) -> Result<ScriptCall> {
+        let Some(window) = self.options.exactly_once else { return build(Vec::new(), Arg::Word("")) };
+        let ttl_ms = millis(window, "exactly_once_window")?;
+        let op = OpId::next();
+        let ops = self.key.sibling(&format!("ops:{}", op.client()))?;
+        let call = build(vec![&ops], Arg::Bytes(op.arg(ttl_ms)))?;
+        Ok(call.carrying(op))
     }
 
     /// `value` encoded by the model's serializer, as a script argument.

@@ -44,10 +44,9 @@ pub struct Pool<S: Serializer = Raw, E: Executor = Client> {
 impl<S: Serializer, E: Executor> Pool<S, E> {
     /// Adds `member`; true when it is new, false when it was already there.
     pub fn push(&self, member: &S::Value) -> E::Output<bool> {
-        let call = self
-            .core
-            .encode::<S>(member)
-            .and_then(|member| pool::Push { pool: self.core.key(), member }.call(self.core.target()));
+        let call = self.core.encode::<S>(member).and_then(|member| {
+            self.core.once(|ops, op| pool::Push { pool: self.core.key(), ops, member, op }.call(self.core.target()))
+        });
         self.core.run(call, decode::flag)
     }
 
@@ -58,7 +57,8 @@ impl<S: Serializer, E: Executor> Pool<S, E> {
     /// atomic step): the error, [`Error::PoppedUndecodable`](crate::Error::PoppedUndecodable),
     /// carries its bytes so it is not lost.
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
-        self.core.run(pool::Pop { pool: self.core.key() }.call(self.core.target()), decode::popped::<S>)
+        let call = self.core.once(|ops, op| pool::Pop { pool: self.core.key(), ops, op }.call(self.core.target()));
+        self.core.run(call, decode::popped::<S>)
     }
 
     /// Every member, in no particular order (the whole set is read, as in Python).

@@ -55,7 +55,10 @@ impl<S: Serializer, E: Executor> PriorityQueue<S, E> {
     pub fn push(&self, item: &S::Value, priority: i64) -> E::Output<bool> {
         let call = checked_priority(priority).and_then(|priority| {
             let item = self.core.encode::<S>(item)?;
-            priority_queue::Push { queue: self.core.key(), priority: priority.into(), item }.call(self.core.target())
+            self.core.once(|ops, op| {
+                priority_queue::Push { queue: self.core.key(), ops, priority: priority.into(), item, op }
+                    .call(self.core.target())
+            })
         });
         self.core.run(call, decode::flag)
     }
@@ -68,7 +71,9 @@ impl<S: Serializer, E: Executor> PriorityQueue<S, E> {
     /// [`Error::PoppedUndecodable`], carries its
     /// bytes so it is not lost.
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
-        self.core.run(priority_queue::Pop { queue: self.core.key() }.call(self.core.target()), decode::popped::<S>)
+        let call =
+            self.core.once(|ops, op| priority_queue::Pop { queue: self.core.key(), ops, op }.call(self.core.target()));
+        self.core.run(call, decode::popped::<S>)
     }
 }
 

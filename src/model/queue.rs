@@ -40,10 +40,9 @@ pub struct Queue<S: Serializer = Raw, E: Executor = Client> {
 impl<S: Serializer, E: Executor> Queue<S, E> {
     /// Adds `item` behind every item already queued; returns the new length.
     pub fn push(&self, item: &S::Value) -> E::Output<u64> {
-        let call = self
-            .core
-            .encode::<S>(item)
-            .and_then(|item| queue::Push { queue: self.core.key(), item }.call(self.core.target()));
+        let call = self.core.encode::<S>(item).and_then(|item| {
+            self.core.once(|ops, op| queue::Push { queue: self.core.key(), ops, item, op }.call(self.core.target()))
+        });
         self.core.run(call, decode::count)
     }
 
@@ -54,7 +53,8 @@ impl<S: Serializer, E: Executor> Queue<S, E> {
     /// atomic step): the error, [`Error::PoppedUndecodable`](crate::Error::PoppedUndecodable),
     /// carries its bytes so it is not lost.
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
-        self.core.run(queue::Pop { queue: self.core.key() }.call(self.core.target()), decode::popped::<S>)
+        let call = self.core.once(|ops, op| queue::Pop { queue: self.core.key(), ops, op }.call(self.core.target()));
+        self.core.run(call, decode::popped::<S>)
     }
 
     /// The number of items queued.

@@ -162,13 +162,17 @@ impl<E: Executor> RateLimiter<E> {
                 reason: format!("cost {cost} must be between 1 and the burst, {}", self.quota.burst),
             })
         } else {
-            rate_limiter::Acquire {
-                tat: self.core.key(),
-                interval_us: self.interval_us.into(),
-                tolerance_us: self.tolerance_us.into(),
-                cost: cost.into(),
-            }
-            .call(self.core.target())
+            self.core.once(|ops, op| {
+                rate_limiter::Acquire {
+                    tat: self.core.key(),
+                    ops,
+                    interval_us: self.interval_us.into(),
+                    tolerance_us: self.tolerance_us.into(),
+                    cost: cost.into(),
+                    op,
+                }
+                .call(self.core.target())
+            })
         };
         self.core.run(call, decode_rate_limit)
     }

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::model::{Core, Model, ModelOptions, RECLAIM_LIMIT, decode_deadline, millis, server_time, signal_wait};
 use crate::op::{Executor, decode, unexpected};
-use crate::receipt::{Delivered, Receipt};
+use crate::receipt::{Delivered, Receipt, Token};
 use crate::serializer::{Raw, Serializer};
 use crate::wire::Reply;
 
@@ -33,7 +33,8 @@ use crate::wire::Reply;
 /// | method | script |
 /// |---|---|
 /// | [`push`](Self::push) / [`push_many`](Self::push_many) | `reliable_queue/push` |
-/// | [`pop`](Self::pop) / [`pop_wait`](Self::pop_wait) | `reliable_queue/pop` |
+/// | [`push_delayed`](Self::push_delayed) / [`push_at`](Self::push_at) | `reliable_queue/push_delayed` |
+/// | [`pop`](Self::pop) / [`pop_wait`](Self::pop_wait) / [`pop_with`](Self::pop_with) / [`pop_with_wait`](Self::pop_with_wait) | `reliable_queue/pop` |
 /// | [`ack`](Self::ack) | `reliable_queue/ack` |
 /// | [`nack`](Self::nack) | `reliable_queue/nack` |
 /// | [`extend`](Self::extend) | `reliable_queue/extend` |
@@ -41,11 +42,26 @@ use crate::wire::Reply;
 /// | [`pop_dead`](Self::pop_dead) | `reliable_queue/pop_dead` |
 /// | [`clear`](Self::clear) | `compound/clear` |
 ///
+/// **Delayed delivery:** [`push_delayed`](Self::push_delayed) and
+/// [`push_at`](Self::push_at) keep an item in `{key}:delayed` until it is due;
+/// the first pop after that moves it to the ready list (up to 100 per call,
+/// earliest due first), behind the items already ready.
+///
+/// **Settled by a token.** Every pop carries a [`Token`] the client generates (or
+/// that you pass to [`pop_with`](Self::pop_with)); the server keeps it with the
+/// delivery while it is in flight, and a pop sent again with the same token
+/// returns the same delivery instead of a second one. So a pop whose reply was
+/// lost is safe to send again: the client does so by itself after an unknown
+/// outcome. With the async client, dropping a `pop` future after it was sent may
+/// leave an item in flight that nobody holds: it is delivered again once its
+/// visibility deadline passes (its delivery count grown by one).
+///
 /// Keys: the ready ids are a list at the key itself; the siblings `{key}:items`
 /// (hash id → value), `{key}:deliveries` (hash id → count), `{key}:inflight` (zset
-/// id → deadline), `{key}:ids` (the id counter), `{key}:dead` (list),
-/// `{key}:foreign` (list) and `{key}:signal` (list, for waiters) share its hash
-/// slot. An element of the ready list that is no id of this queue (a plain
+/// id → deadline), `{key}:delayed` (zset id → due time), `{key}:tokens` (hash,
+/// each delivery's token, deleted with the delivery), `{key}:ids` (the id
+/// counter), `{key}:dead` (list), `{key}:foreign` (list) and `{key}:signal` (list,
+/// for waiters) share its hash slot. An element of the ready list that is no id of this queue (a plain
 /// `LPUSH` by another writer) does not block it: `pop` moves it, whole, to
 /// `{key}:foreign` (counted in [`QueueCounts::foreign`]) and goes on.
 ///
@@ -83,6 +99,8 @@ struct QueueKeys {
     dead: Key,
     foreign: Key,
     signal: Key,
+    delayed: Key,
+    tokens: Key,
 }
 
 /// What [`ReliableQueue::nack`] did.
@@ -114,12 +132,16 @@ pub struct QueueCounts {
     /// Elements `pop` found in the ready list that are no ids of this queue
     /// (another writer pushed them there) and moved, whole, to `{key}:foreign`.
     pub foreign: u64,
+    /// Items pushed with a delay, not yet moved to the ready list (due or not:
+    /// the next pop moves those that are due).
+    pub delayed: u64,
 }
 
 impl QueueCounts {
-    /// Every item not yet acknowledged nor dead: ready, in flight or overdue.
+    /// Every item not yet acknowledged nor dead: ready, delayed, in flight or
+    /// overdue.
     pub fn total(&self) -> u64 {
-        self.ready + self.in_flight + self.overdue
+        self.ready + self.delayed + self.in_flight + self.overdue
     }
 }
 
@@ -178,14 +200,71 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
         let call = values.into_iter().map(|value| self.core.encode::<S>(value)).collect::<Result<Vec<_>>>().and_then(
             |values| {
                 let QueueKeys { items, ids, signal, .. } = &self.keys;
-                reliable_queue::Push { ready: self.core.key(), items, ids, signal, values }.call(self.core.target())
+                self.core.once(|ops, op| {
+                    reliable_queue::Push { ready: self.core.key(), items, ids, signal, ops, op, values }
+                        .call(self.core.target())
+                })
             },
         );
         self.core.run(call, decode::count)
     }
 
+    /// Adds `value` under a new id, delivered once `delay` has passed on the
+    /// server's clock: until then it waits in `{key}:delayed` (counted in
+    /// [`QueueCounts::delayed`]), and no pop delivers it. Returns when it is due,
+    /// in the server's time. Waiting pops notice it within 100 ms of its due time.
+    pub fn push_delayed(&self, value: &S::Value, delay: Duration) -> E::Output<SystemTime> {
+        let call = millis(delay, reliable_queue::PushDelayed::SCRIPT.name())
+            .and_then(|ms| self.push_delayed_call(value, 0, ms));
+        self.core.run(call, decode_due)
+    }
+
+    /// Adds `value` under a new id, delivered once `due` has passed — a point in
+    /// the **server's** clock, as the deadlines this crate returns are
+    /// ([`Delivered::deadline`], [`push_delayed`](Self::push_delayed)'s result), so
+    /// that every client of the queue agrees on it. A time from this machine's
+    /// `SystemTime::now()` is off by the difference between the two clocks; a time
+    /// in the past is due at once. Returns `due` (to the millisecond). Times
+    /// before the Unix epoch or more than 100 years ahead are refused.
+    pub fn push_at(&self, value: &S::Value, due: SystemTime) -> E::Output<SystemTime> {
+        let op = reliable_queue::PushDelayed::SCRIPT.name();
+        let call = due
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_err(|_| Error::InvalidArgument { op, reason: "the due time is before the Unix epoch".into() })
+            .and_then(|since_epoch| {
+                millis(since_epoch, op).map_err(|_| Error::InvalidArgument {
+                    op,
+                    reason: format!("the due time {due:?} is not between the Unix epoch and 100 years ahead"),
+                })
+            })
+            .and_then(|due_ms| self.push_delayed_call(value, due_ms, 0));
+        self.core.run(call, decode_due)
+    }
+
+    fn push_delayed_call(&self, value: &S::Value, due_ms: u64, delay_ms: u64) -> Result<ScriptCall> {
+        let value = self.core.encode::<S>(value)?;
+        let QueueKeys { items, ids, delayed, .. } = &self.keys;
+        self.core.once(|ops, op| {
+            reliable_queue::PushDelayed {
+                ready: self.core.key(),
+                items,
+                ids,
+                delayed,
+                ops,
+                due_ms: due_ms.into(),
+                delay_ms: delay_ms.into(),
+                value,
+                op,
+            }
+            .call(self.core.target())
+        })
+    }
+
     /// Delivers the next item, in flight for `visibility` (server time), or `None`
-    /// when nothing is ready. Overdue deliveries are reclaimed first (up to 100).
+    /// when nothing is ready. Overdue deliveries are reclaimed first (up to 100),
+    /// and delayed items that are due join the ready list (up to 100). The pop
+    /// carries a new [`Token`], so it is safe to send again (see the type's
+    /// documentation).
     /// Foreign elements met on the way are set aside (up to 100 per call; with
     /// more, `None` until the next call goes on). Works on a server out of memory,
     /// so consumers can drain the queue (with [`ack`](Self::ack)).
@@ -194,55 +273,85 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// [`Error::DeliveredUndecodable`], which
     /// carries its receipt: it is in flight like any other.
     pub fn pop(&self, visibility: Duration) -> E::Output<Option<Delivered<S::Owned>>> {
-        self.core.run(self.pop_call(visibility), decode_delivered::<S>)
+        self.pop_with(&Token::generate(), visibility)
+    }
+
+    /// Like [`pop`](Self::pop), with a token of your own (from
+    /// [`Token::generate`]): sending it again, after an error that
+    /// [`may have applied`](crate::Error::may_have_applied) or from another
+    /// process, returns the delivery the token holds while it is in flight, or
+    /// delivers an item under it when it holds none. Use a token for one pop only.
+    pub fn pop_with(&self, token: &Token, visibility: Duration) -> E::Output<Option<Delivered<S::Owned>>> {
+        self.core.run(self.pop_call(token, visibility), decode_delivered::<S>)
     }
 
     /// Like [`pop`](Self::pop), but waits up to `timeout` for an item: woken by
     /// pushes and nacks, and checking again every 100 ms for deadlines that pass.
     /// `None` when the timeout passes first.
     pub fn pop_wait(&self, visibility: Duration, timeout: Duration) -> E::Output<Option<Delivered<S::Owned>>> {
-        let wait = signal_wait(timeout, &self.keys.signal);
-        self.core.run_waiting(self.pop_call(visibility), decode_delivered::<S>, wait)
+        self.pop_with_wait(&Token::generate(), visibility, timeout)
     }
 
-    fn pop_call(&self, visibility: Duration) -> Result<ScriptCall> {
+    /// [`pop_with`](Self::pop_with), waiting up to `timeout` as
+    /// [`pop_wait`](Self::pop_wait) does.
+    pub fn pop_with_wait(
+        &self,
+        token: &Token,
+        visibility: Duration,
+        timeout: Duration,
+    ) -> E::Output<Option<Delivered<S::Owned>>> {
+        let wait = signal_wait(timeout, &self.keys.signal);
+        self.core.run_waiting(self.pop_call(token, visibility), decode_delivered::<S>, wait)
+    }
+
+    fn pop_call(&self, token: &Token, visibility: Duration) -> Result<ScriptCall> {
         let visibility = millis(visibility, reliable_queue::Pop::SCRIPT.name())?;
-        let QueueKeys { items, deliveries, inflight, dead, foreign, .. } = &self.keys;
-        reliable_queue::Pop {
+        let QueueKeys { items, deliveries, inflight, dead, foreign, delayed, tokens, .. } = &self.keys;
+        let call = reliable_queue::Pop {
             ready: self.core.key(),
             items,
             deliveries,
             inflight,
             dead,
             foreign,
+            delayed,
+            tokens,
             visibility_ms: visibility.into(),
             max_deliveries: self.max_deliveries.into(),
             limit: RECLAIM_LIMIT.into(),
+            token: token.as_bytes().to_vec().into(),
         }
-        .call(self.core.target())
+        .call(self.core.target())?;
+        Ok(call.resendable())
     }
 
     /// Acknowledges a delivery: the item is deleted. False when the receipt is
     /// stale — the deadline passed and the item was reclaimed (it will be, or has
-    /// been, delivered again) — and then nothing changes.
+    /// been, delivered again), or it was acknowledged already (also by an earlier
+    /// attempt of this same call, which the client sends again after an unknown
+    /// outcome) — and then nothing changes. Works on a server out of memory.
     pub fn ack(&self, receipt: &Receipt) -> E::Output<bool> {
-        let QueueKeys { items, deliveries, inflight, .. } = &self.keys;
+        let QueueKeys { items, deliveries, inflight, tokens, .. } = &self.keys;
         let call = reliable_queue::Ack {
             ready: self.core.key(),
             items,
             deliveries,
             inflight,
+            tokens,
             id: receipt.id.into(),
             delivery: receipt.delivery.into(),
         }
-        .call(self.core.target());
+        .call(self.core.target())
+        .map(ScriptCall::resendable);
         self.core.run(call, decode::flag)
     }
 
     /// Gives a delivery back at once: the item is delivered next (or, after
-    /// [`max_deliveries`](Self::max_deliveries), dead-lettered).
+    /// [`max_deliveries`](Self::max_deliveries), dead-lettered). [`Nacked::Stale`]
+    /// also when an earlier attempt of this same call applied (the client sends it
+    /// again after an unknown outcome). Works on a server out of memory.
     pub fn nack(&self, receipt: &Receipt) -> E::Output<Nacked> {
-        let QueueKeys { items, deliveries, inflight, dead, signal, .. } = &self.keys;
+        let QueueKeys { items, deliveries, inflight, dead, signal, tokens, .. } = &self.keys;
         let call = reliable_queue::Nack {
             ready: self.core.key(),
             items,
@@ -250,11 +359,13 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
             inflight,
             dead,
             signal,
+            tokens,
             id: receipt.id.into(),
             delivery: receipt.delivery.into(),
             max_deliveries: self.max_deliveries.into(),
         }
-        .call(self.core.target());
+        .call(self.core.target())
+        .map(ScriptCall::resendable);
         self.core.run(call, decode_nacked)
     }
 
@@ -272,31 +383,35 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
                 visibility_ms: ms.into(),
             }
             .call(self.core.target())
+            .map(ScriptCall::resendable)
         });
         self.core.run(call, decode_deadline)
     }
 
-    /// How many items are ready, in flight, overdue and dead, and how many
-    /// foreign elements `pop` has set aside.
+    /// How many items are ready, delayed, in flight, overdue and dead, and how
+    /// many foreign elements `pop` has set aside.
     pub fn counts(&self) -> E::Output<QueueCounts> {
-        let QueueKeys { inflight, dead, foreign, .. } = &self.keys;
-        let call = reliable_queue::Counts { ready: self.core.key(), inflight, dead, foreign }.call(self.core.target());
+        let QueueKeys { inflight, dead, foreign, delayed, .. } = &self.keys;
+        let call = reliable_queue::Counts { ready: self.core.key(), inflight, dead, foreign, delayed }
+            .call(self.core.target());
         self.core.run(call, decode_counts)
     }
 
     /// Takes the oldest dead letter (an item delivered
     /// [`max_deliveries`](Self::max_deliveries) times without an ack), or `None`.
     pub fn pop_dead(&self) -> E::Output<Option<S::Owned>> {
-        let call = reliable_queue::PopDead { ready: self.core.key(), dead: &self.keys.dead }.call(self.core.target());
+        let call = self.core.once(|ops, op| {
+            reliable_queue::PopDead { ready: self.core.key(), dead: &self.keys.dead, ops, op }.call(self.core.target())
+        });
         self.core.run(call, decode::popped::<S>)
     }
 
-    /// Deletes every item (ready, in flight, dead) and the foreign elements set
-    /// aside, and returns how many keys existed. The id counter is kept, so an old
-    /// receipt never matches a new item.
+    /// Deletes every item (ready, delayed, in flight with their tokens, dead) and
+    /// the foreign elements set aside, and returns how many keys existed. The id
+    /// counter is kept, so an old receipt never matches a new item.
     pub fn clear(&self) -> E::Output<u64> {
-        let QueueKeys { items, deliveries, inflight, ids: _, dead, foreign, signal } = &self.keys;
-        self.core.clear([items, deliveries, inflight, dead, foreign, signal])
+        let QueueKeys { items, deliveries, inflight, ids: _, dead, foreign, signal, delayed, tokens } = &self.keys;
+        self.core.clear([items, deliveries, inflight, dead, foreign, signal, delayed, tokens])
     }
 }
 
@@ -342,8 +457,14 @@ fn decode_nacked(reply: Reply, call: &ScriptCall) -> Result<Nacked> {
 }
 
 fn decode_counts(reply: Reply, call: &ScriptCall) -> Result<QueueCounts> {
-    let [ready, in_flight, overdue, dead, foreign] = decode::counts::<5>(reply, call)?;
-    Ok(QueueCounts { ready, in_flight, overdue, dead, foreign })
+    let [ready, in_flight, overdue, dead, foreign, delayed] = decode::counts::<6>(reply, call)?;
+    Ok(QueueCounts { ready, in_flight, overdue, dead, foreign, delayed })
+}
+
+/// The due time from `reliable_queue/push_delayed` ({due ms, delayed count}).
+fn decode_due(reply: Reply, call: &ScriptCall) -> Result<SystemTime> {
+    let [due, _delayed] = decode::counts::<2>(reply, call)?;
+    Ok(server_time(due))
 }
 
 impl<S: Serializer, E: Executor> Model for ReliableQueue<S, E> {
@@ -359,6 +480,8 @@ impl<S: Serializer, E: Executor> Model for ReliableQueue<S, E> {
             dead: core.sibling("dead")?,
             foreign: core.sibling("foreign")?,
             signal: core.sibling("signal")?,
+            delayed: core.sibling("delayed")?,
+            tokens: core.sibling("tokens")?,
         };
         Ok(ReliableQueue { core, keys, max_deliveries: Self::DEFAULT_MAX_DELIVERIES, serializer: PhantomData })
     }

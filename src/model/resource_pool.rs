@@ -4,13 +4,13 @@
 use std::marker::PhantomData;
 use std::time::{Duration, SystemTime};
 
-use crate::call::{ScriptCall, resource_pool};
+use crate::call::{Arg, ScriptCall, resource_pool};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::model::{Core, Model, ModelOptions, RECLAIM_LIMIT, decode_deadline, millis, server_time, signal_wait};
 use crate::op::{Executor, decode, unexpected};
-use crate::receipt::Lease;
+use crate::receipt::{Lease, Token};
 use crate::serializer::{Raw, Serializer};
 use crate::wire::Reply;
 
@@ -33,16 +33,27 @@ use crate::wire::Reply;
 /// |---|---|
 /// | [`add`](Self::add) | `resource_pool/add` |
 /// | [`remove`](Self::remove) | `resource_pool/remove` |
-/// | [`checkout`](Self::checkout) / [`checkout_wait`](Self::checkout_wait) | `resource_pool/checkout` |
+/// | [`checkout`](Self::checkout) / [`checkout_wait`](Self::checkout_wait) / [`checkout_with`](Self::checkout_with) / [`checkout_with_wait`](Self::checkout_with_wait) / `guard` | `resource_pool/checkout` |
 /// | [`checkin`](Self::checkin) | `resource_pool/checkin` |
 /// | [`extend`](Self::extend) | `resource_pool/extend` |
 /// | [`counts`](Self::counts) | `resource_pool/counts` (read-only) |
 /// | [`clear`](Self::clear) | `compound/clear` |
 ///
+/// **Settled by a token.** Every checkout carries a [`Token`] the client
+/// generates (or that you pass to [`checkout_with`](Self::checkout_with)); the
+/// server keeps it with the lease while the lease lasts, and a checkout sent
+/// again with the same token returns the same lease instead of a second one. So
+/// a checkout whose reply was lost is safe to send again: the client does so by
+/// itself after an unknown outcome. With the async client, dropping a `checkout`
+/// future after it was sent may leave a member leased under a token nobody kept:
+/// the next checkout after its deadline reclaims it; [`guard`](Self::guard)
+/// checks such a lease in at once instead.
+///
 /// Keys: the idle members are a sorted set at the key itself; the siblings
 /// `{key}:leased` (zset, deadlines), `{key}:leases` (hash, fencing numbers),
-/// `{key}:fence` (the counter), `{key}:retiring` (set) and `{key}:signal` (list, for
-/// waiters) share its hash slot.
+/// `{key}:fence` (the counter), `{key}:retiring` (set), `{key}:tokens` (hash, each
+/// lease's token, deleted with the lease) and `{key}:signal` (list, for waiters)
+/// share its hash slot.
 ///
 /// ```
 /// # let server = redisext::testing::RedisServer::start()?;
@@ -77,6 +88,7 @@ struct PoolKeys {
     fence: Key,
     retiring: Key,
     signal: Key,
+    tokens: Key,
 }
 
 /// What [`ResourcePool::remove`] did.
@@ -126,6 +138,11 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
         ResourcePool { core: self.core.rebind(exec), keys: self.keys.clone(), serializer: PhantomData }
     }
 
+    /// What the pool's operations run on.
+    pub(crate) fn executor(&self) -> &E {
+        &self.core.exec
+    }
+
     /// The pool's key (the idle set; the namespace included).
     pub fn key(&self) -> &Key {
         self.core.key()
@@ -155,55 +172,92 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
 
     /// Leases the member that has been idle longest, for `lease` (server time), or
     /// `None` when every member is leased. Expired leases are reclaimed first (up
-    /// to 100 per call).
+    /// to 100 per call). The checkout carries a new [`Token`], so it is safe to
+    /// send again (see the type's documentation).
     pub fn checkout(&self, lease: Duration) -> E::Output<Option<Lease<S::Owned>>> {
-        self.core.run(self.checkout_call(lease), decode_lease::<S>)
+        self.checkout_with(&Token::generate(), lease)
     }
 
     /// Like [`checkout`](Self::checkout), but waits up to `timeout` for a member to
     /// become idle: woken by a checkin or an add, and checking again every 100 ms
     /// for leases that expire. `None` when the timeout passes first.
     pub fn checkout_wait(&self, lease: Duration, timeout: Duration) -> E::Output<Option<Lease<S::Owned>>> {
-        let wait = signal_wait(timeout, &self.keys.signal);
-        self.core.run_waiting(self.checkout_call(lease), decode_lease::<S>, wait)
+        self.checkout_with_wait(&Token::generate(), lease, timeout)
     }
 
-    fn checkout_call(&self, lease: Duration) -> Result<ScriptCall> {
+    /// Like [`checkout`](Self::checkout), with a token of your own (from
+    /// [`Token::generate`]): sending it again, after an error that
+    /// [`may have applied`](crate::Error::may_have_applied) or from another
+    /// process, returns the lease the token holds, or takes one under it when it
+    /// holds none. Use a token for one checkout only.
+    pub fn checkout_with(&self, token: &Token, lease: Duration) -> E::Output<Option<Lease<S::Owned>>> {
+        self.core.run(self.checkout_call(token, lease), decode_lease::<S>)
+    }
+
+    /// [`checkout_with`](Self::checkout_with), waiting up to `timeout` as
+    /// [`checkout_wait`](Self::checkout_wait) does.
+    pub fn checkout_with_wait(
+        &self,
+        token: &Token,
+        lease: Duration,
+        timeout: Duration,
+    ) -> E::Output<Option<Lease<S::Owned>>> {
+        let wait = signal_wait(timeout, &self.keys.signal);
+        self.core.run_waiting(self.checkout_call(token, lease), decode_lease::<S>, wait)
+    }
+
+    fn checkout_call(&self, token: &Token, lease: Duration) -> Result<ScriptCall> {
         let lease = millis(lease, resource_pool::Checkout::SCRIPT.name())?;
-        let PoolKeys { leased, leases, fence, retiring, .. } = &self.keys;
-        resource_pool::Checkout {
+        let PoolKeys { leased, leases, fence, retiring, tokens, .. } = &self.keys;
+        let call = resource_pool::Checkout {
             idle: self.core.key(),
             leased,
             leases,
             fence,
             retiring,
+            tokens,
             lease_ms: lease.into(),
             limit: RECLAIM_LIMIT.into(),
+            token: token.as_bytes().to_vec().into(),
         }
-        .call(self.core.target())
+        .call(self.core.target())?;
+        Ok(call.resendable())
     }
 
     /// Ends a lease: the member becomes idle again (or leaves the pool, when it was
     /// removed meanwhile) and one waiter is woken. False when the lease was no
-    /// longer this holder's — it passed its deadline and was reclaimed — and then
-    /// nothing changes.
+    /// longer this holder's — it passed its deadline and was reclaimed, or it was
+    /// checked in already (also by an earlier attempt of this same call, which the
+    /// client sends again after an unknown outcome) — and then nothing changes.
+    /// Works on a server out of memory.
     ///
     /// Any lease of this pool is accepted, whatever its member's type: the
     /// [`LeasedUndecodable`](crate::Error::LeasedUndecodable) error carries one with
     /// the member's raw bytes.
     pub fn checkin<T>(&self, lease: &Lease<T>) -> E::Output<bool> {
-        let PoolKeys { leased, leases, retiring, signal, .. } = &self.keys;
+        self.core.run(self.checkin_call(&lease.token, Some(lease.fence)), decode::flag)
+    }
+
+    /// Checks in whatever lease `token` holds: for a checkout whose reply never
+    /// came back (a dropped future).
+    pub(crate) fn checkin_token(&self, token: &Token) -> E::Output<bool> {
+        self.core.run(self.checkin_call(token, None), decode::flag)
+    }
+
+    fn checkin_call(&self, token: &Token, fence: Option<u64>) -> Result<ScriptCall> {
+        let PoolKeys { leased, leases, retiring, signal, tokens, .. } = &self.keys;
         let call = resource_pool::Checkin {
             idle: self.core.key(),
             leased,
             leases,
             retiring,
             signal,
-            member: lease.stored.clone().into(),
-            fence: lease.fence.into(),
+            tokens,
+            token: token.as_bytes().to_vec().into(),
+            fence: fence.map_or(Arg::Word(""), Arg::from),
         }
-        .call(self.core.target());
-        self.core.run(call, decode::flag)
+        .call(self.core.target())?;
+        Ok(call.resendable())
     }
 
     /// Moves the lease's deadline to `duration` from now (server time) and returns
@@ -221,6 +275,7 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
                 lease_ms: ms.into(),
             }
             .call(self.core.target())
+            .map(ScriptCall::resendable)
         });
         self.core.run(call, decode_deadline)
     }
@@ -232,11 +287,13 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
         self.core.run(call, decode_counts)
     }
 
-    /// Deletes the pool (members, leases, waiters' signals) and returns how many
-    /// keys existed. The fencing counter is kept, so fencing numbers keep growing
-    /// if the pool is filled again. Current holders' checkins then report false.
+    /// Deletes the pool (members, leases and their tokens, waiters' signals) and
+    /// returns how many keys existed. The fencing counter is kept, so fencing
+    /// numbers keep growing if the pool is filled again. Current holders' checkins
+    /// then report false.
     pub fn clear(&self) -> E::Output<u64> {
-        self.core.clear([&self.keys.leased, &self.keys.leases, &self.keys.retiring, &self.keys.signal])
+        let PoolKeys { leased, leases, fence: _, retiring, signal, tokens } = &self.keys;
+        self.core.clear([leased, leases, retiring, signal, tokens])
     }
 }
 
@@ -250,27 +307,29 @@ fn decode_removal(reply: Reply, call: &ScriptCall) -> Result<Removal> {
 }
 
 fn decode_lease<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Option<Lease<S::Owned>>> {
-    match reply {
-        Reply::Nil => Ok(None),
-        Reply::Array(items) => match <[Reply; 3]>::try_from(items) {
-            Ok([Reply::Bulk(stored), Reply::Int(fence), Reply::Int(deadline)]) if fence > 0 && deadline >= 0 => {
-                let (fence, deadline) = (fence.unsigned_abs(), server_time(deadline.unsigned_abs()));
-                match S::decode(&stored) {
-                    Ok(member) => Ok(Some(Lease { member, stored, fence, deadline })),
-                    // The member is leased now: the caller needs the lease to check it in.
-                    Err(reason) => Err(Error::LeasedUndecodable {
-                        script: call.script,
-                        key: call.key().display(),
-                        serializer: S::name(),
-                        reason,
-                        lease: Box::new(Lease { member: stored.clone(), stored, fence, deadline }),
-                    }),
-                }
-            }
-            Ok(items) => Err(unexpected(&Reply::Array(items.into()), call)),
-            Err(items) => Err(unexpected(&Reply::Array(items), call)),
-        },
-        other => Err(unexpected(&other, call)),
+    let items = match reply {
+        Reply::Nil => return Ok(None),
+        Reply::Array(items) => items,
+        other => return Err(unexpected(&other, call)),
+    };
+    let checked = match items.as_slice() {
+        [Reply::Bulk(_), Reply::Int(fence @ 1..), Reply::Int(deadline @ 0..), Reply::Bulk(token)] => {
+            Token::from_bytes(token).map(|token| (fence.unsigned_abs(), server_time(deadline.unsigned_abs()), token))
+        }
+        _ => None,
+    };
+    let Some((fence, deadline, token)) = checked else { return Err(unexpected(&Reply::Array(items), call)) };
+    let Some(Reply::Bulk(stored)) = items.into_iter().next() else { return Err(unexpected(&Reply::Nil, call)) };
+    match S::decode(&stored) {
+        Ok(member) => Ok(Some(Lease { member, stored, fence, deadline, token })),
+        // The member is leased now: the caller needs the lease to check it in.
+        Err(reason) => Err(Error::LeasedUndecodable {
+            script: call.script,
+            key: call.key().display(),
+            serializer: S::name(),
+            reason,
+            lease: Box::new(Lease { member: stored.clone(), stored, fence, deadline, token }),
+        }),
     }
 }
 
@@ -290,6 +349,7 @@ impl<S: Serializer, E: Executor> Model for ResourcePool<S, E> {
             fence: core.sibling("fence")?,
             retiring: core.sibling("retiring")?,
             signal: core.sibling("signal")?,
+            tokens: core.sibling("tokens")?,
         };
         Ok(ResourcePool { core, keys, serializer: PhantomData })
     }

@@ -2,12 +2,13 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::call::{ScriptCall, semaphore};
+use crate::call::{self, ScriptCall, semaphore};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::model::{Core, ModelOptions, decode_deadline, millis, server_time, signal_wait};
 use crate::op::{Executor, decode, unexpected};
+use crate::receipt::Token;
 use crate::wire::Reply;
 
 /// A counting semaphore shared through Redis: at most `permits` holders at once,
@@ -24,6 +25,16 @@ use crate::wire::Reply;
 /// [`release`](Self::release) then report it, and the permit's
 /// [`id`](Permit::id) can fence the resource it guards.
 ///
+/// **Settled by a token.** Every acquire carries a [`Token`] the client generates
+/// (or that you pass to [`acquire_with`](Self::acquire_with)); the server keeps
+/// it with the permit while the permit is held (in `{key}:tokens`, deleted with
+/// the permit), and an acquire sent again with the same token returns the same
+/// permit instead of a second one. So an acquire whose reply was lost is safe
+/// to send again: the client does so by itself after an unknown outcome. With
+/// the async client, dropping an `acquire` future after it was sent may leave a
+/// permit taken under a token nobody kept: it lapses at its deadline (`hold`);
+/// [`guard`](Self::guard) releases such a permit at once instead.
+///
 /// Not a [`Model`](crate::Model): the number of permits is required, and
 /// [`ModelOptions`] cannot carry it, so there is no [`ModelClass`](crate::ModelClass)
 /// of semaphores. As for every model with required settings,
@@ -32,7 +43,7 @@ use crate::wire::Reply;
 ///
 /// | method | script |
 /// |---|---|
-/// | [`acquire`](Self::acquire) / [`acquire_wait`](Self::acquire_wait) | `semaphore/acquire` |
+/// | [`acquire`](Self::acquire) / [`acquire_wait`](Self::acquire_wait) / [`acquire_with`](Self::acquire_with) / [`acquire_with_wait`](Self::acquire_with_wait) / `guard` | `semaphore/acquire` |
 /// | [`release`](Self::release) | `semaphore/release` |
 /// | [`extend`](Self::extend) | `semaphore/extend` |
 /// | [`held`](Self::held) | `semaphore/held` (read-only) |
@@ -60,6 +71,7 @@ pub struct Semaphore<E: Executor = Client> {
     settings: Key,
     ids: Key,
     signal: Key,
+    tokens: Key,
     permits: u32,
 }
 
@@ -68,6 +80,7 @@ pub struct Semaphore<E: Executor = Client> {
 pub struct Permit {
     id: u64,
     deadline: SystemTime,
+    token: Token,
 }
 
 impl Permit {
@@ -80,6 +93,12 @@ impl Permit {
     /// When the permit lapses unless released or extended, in the server's time.
     pub fn deadline(&self) -> SystemTime {
         self.deadline
+    }
+
+    /// The token the permit was acquired with: an acquire sent again with it
+    /// returns this permit while it is held.
+    pub fn token(&self) -> Token {
+        self.token
     }
 }
 
@@ -101,6 +120,7 @@ impl<E: Executor> Semaphore<E> {
             settings: core.sibling("settings")?,
             ids: core.sibling("ids")?,
             signal: core.sibling("signal")?,
+            tokens: core.sibling("tokens")?,
             core,
             permits,
         })
@@ -113,8 +133,14 @@ impl<E: Executor> Semaphore<E> {
             settings: self.settings.clone(),
             ids: self.ids.clone(),
             signal: self.signal.clone(),
+            tokens: self.tokens.clone(),
             permits: self.permits,
         }
+    }
+
+    /// What the semaphore's operations run on.
+    pub(crate) fn executor(&self) -> &E {
+        &self.core.exec
     }
 
     /// The semaphore's key (the holders; the namespace included).
@@ -128,42 +154,76 @@ impl<E: Executor> Semaphore<E> {
     }
 
     /// Takes a permit for `hold` (server time), or `None` when all are held.
-    /// Permits past their deadline are dropped first.
+    /// Permits past their deadline are dropped first. The acquire carries a new
+    /// [`Token`], so it is safe to send again (see the type's documentation).
     pub fn acquire(&self, hold: Duration) -> E::Output<Option<Permit>> {
-        self.core.run(self.acquire_call(hold), decode_permit)
+        self.acquire_with(&Token::generate(), hold)
     }
 
     /// Like [`acquire`](Self::acquire), but waits up to `timeout` for a permit:
     /// woken by releases, and checking again every 100 ms for permits that lapse.
     /// `None` when the timeout passes first.
     pub fn acquire_wait(&self, hold: Duration, timeout: Duration) -> E::Output<Option<Permit>> {
-        let wait = signal_wait(timeout, &self.signal);
-        self.core.run_waiting(self.acquire_call(hold), decode_permit, wait)
+        self.acquire_with_wait(&Token::generate(), hold, timeout)
     }
 
-    fn acquire_call(&self, hold: Duration) -> Result<ScriptCall> {
+    /// Like [`acquire`](Self::acquire), with a token of your own (from
+    /// [`Token::generate`]): sending it again, after an error that
+    /// [`may have applied`](crate::Error::may_have_applied) or from another
+    /// process, returns the permit the token holds, or takes one under it when it
+    /// holds none. Use a token for one acquisition only.
+    pub fn acquire_with(&self, token: &Token, hold: Duration) -> E::Output<Option<Permit>> {
+        self.core.run(self.acquire_call(token, hold), decode_permit)
+    }
+
+    /// [`acquire_with`](Self::acquire_with), waiting up to `timeout` as
+    /// [`acquire_wait`](Self::acquire_wait) does.
+    pub fn acquire_with_wait(&self, token: &Token, hold: Duration, timeout: Duration) -> E::Output<Option<Permit>> {
+        let wait = signal_wait(timeout, &self.signal);
+        self.core.run_waiting(self.acquire_call(token, hold), decode_permit, wait)
+    }
+
+    fn acquire_call(&self, token: &Token, hold: Duration) -> Result<ScriptCall> {
         let hold = millis(hold, semaphore::Acquire::SCRIPT.name())?;
-        semaphore::Acquire {
+        let call = semaphore::Acquire {
             holders: self.core.key(),
             settings: &self.settings,
             ids: &self.ids,
+            tokens: &self.tokens,
             permits: self.permits.into(),
             hold_ms: hold.into(),
+            token: token.as_bytes().to_vec().into(),
         }
-        .call(self.core.target())
+        .call(self.core.target())?;
+        Ok(call.resendable())
     }
 
     /// Gives the permit back and wakes one waiter. False when it was no longer
-    /// held (it lapsed and was dropped, or was released already).
+    /// held (it lapsed and was dropped, or was released already — also by an
+    /// earlier attempt of this same call, which the client sends again after an
+    /// unknown outcome: either way the permit is free). Works on a server out of
+    /// memory.
     pub fn release(&self, permit: &Permit) -> E::Output<bool> {
+        self.core.run(self.release_call(&permit.token, Some(permit.id)), decode::flag)
+    }
+
+    /// Releases whatever permit `token` holds: for an acquisition whose reply
+    /// never came back (a dropped future).
+    pub(crate) fn release_token(&self, token: &Token) -> E::Output<bool> {
+        self.core.run(self.release_call(token, None), decode::flag)
+    }
+
+    fn release_call(&self, token: &Token, id: Option<u64>) -> Result<ScriptCall> {
         let call = semaphore::Release {
             holders: self.core.key(),
             signal: &self.signal,
-            id: permit.id.into(),
+            tokens: &self.tokens,
+            token: token.as_bytes().to_vec().into(),
+            id: id.map_or(call::Arg::Word(""), call::Arg::from),
             permits: self.permits.into(),
         }
-        .call(self.core.target());
-        self.core.run(call, decode::flag)
+        .call(self.core.target())?;
+        Ok(call.resendable())
     }
 
     /// Moves the permit's deadline to `hold` from now (server time) and returns it;
@@ -172,6 +232,7 @@ impl<E: Executor> Semaphore<E> {
         let call = millis(hold, semaphore::Extend::SCRIPT.name()).and_then(|ms| {
             semaphore::Extend { holders: self.core.key(), id: permit.id.into(), hold_ms: ms.into() }
                 .call(self.core.target())
+                .map(ScriptCall::resendable)
         });
         self.core.run(call, decode_deadline)
     }
@@ -181,10 +242,10 @@ impl<E: Executor> Semaphore<E> {
         self.core.run(semaphore::Held { holders: self.core.key() }.call(self.core.target()), decode::count)
     }
 
-    /// Deletes the semaphore (holders, stored settings, signal) and returns how
-    /// many keys existed. The id counter is kept, so ids keep growing.
+    /// Deletes the semaphore (holders, their tokens, stored settings, signal) and
+    /// returns how many keys existed. The id counter is kept, so ids keep growing.
     pub fn clear(&self) -> E::Output<u64> {
-        self.core.clear([&self.settings, &self.signal])
+        self.core.clear([&self.settings, &self.signal, &self.tokens])
     }
 }
 
@@ -192,8 +253,9 @@ fn decode_permit(reply: Reply, call: &ScriptCall) -> Result<Option<Permit>> {
     match reply {
         Reply::Nil => Ok(None),
         Reply::Array(items) => match items.as_slice() {
-            [Reply::Int(id), Reply::Int(deadline)] if *id > 0 && *deadline >= 0 => {
-                Ok(Some(Permit { id: id.unsigned_abs(), deadline: server_time(deadline.unsigned_abs()) }))
+            [Reply::Int(id), Reply::Int(deadline), Reply::Bulk(token)] if *id > 0 && *deadline >= 0 => {
+                let Some(token) = Token::from_bytes(token) else { return Err(unexpected(&Reply::Array(items), call)) };
+                Ok(Some(Permit { id: id.unsigned_abs(), deadline: server_time(deadline.unsigned_abs()), token }))
             }
             _ => Err(unexpected(&Reply::Array(items), call)),
         },

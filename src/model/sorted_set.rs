@@ -75,17 +75,19 @@ impl<S: Serializer, E: Executor> SortedSet<S, E> {
     pub fn add(&self, member: &S::Value, score: f64) -> E::Output<bool> {
         let call = score_arg(score, sorted_set::Add::SCRIPT).and_then(|score| {
             let member = self.core.encode::<S>(member)?;
-            sorted_set::Add { set: self.core.key(), score: score.into_bytes().into(), member }.call(self.core.target())
+            self.core.once(|ops, op| {
+                sorted_set::Add { set: self.core.key(), ops, score: score.into_bytes().into(), member, op }
+                    .call(self.core.target())
+            })
         });
         self.core.run(call, decode::flag)
     }
 
     /// Removes `member`; true when it was there.
     pub fn rem(&self, member: &S::Value) -> E::Output<bool> {
-        let call = self
-            .core
-            .encode::<S>(member)
-            .and_then(|member| sorted_set::Rem { set: self.core.key(), member }.call(self.core.target()));
+        let call = self.core.encode::<S>(member).and_then(|member| {
+            self.core.once(|ops, op| sorted_set::Rem { set: self.core.key(), ops, member, op }.call(self.core.target()))
+        });
         self.core.run(call, decode::flag)
     }
 
@@ -133,21 +135,27 @@ impl<S: Serializer, E: Executor> SortedSet<S, E> {
     /// Keeps the `keep` members with the highest scores and removes the others;
     /// returns how many were removed (`truncate(0)` empties the set).
     pub fn truncate(&self, keep: u64) -> E::Output<u64> {
-        let call = sorted_set::Truncate { set: self.core.key(), keep: keep.into() }.call(self.core.target());
+        let call = self.core.once(|ops, op| {
+            sorted_set::Truncate { set: self.core.key(), ops, keep: keep.into(), op }.call(self.core.target())
+        });
         self.core.run(call, decode::count)
     }
 
     /// Deletes the whole set; true when it existed. A key holding another Redis
     /// type is left alone: [`Error::WrongType`].
     pub fn clean(&self) -> E::Output<bool> {
-        self.core.run(sorted_set::Clean { set: self.core.key() }.call(self.core.target()), decode::flag)
+        let call =
+            self.core.once(|ops, op| sorted_set::Clean { set: self.core.key(), ops, op }.call(self.core.target()));
+        self.core.run(call, decode::flag)
     }
 
     /// Removes the members whose score is in `scores`; returns how many were
     /// removed (Python returns whether any were).
     pub fn clean_by_score(&self, scores: impl RangeBounds<f64>) -> E::Output<u64> {
         let call = range(&scores, sorted_set::CleanByScore::SCRIPT).and_then(|(min, max)| {
-            sorted_set::CleanByScore { set: self.core.key(), min, max }.call(self.core.target())
+            self.core.once(|ops, op| {
+                sorted_set::CleanByScore { set: self.core.key(), ops, min, max, op }.call(self.core.target())
+            })
         });
         self.core.run(call, decode::count)
     }

@@ -37,10 +37,9 @@ pub struct Stack<S: Serializer = Raw, E: Executor = Client> {
 impl<S: Serializer, E: Executor> Stack<S, E> {
     /// Puts `item` on top; returns the stack's new height.
     pub fn push(&self, item: &S::Value) -> E::Output<u64> {
-        let call = self
-            .core
-            .encode::<S>(item)
-            .and_then(|item| stack::Push { stack: self.core.key(), item }.call(self.core.target()));
+        let call = self.core.encode::<S>(item).and_then(|item| {
+            self.core.once(|ops, op| stack::Push { stack: self.core.key(), ops, item, op }.call(self.core.target()))
+        });
         self.core.run(call, decode::count)
     }
 
@@ -51,7 +50,8 @@ impl<S: Serializer, E: Executor> Stack<S, E> {
     /// atomic step): the error, [`Error::PoppedUndecodable`](crate::Error::PoppedUndecodable),
     /// carries its bytes so it is not lost.
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
-        self.core.run(stack::Pop { stack: self.core.key() }.call(self.core.target()), decode::popped::<S>)
+        let call = self.core.once(|ops, op| stack::Pop { stack: self.core.key(), ops, op }.call(self.core.target()));
+        self.core.run(call, decode::popped::<S>)
     }
 }
 

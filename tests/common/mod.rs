@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod proxy;
+pub mod resend;
 
 use redisext::testing::RedisServer;
 use redisext::{Client, Reply};

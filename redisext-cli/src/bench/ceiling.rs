@@ -1,5 +1,5 @@
 //! The server's ceiling: what `redis-benchmark` gets out of the same server for
-//! `EVALSHA <counter/incr> 1 key 1`, with its own event loop and no client
+//! `EVALSHA <counter/incr> 1 key 1 ""`, with its own event loop and no client
 //! library in the way.
 
 use std::process::Command;
@@ -37,7 +37,7 @@ pub(crate) fn measure(dsn: &Dsn, settings: &Settings, prefix: &str) -> Ceiling {
         let output = Command::new(&binary)
             .args(&base)
             .args(["-n", &settings.ceiling_requests.to_string(), "-c", &clients.to_string(), "-P", &depth.to_string()])
-            .args(["--csv", "EVALSHA", script.sha1(), "1", &key, "1"])
+            .args(["--csv", "EVALSHA", script.sha1(), "1", &key, "1", ""])
             .output();
         let output = match output {
             Ok(output) if output.status.success() => output,

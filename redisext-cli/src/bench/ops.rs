@@ -468,6 +468,10 @@ struct EvalshaWorker {
 
 /// `EVALSHA sha numkeys keys… args…` of a bundled script (`EVALSHA_RO` for a
 /// read-only one, as the library sends), as a user would write it.
+/// The `op` argument of a write that exactly-once mode settles, with the mode off
+/// (as the models send it by default).
+const NOT_EXACTLY_ONCE: &[u8] = b"";
+
 fn evalsha(name: &str, keys: &[&[u8]], args: &[&[u8]]) -> Result<redis::Cmd, BenchError> {
     let script = script::find(name).ok_or_else(|| BenchError::Unexpected(format!("no bundled script {name}")))?;
     let mut command = redis::cmd(if script.is_read_only() { "EVALSHA_RO" } else { "EVALSHA" });
@@ -482,14 +486,14 @@ impl EvalshaWorker {
         let key = common.target.key.clone();
         let key = key.as_bytes();
         match common.target.op {
-            Operation::CounterIncr => evalsha("counter/incr", &[key], &[b"1"]),
+            Operation::CounterIncr => evalsha("counter/incr", &[key], &[b"1", NOT_EXACTLY_ONCE]),
             Operation::MapGet => evalsha("map/get", &[key], &[]),
-            Operation::MapSet => evalsha("map/set", &[key], &[VALUE]),
+            Operation::MapSet => evalsha("map/set", &[key], &[VALUE, NOT_EXACTLY_ONCE]),
             Operation::PriorityQueuePush => {
                 let (item, priority) = common.next_push();
-                evalsha("priority_queue/push", &[key], &[priority.to_string().as_bytes(), &item])
+                evalsha("priority_queue/push", &[key], &[priority.to_string().as_bytes(), &item, NOT_EXACTLY_ONCE])
             }
-            Operation::PriorityQueuePop => evalsha("priority_queue/pop", &[key], &[]),
+            Operation::PriorityQueuePop => evalsha("priority_queue/pop", &[key], &[NOT_EXACTLY_ONCE]),
             Operation::BoundedQueuePush => {
                 let (settings, signal) = (common.target.sibling("settings"), common.target.sibling("signal"));
                 let capacity = bounded_capacity(common.target.attempts).to_string();
