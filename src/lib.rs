@@ -131,6 +131,7 @@ pub mod script;
 pub mod serializer;
 pub mod testing;
 mod wire;
+pub mod worker;
 
 #[cfg(feature = "tokio")]
 pub use async_client::{AsyncClient, AsyncClientBuilder, Pending};
