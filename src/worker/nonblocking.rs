@@ -1,7 +1,10 @@
 //! [`Worker`]: a reliable queue's consumer on tokio.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::task::JoinSet;
@@ -35,8 +38,10 @@ use crate::serializer::Serializer;
 ///   future instead aborts the handlers: their items are delivered again once
 ///   their deadlines pass (nothing is lost).
 ///
-/// A slot is taken before each pop, so the worker never holds a delivery it has
-/// no handler for. Deliveries the serializer cannot decode count as failures (and
+/// The worker is `concurrency` consumer tasks, each popping (`pop_wait`) and
+/// running the handler on what it popped, so it never holds a delivery it has
+/// no handler for, and pops go out concurrently. (Each idle consumer's wait
+/// blocks on a connection of its own, as any `pop_wait` does.) Deliveries the serializer cannot decode count as failures (and
 /// are retried, then dead-lettered, like any other).
 ///
 /// ```
@@ -71,7 +76,7 @@ use crate::serializer::Serializer;
 /// ```
 pub struct Worker<S: Serializer, B: AsyncBackend, H> {
     queue: ReliableQueue<S, AsyncClient<B>>,
-    handler: Arc<H>,
+    handler: H,
     settings: Settings,
     shutdown: Shutdown,
     counters: Arc<Counters>,
@@ -92,7 +97,7 @@ where
     pub fn new(queue: &ReliableQueue<S, AsyncClient<B>>, handler: H) -> Self {
         Worker {
             queue: queue.clone(),
-            handler: Arc::new(handler),
+            handler,
             settings: Settings::new(8),
             shutdown: Shutdown::new(),
             counters: Arc::default(),
@@ -148,58 +153,52 @@ where
     /// for the handlers running and returns what the worker did. Must run on a
     /// tokio runtime (spawn it, or await it).
     pub async fn run(self) -> WorkerStats {
-        let mut running = JoinSet::new();
-        while !self.shutdown.is_triggered() {
-            while running.try_join_next().is_some() {}
-            if running.len() >= self.settings.concurrency {
-                running.join_next().await;
-                continue;
-            }
-            match self.queue.pop_wait(self.settings.visibility, self.settings.idle_wait).await {
+        let counters = Arc::clone(&self.counters);
+        let worker = Arc::new(self);
+        let mut consumers = JoinSet::new();
+        for _ in 0..worker.settings.concurrency {
+            consumers.spawn(Arc::clone(&worker).consume());
+        }
+        while consumers.join_next().await.is_some() {}
+        counters.snapshot()
+    }
+
+    /// One consumer task: pop, handle, settle, until the shutdown.
+    async fn consume(self: Arc<Self>) {
+        let Worker { queue, handler, settings, shutdown, counters } = &*self;
+        while !shutdown.is_triggered() {
+            match queue.pop_wait(settings.visibility, settings.idle_wait).await {
                 Ok(Some(delivered)) => {
-                    self.counters.popped();
-                    running.spawn(handle(
-                        self.queue.clone(),
-                        Arc::clone(&self.handler),
-                        delivered,
-                        self.settings,
-                        Arc::clone(&self.counters),
-                    ));
+                    counters.popped();
+                    handle(queue, handler, delivered, settings, counters).await;
                 }
                 Ok(None) => {}
                 Err(error) => match undecodable(&error) {
                     // In flight like any delivery: settled as a failure.
                     Some(receipt) => {
-                        self.counters.popped();
-                        self.counters.note(&error);
-                        self.counters.ended(Ended::Undecodable);
-                        let queue = self.queue.clone();
-                        let (settings, counters) = (self.settings, Arc::clone(&self.counters));
-                        running.spawn(async move {
-                            settle(&queue, receipt, Ended::Undecodable, &settings, &counters).await;
-                        });
+                        counters.popped();
+                        counters.note(&error);
+                        counters.ended(Ended::Undecodable);
+                        settle(queue, receipt, Ended::Undecodable, settings, counters).await;
                     }
                     None => {
-                        self.counters.error(&error);
+                        counters.error(&error);
                         tokio::time::sleep(Settings::ERROR_PAUSE).await;
                     }
                 },
             }
         }
-        while running.join_next().await.is_some() {}
-        self.counters.snapshot()
     }
 }
 
-/// Runs the handler on one delivery as a task of its own (a panic is then a
-/// failure, not the worker's end), extending the delivery while it runs, then
-/// settles the delivery.
+/// Runs the handler on one delivery (a panic is a failure, not the consumer's
+/// end), extending the delivery while it runs, then settles the delivery.
 async fn handle<S, B, H, Fut, E>(
-    queue: ReliableQueue<S, AsyncClient<B>>,
-    handler: Arc<H>,
+    queue: &ReliableQueue<S, AsyncClient<B>>,
+    handler: &H,
     delivered: Delivered<S::Owned>,
-    settings: Settings,
-    counters: Arc<Counters>,
+    settings: &Settings,
+    counters: &Counters,
 ) where
     S: Serializer + 'static,
     S::Owned: Send + 'static,
@@ -209,15 +208,15 @@ async fn handle<S, B, H, Fut, E>(
     E: std::fmt::Display + Send + 'static,
 {
     let receipt = *delivered.receipt();
-    let job = tokio::spawn(handler(delivered));
-    // Aborted if this task is (the worker's `run` dropped): no orphan handler.
-    let mut job = AbortOnDrop(job);
+    // Run in this task (a task of its own would cost a cross-thread wake-up per
+    // job), a panic caught as a failure.
+    let mut job = CatchUnwind(Box::pin(handler(delivered)));
     let mut extending = true;
     let outcome = loop {
         if !extending {
-            break (&mut job.0).await;
+            break (&mut job).await;
         }
-        match tokio::time::timeout(settings.extend_every(), &mut job.0).await {
+        match tokio::time::timeout(settings.extend_every(), &mut job).await {
             Ok(outcome) => break outcome,
             Err(_still_running) => {
                 let extended = queue.extend(&receipt, settings.visibility).await.map(|deadline| deadline.is_some());
@@ -233,17 +232,26 @@ async fn handle<S, B, H, Fut, E>(
             counters.note(&error);
             Ended::Failed
         }
-        Err(_panicked_or_cancelled) => Ended::Panicked,
+        Err(_panicked) => Ended::Panicked,
     };
     counters.ended(ended);
-    settle(&queue, receipt, ended, &settings, &counters).await;
+    settle(queue, receipt, ended, settings, counters).await;
 }
 
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+/// A future whose panic is caught and returned as `Err` (boxed, so no unsafe
+/// pin projection is needed).
+struct CatchUnwind<F>(Pin<Box<F>>);
 
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
     }
 }
 
