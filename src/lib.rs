@@ -148,6 +148,8 @@ pub use key::{Key, MAX_BULK_LEN, hash_slot};
 pub use model::bounded_queue::{BoundedQueue, Overflow};
 pub use model::counter::Counter;
 pub use model::hash_map::HashMap;
+#[cfg(feature = "tokio")]
+pub use model::lock::AsyncLockGuard;
 pub use model::lock::{Lock, LockGuard, LockToken};
 pub use model::map::Map;
 pub use model::pool::Pool;
