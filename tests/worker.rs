@@ -75,9 +75,11 @@ async fn every_item_succeeds_once_failures_are_retried_and_poison_is_dead_letter
     let stats_at_end = running.await.unwrap();
     assert_eq!(stats_at_end, stats.get());
 
-    let succeeded = succeeded.lock().unwrap();
-    assert_eq!(succeeded.len(), 300, "every job succeeded");
-    assert!(succeeded.values().all(|times| *times == 1), "and each exactly once");
+    {
+        let succeeded = succeeded.lock().unwrap();
+        assert_eq!(succeeded.len(), 300, "every job succeeded");
+        assert!(succeeded.values().all(|times| *times == 1), "and each exactly once");
+    }
     assert_eq!(queue.pop_dead().await.unwrap().as_deref(), Some("poison"));
     assert_eq!(queue.counts().await.unwrap().dead, 0);
     let WorkerStats {

@@ -12,9 +12,17 @@
 //! (the traits), `redis_conversions` (the redis crate's types into ours), `node`
 //! (blocking connections to one server: open, reuse, pool), `cluster` (Redis
 //! Cluster over nodes), `redis_crate` ([`RedisBackend`]), and the async
-//! counterparts `nonblocking` (traits) and `redis_async`.
+//! counterparts `nonblocking` (traits) and `redis_async`. For redis crate objects
+//! you already have: `external` (a `redis::Client`, an r2d2 pool),
+//! `external_async` (a `ConnectionManager`, a `MultiplexedConnection`) and
+//! `deadpool` (a deadpool-redis pool, feature `deadpool`).
 
 mod cluster;
+#[cfg(feature = "deadpool")]
+mod deadpool;
+mod external;
+#[cfg(feature = "tokio")]
+mod external_async;
 mod node;
 #[cfg(feature = "tokio")]
 mod nonblocking;
@@ -24,6 +32,12 @@ mod redis_conversions;
 mod redis_crate;
 mod request;
 
+#[cfg(feature = "deadpool")]
+pub use deadpool::{DeadpoolBackend, DeadpoolSession};
+#[cfg(feature = "pool")]
+pub use external::{R2d2Backend, R2d2Session};
+#[cfg(feature = "tokio")]
+pub use external_async::{ConnectionBackend, ConnectionSession};
 #[cfg(feature = "tokio")]
 pub use nonblocking::{AsyncBackend, AsyncSession};
 #[cfg(feature = "tokio")]

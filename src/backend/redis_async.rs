@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 
 use super::nonblocking::{AsyncBackend, AsyncSession};
 use super::redis_conversions::{redis_client, reply_from, server_error_of};
@@ -106,13 +106,13 @@ struct AsyncNode {
 }
 
 /// A connection error from which nothing was sent.
-fn not_sent(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> CommandError {
+pub(super) fn not_sent(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> CommandError {
     CommandError::Connection { delivery: Delivery::NotSent, source: error.into() }
 }
 
 /// Connections and their background tasks live on a tokio runtime: without one
 /// the redis crate would panic.
-fn require_runtime() -> Result<(), CommandError> {
+pub(super) fn require_runtime() -> Result<(), CommandError> {
     tokio::runtime::Handle::try_current()
         .map(drop)
         .map_err(|_| not_sent("the async client must run inside a tokio runtime"))
@@ -188,7 +188,7 @@ enum Link {
 
 /// A request in the redis crate's form (its multiplexed connections take
 /// nothing else); the arguments are those of [`Request::for_each_arg`].
-fn command(request: &Request<'_>) -> redis::Cmd {
+pub(super) fn command(request: &Request<'_>) -> redis::Cmd {
     let mut command = redis::Cmd::new();
     request.for_each_arg(|arg| {
         command.arg(arg);
@@ -211,11 +211,10 @@ impl AsyncSession for RedisAsyncSession {
     fn query(&mut self, request: &Request<'_>) -> impl Future<Output = Result<Reply, CommandError>> + Send {
         let command = command(request);
         async move {
-            let result = match &mut self.link {
-                Link::Managed(manager) => manager.send_packed_command(&command).await,
-                Link::Own(connection) => connection.send_packed_command(&command).await,
-            };
-            result.map_err(command_error).and_then(reply_from)
+            match &mut self.link {
+                Link::Managed(manager) => query_on(manager, &command).await,
+                Link::Own(connection) => query_on(connection, &command).await,
+            }
         }
     }
 
@@ -227,36 +226,60 @@ impl AsyncSession for RedisAsyncSession {
         &mut self,
         requests: &[Request<'_>],
     ) -> impl Future<Output = Vec<Result<Reply, CommandError>>> + Send {
-        let mut pipeline = redis::Pipeline::with_capacity(requests.len());
-        for request in requests {
-            pipeline.add_command(command(request));
-        }
-        let count = requests.len();
+        let pipeline = pipeline(requests);
         async move {
-            let result = match &mut self.link {
-                Link::Managed(manager) => manager.send_packed_commands(&pipeline, 0, count).await,
-                Link::Own(connection) => connection.send_packed_commands(&pipeline, 0, count).await,
-            };
-            match result {
-                // Error replies are values here, one per command.
-                Ok(values) => values.into_iter().map(reply_from).collect(),
-                Err(error) => {
-                    let cause = error.to_string();
-                    let first = command_error(error);
-                    let delivery = match &first {
-                        CommandError::Connection { delivery, .. } => *delivery,
-                        CommandError::Server(_) => Delivery::Unknown,
-                    };
-                    let mut results = vec![Err(first)];
-                    results.extend((1..count).map(|_| {
-                        Err(CommandError::Connection {
-                            delivery,
-                            source: format!("no reply: the batch failed on an earlier command: {cause}").into(),
-                        })
-                    }));
-                    results
-                }
+            match &mut self.link {
+                Link::Managed(manager) => query_pipelined_on(manager, &pipeline).await,
+                Link::Own(connection) => query_pipelined_on(connection, &pipeline).await,
             }
+        }
+    }
+}
+
+/// Requests as one redis crate pipeline (see [`query_pipelined_on`]).
+pub(super) fn pipeline(requests: &[Request<'_>]) -> redis::Pipeline {
+    let mut pipeline = redis::Pipeline::with_capacity(requests.len());
+    for request in requests {
+        pipeline.add_command(command(request));
+    }
+    pipeline
+}
+
+/// Sends one command (from [`command`]) on any async connection of the redis
+/// crate and converts its reply.
+pub(super) async fn query_on<C: ConnectionLike>(
+    connection: &mut C,
+    command: &redis::Cmd,
+) -> Result<Reply, CommandError> {
+    connection.req_packed_command(command).await.map_err(command_error).and_then(reply_from)
+}
+
+/// Sends a pipeline (from [`pipeline`]) in one round trip on any async
+/// connection of the redis crate, with one result per command (the contract of
+/// [`AsyncSession::query_pipelined`]).
+pub(super) async fn query_pipelined_on<C: ConnectionLike>(
+    connection: &mut C,
+    pipeline: &redis::Pipeline,
+) -> Vec<Result<Reply, CommandError>> {
+    let count = pipeline.len();
+    match connection.req_packed_commands(pipeline, 0, count).await {
+        // Error replies are values here, one per command.
+        Ok(values) => values.into_iter().map(reply_from).collect(),
+        Err(error) => {
+            let cause = error.to_string();
+            let first = command_error(error);
+            let delivery = match &first {
+                CommandError::Connection { delivery, .. } => *delivery,
+                CommandError::Server(_) => Delivery::Unknown,
+            };
+            let mut results = vec![Err(first)];
+            results.extend((1..count).map(|_| {
+                Err(CommandError::Connection {
+                    delivery,
+                    source: format!("no reply: the batch failed on an earlier command: {cause}").into(),
+                })
+            }));
+            results
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::cluster::{Cluster, ClusterSession};
-use super::node::{NodeConnections, NodeSession};
+use super::node::{NodeConnections, NodeSession, Opener};
 use super::{Backend, Request, Routed, Session};
 use crate::call::Node;
 use crate::connection::{Dsn, Reuse, Timeouts};
@@ -34,6 +34,19 @@ impl RedisBackend {
                 NodeConnections::new(master, &reuse, timeouts)?,
                 replica.map(|dsn| NodeConnections::new(dsn, &reuse, timeouts)).transpose()?,
             )),
+        })
+    }
+
+    /// A backend on a `redis::Client` you already have (its address, TLS,
+    /// database, credentials and protocol as you configured them), with this
+    /// crate's connection reuse and timeouts on the connections it opens. No
+    /// replica. Nothing is connected yet. See `Client::from_redis_client`.
+    pub fn from_redis_client(client: redis::Client, reuse: Reuse, timeouts: Timeouts) -> Result<RedisBackend> {
+        timeouts.check().map_err(Error::Config)?;
+        let shown = client.get_connection_info().addr().to_string();
+        let opener = Opener::from_client(client, timeouts);
+        Ok(RedisBackend {
+            topology: Topology::Standalone(Routed::new(NodeConnections::with_opener(opener, &reuse, shown)?, None)),
         })
     }
 
