@@ -133,6 +133,7 @@ pub mod serializer;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod wire;
+pub mod worker;
 
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -153,6 +154,8 @@ pub use model::bounded_queue::{BoundedQueue, Overflow};
 pub use model::counter::Counter;
 pub use model::guard::{LeaseGuard, PermitGuard, ReleaseOnDrop};
 pub use model::hash_map::HashMap;
+#[cfg(feature = "tokio")]
+pub use model::lock::AsyncLockGuard;
 pub use model::lock::{Lock, LockGuard, LockToken};
 pub use model::map::Map;
 pub use model::pool::Pool;

@@ -13,8 +13,16 @@
 //! (blocking connections to one server: open, reuse, pool), `redis_crate`
 //! ([`RedisBackend`]: sessions routed by the crate's `route` module over fixed
 //! nodes, Sentinel or Redis Cluster), and the async counterparts `nonblocking`
-//! (traits) and `redis_async`.
+//! (traits) and `redis_async`. For redis crate objects you already have:
+//! `external` (a `redis::Client`, an r2d2 pool), `external_async` (a
+//! `ConnectionManager`, a `MultiplexedConnection`) and `deadpool` (a
+//! deadpool-redis pool, feature `deadpool`).
 
+#[cfg(feature = "deadpool")]
+mod deadpool;
+mod external;
+#[cfg(feature = "tokio")]
+mod external_async;
 mod node;
 #[cfg(feature = "tokio")]
 mod nonblocking;
@@ -24,6 +32,15 @@ mod redis_conversions;
 mod redis_crate;
 mod request;
 
+#[cfg(feature = "deadpool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]
+pub use deadpool::{DeadpoolBackend, DeadpoolSession};
+#[cfg(feature = "pool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pool")))]
+pub use external::{R2d2Backend, R2d2Session};
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use external_async::{ConnectionBackend, ConnectionSession};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use nonblocking::{AsyncBackend, AsyncSession};

@@ -30,6 +30,11 @@ impl Opener {
         Ok(Opener { client: redis_client(dsn)?, timeouts, readonly: false })
     }
 
+    /// An opener on a `redis::Client` the user configured.
+    pub(super) fn from_client(client: redis::Client, timeouts: Timeouts) -> Opener {
+        Opener { client, timeouts, readonly: false }
+    }
+
     /// A connection for a blocking command that may hold it for up to `block`.
     pub(super) fn open_blocking(&self, block: Duration) -> Result<redis::Connection, CommandError> {
         let connection = self.open()?;
@@ -95,7 +100,11 @@ pub(super) struct NodeConnections {
 impl NodeConnections {
     /// The connections of a node, kept as `reuse` says.
     pub(super) fn new(dsn: &Dsn, reuse: &Reuse, timeouts: Timeouts) -> Result<NodeConnections> {
-        let opener = Opener::new(dsn, timeouts)?;
+        NodeConnections::with_opener(Opener::new(dsn, timeouts)?, reuse)
+    }
+
+    /// A node whose connections `opener` opens, kept as `reuse` says.
+    pub(super) fn with_opener(opener: Opener, reuse: &Reuse) -> Result<NodeConnections> {
         let keeping = match reuse {
             Reuse::Lazy => Keeping::Lazy(Arc::default()),
             Reuse::PerCommand => Keeping::PerCommand,
@@ -266,28 +275,14 @@ impl Drop for IdleLease {
 
 impl Session for NodeSession {
     fn query(&mut self, request: &Request<'_>) -> Result<Reply, CommandError> {
-        let mut packed = Vec::with_capacity(request.resp_len());
-        request.write_resp(&mut packed);
         let Some(connection) = self.connection() else {
             return Err(discarded());
         };
-        // A write that fails leaves the command incomplete on the server, which
-        // never runs a partial command: not sent. A failure while reading the
-        // reply leaves the outcome unknown.
-        let outcome = match connection.send_packed_command(&packed) {
-            Err(e) => Err((Delivery::NotSent, e)),
-            Ok(()) => connection.recv_response().map_err(|e| (Delivery::Unknown, e)),
-        };
-        match outcome {
-            Ok(value) => reply_from(value),
-            Err((delivery, error)) => match error.code() {
-                Some(_) => Err(server_error_of(&error)),
-                None => {
-                    self.discard();
-                    Err(CommandError::Connection { delivery, source: error.into() })
-                }
-            },
+        let result = query_connection(connection, request);
+        if is_connection_error(&result) {
+            self.discard();
         }
+        result
     }
 
     fn is_fresh(&self) -> bool {
@@ -295,39 +290,74 @@ impl Session for NodeSession {
     }
 
     fn query_pipelined(&mut self, requests: &[Request<'_>]) -> Vec<Result<Reply, CommandError>> {
-        let packed = write_resp_all(requests);
         let Some(connection) = self.connection() else {
             return requests.iter().map(|_| Err(discarded())).collect();
         };
-        // Part of a pipeline may have been written (and run) before a write fails:
-        // then no command's fate is known.
-        let mut failure = connection.send_packed_command(&packed).err().map(|e| (Delivery::Unknown, e));
-        drop(packed);
-        let mut results = Vec::with_capacity(requests.len());
-        for _ in requests {
-            if failure.is_none() {
-                match connection.recv_response() {
-                    Ok(value) => results.push(reply_from(value)),
-                    Err(error) if error.code().is_some() => results.push(Err(server_error_of(&error))),
-                    Err(error) => failure = Some((Delivery::Unknown, error)),
-                }
-            }
-            if let Some((delivery, error)) = &failure {
-                // The first failed command carries the error itself; the later
-                // ones were in the same write, so their fate is just as unknown.
-                let source: Box<dyn std::error::Error + Send + Sync> = if results.iter().any(is_connection_error) {
-                    format!("no reply: the connection failed on an earlier command of the same batch: {error}").into()
-                } else {
-                    error.to_string().into()
-                };
-                results.push(Err(CommandError::Connection { delivery: *delivery, source }));
-            }
-        }
-        if failure.is_some() {
+        let results = query_pipelined_connection(connection, requests);
+        if results.iter().any(is_connection_error) {
             self.discard();
         }
         results
     }
+}
+
+/// Sends one request on a blocking connection and reads its reply. After a
+/// connection error the connection must not be used again.
+pub(super) fn query_connection(
+    connection: &mut redis::Connection,
+    request: &Request<'_>,
+) -> Result<Reply, CommandError> {
+    let mut packed = Vec::with_capacity(request.resp_len());
+    request.write_resp(&mut packed);
+    // A write that fails leaves the command incomplete on the server, which
+    // never runs a partial command: not sent. A failure while reading the
+    // reply leaves the outcome unknown.
+    let outcome = match connection.send_packed_command(&packed) {
+        Err(e) => Err((Delivery::NotSent, e)),
+        Ok(()) => connection.recv_response().map_err(|e| (Delivery::Unknown, e)),
+    };
+    match outcome {
+        Ok(value) => reply_from(value),
+        Err((delivery, error)) => match error.code() {
+            Some(_) => Err(server_error_of(&error)),
+            None => Err(CommandError::Connection { delivery, source: error.into() }),
+        },
+    }
+}
+
+/// Sends requests in one write on a blocking connection and reads one result
+/// per request (the contract of [`Session::query_pipelined`]). After a
+/// connection error the connection must not be used again.
+pub(super) fn query_pipelined_connection(
+    connection: &mut redis::Connection,
+    requests: &[Request<'_>],
+) -> Vec<Result<Reply, CommandError>> {
+    let packed = write_resp_all(requests);
+    // Part of a pipeline may have been written (and run) before a write fails:
+    // then no command's fate is known.
+    let mut failure = connection.send_packed_command(&packed).err().map(|e| (Delivery::Unknown, e));
+    drop(packed);
+    let mut results = Vec::with_capacity(requests.len());
+    for _ in requests {
+        if failure.is_none() {
+            match connection.recv_response() {
+                Ok(value) => results.push(reply_from(value)),
+                Err(error) if error.code().is_some() => results.push(Err(server_error_of(&error))),
+                Err(error) => failure = Some((Delivery::Unknown, error)),
+            }
+        }
+        if let Some((delivery, error)) = &failure {
+            // The first failed command carries the error itself; the later
+            // ones were in the same write, so their fate is just as unknown.
+            let source: Box<dyn std::error::Error + Send + Sync> = if results.iter().any(is_connection_error) {
+                format!("no reply: the connection failed on an earlier command of the same batch: {error}").into()
+            } else {
+                error.to_string().into()
+            };
+            results.push(Err(CommandError::Connection { delivery: *delivery, source }));
+        }
+    }
+    results
 }
 
 /// The error for a session whose connection was dropped after an earlier failure.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
 
 use super::Request;
 use super::nonblocking::{AsyncBackend, AsyncSession};
@@ -328,13 +328,13 @@ impl AsyncNode {
 }
 
 /// A connection error from which nothing was sent.
-fn not_sent(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> CommandError {
+pub(super) fn not_sent(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> CommandError {
     CommandError::Connection { delivery: Delivery::NotSent, source: error.into() }
 }
 
 /// Connections and their background tasks live on a tokio runtime: without one
 /// the redis crate would panic.
-fn require_runtime() -> Result<(), CommandError> {
+pub(super) fn require_runtime() -> Result<(), CommandError> {
     tokio::runtime::Handle::try_current()
         .map(drop)
         .map_err(|_| not_sent("the async client must run inside a tokio runtime"))
@@ -410,7 +410,7 @@ impl RedisAsyncSession {
 
 /// A request in the redis crate's form (its multiplexed connections take
 /// nothing else); the arguments are those of [`Request::for_each_arg`].
-fn command(request: &Request<'_>) -> redis::Cmd {
+pub(super) fn command(request: &Request<'_>) -> redis::Cmd {
     let mut command = redis::Cmd::new();
     request.for_each_arg(|arg| {
         command.arg(arg);
@@ -513,38 +513,71 @@ impl AsyncSession for RedisAsyncSession {
 }
 
 impl RedisAsyncSession {
-    /// Sends one node's part of a batch in one round trip.
+    /// Sends one node's part of a batch in one round trip; a broken connection
+    /// is dropped (not one that only timed out).
     async fn send_batch(&mut self, node: NodeId, batch: &[Request<'_>]) -> Vec<Result<Reply, CommandError>> {
-        let mut pipeline = redis::Pipeline::with_capacity(batch.len());
-        for request in batch {
-            pipeline.add_command(command(request));
-        }
         let current = match self.on(node).await {
             Ok(current) => current,
             Err(error) => return batch.iter().map(|_| Err(copy_error(&error))).collect(),
         };
-        match current.connection.send_packed_commands(&pipeline, 0, batch.len()).await {
-            // Error replies are values here, one per command.
-            Ok(values) => values.into_iter().map(reply_from).collect(),
-            Err(error) => {
-                let cause = error.to_string();
-                if is_broken(&error) {
-                    self.drop_current().await;
-                }
-                let first = command_error(error);
-                let delivery = match &first {
-                    CommandError::Connection { delivery, .. } => *delivery,
-                    CommandError::Server(_) => Delivery::Unknown,
-                };
-                let mut results = vec![Err(first)];
-                results.extend((1..batch.len()).map(|_| {
-                    Err(CommandError::Connection {
-                        delivery,
-                        source: format!("no reply: the batch failed on an earlier command: {cause}").into(),
-                    })
-                }));
-                results
+        let results = query_pipelined_on(&mut current.connection, &pipeline(batch)).await;
+        let broken = results.first().and_then(|result| result.as_ref().err()).is_some_and(|error| match error {
+            CommandError::Connection { source, .. } => {
+                !source.downcast_ref::<redis::RedisError>().is_some_and(redis::RedisError::is_timeout)
             }
+            CommandError::Server(_) => false,
+        });
+        if broken {
+            self.drop_current().await;
+        }
+        results
+    }
+}
+
+/// Requests as one redis crate pipeline (see [`query_pipelined_on`]).
+pub(super) fn pipeline(requests: &[Request<'_>]) -> redis::Pipeline {
+    let mut pipeline = redis::Pipeline::with_capacity(requests.len());
+    for request in requests {
+        pipeline.add_command(command(request));
+    }
+    pipeline
+}
+
+/// Sends one command (from [`command`]) on any async connection of the redis
+/// crate and converts its reply.
+pub(super) async fn query_on<C: ConnectionLike>(
+    connection: &mut C,
+    command: &redis::Cmd,
+) -> Result<Reply, CommandError> {
+    connection.req_packed_command(command).await.map_err(command_error).and_then(reply_from)
+}
+
+/// Sends a pipeline (from [`pipeline`]) in one round trip on any async
+/// connection of the redis crate, with one result per command (the contract of
+/// [`AsyncSession::query_pipelined`]).
+pub(super) async fn query_pipelined_on<C: ConnectionLike>(
+    connection: &mut C,
+    pipeline: &redis::Pipeline,
+) -> Vec<Result<Reply, CommandError>> {
+    let count = pipeline.len();
+    match connection.req_packed_commands(pipeline, 0, count).await {
+        // Error replies are values here, one per command.
+        Ok(values) => values.into_iter().map(reply_from).collect(),
+        Err(error) => {
+            let cause = error.to_string();
+            let first = command_error(error);
+            let delivery = match &first {
+                CommandError::Connection { delivery, .. } => *delivery,
+                CommandError::Server(_) => Delivery::Unknown,
+            };
+            let mut results = vec![Err(first)];
+            results.extend((1..count).map(|_| {
+                Err(CommandError::Connection {
+                    delivery,
+                    source: format!("no reply: the batch failed on an earlier command: {cause}").into(),
+                })
+            }));
+            results
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use super::node::{NodeConnections, NodeSession};
+use super::node::{NodeConnections, NodeSession, Opener};
 use super::{Backend, Request, Session};
 use crate::call::Node;
 use crate::connection::{Dsn, Reuse, Timeouts};
@@ -41,6 +41,25 @@ impl RedisBackend {
         let given: Vec<Dsn> = std::iter::once(master).chain(replica).cloned().collect();
         let servers = Servers::new(Shape::Fixed, given, master.clone(), true);
         RedisBackend::with_servers(servers, reuse, timeouts, false)
+    }
+
+    /// A backend on a `redis::Client` you already have (its address, TLS,
+    /// database, credentials and protocol as you configured them), with this
+    /// crate's connection reuse and timeouts on the connections it opens. No
+    /// replica. Nothing is connected yet. See `Client::from_redis_client`.
+    pub fn from_redis_client(client: redis::Client, reuse: Reuse, timeouts: Timeouts) -> Result<RedisBackend> {
+        timeouts.check().map_err(Error::Config)?;
+        let dsn = dsn_of(client.get_connection_info());
+        let connections = NodeConnections::with_opener(Opener::from_client(client, timeouts), &reuse)?;
+        Ok(RedisBackend {
+            servers: Arc::new(Servers::new(Shape::Fixed, vec![dsn.clone()], dsn, true)),
+            nodes: NodeTable {
+                reuse,
+                timeouts,
+                readonly: false,
+                nodes: RwLock::new(vec![Some(Arc::new(connections))]),
+            },
+        })
     }
 
     /// A backend for the Redis Cluster that the `seeds` belong to (any nodes of
@@ -201,6 +220,22 @@ impl NodeTable {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Option<Arc<NodeConnections>>>> {
         self.nodes.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// A DSN saying where a user's `redis::Client` connects, for messages (its
+/// password left out).
+fn dsn_of(info: &redis::ConnectionInfo) -> Dsn {
+    let db = info.redis_settings().db();
+    let text = match info.addr() {
+        redis::ConnectionAddr::Tcp(host, port) => format!("redis://{}/{db}", crate::connection::host_port(host, *port)),
+        redis::ConnectionAddr::TcpTls { host, port, .. } => {
+            format!("rediss://{}/{db}", crate::connection::host_port(host, *port))
+        }
+        redis::ConnectionAddr::Unix(path) => format!("unix://{}?db={db}", path.display()),
+        #[allow(unreachable_patterns)]
+        other => format!("redis://{other}"),
+    };
+    Dsn::parse(&text).unwrap_or_else(|_| Dsn::tcp("unknown", 0, db))
 }
 
 /// The seeds of a cluster, checked; the first is the template for the nodes met.

@@ -15,6 +15,11 @@ use crate::receipt::Token;
 use crate::retry::RetryPolicy;
 use crate::wire::Reply;
 
+#[cfg(feature = "tokio")]
+mod async_guard;
+#[cfg(feature = "tokio")]
+pub use async_guard::AsyncLockGuard;
+
 /// A lock at a string key: held while the key exists, whatever its value — the
 /// test Python's `redisext.lock.Lock` uses, so a lock held by either language is
 /// held for both.
@@ -531,6 +536,29 @@ impl Hold {
     fn mark_lost(&self) {
         self.state().lost = true;
     }
+
+    /// After a renewal sent at `sent` came back with `extended`: when to renew
+    /// next, or `None` to stop (the hold is lost). Shared by the blocking and the
+    /// async renewers.
+    fn after_renewal(&self, extended: Result<bool>, sent: Instant, ttl: Duration) -> Option<Instant> {
+        let every = renewal_period(ttl);
+        match extended {
+            Ok(true) if self.renewed(sent, ttl) => Some(sent + every),
+            Ok(true) => None,
+            Ok(false) => {
+                self.mark_lost();
+                None
+            }
+            // Tried again soon; once the expiry has passed, `lost` is true and the
+            // renewer's check ends it.
+            Err(_) => Some(Instant::now() + every / 3),
+        }
+    }
+}
+
+/// How often a renewing guard extends its lock: every third of its expiry.
+fn renewal_period(ttl: Duration) -> Duration {
+    (ttl / 3).max(Duration::from_millis(1))
 }
 
 /// The moment until which a lock given expiry `ttl` by a request sent at `sent`
@@ -557,7 +585,7 @@ impl Renewer {
         sent: Instant,
     ) -> Renewer {
         let (stop, stopped) = mpsc::channel::<()>();
-        let every = (ttl / 3).max(Duration::from_millis(1));
+        let every = renewal_period(ttl);
         // Renewals keep their own schedule (every ttl / 9 after a failure): the
         // client's retries would hold a renewal past the point where `lost` is due.
         let lock = lock.on(&lock.core.exec.with_own_connections().with_retry(RetryPolicy::never()));
@@ -570,16 +598,9 @@ impl Renewer {
                     return;
                 }
                 let sent = Instant::now();
-                match lock.extend(&token, ttl) {
-                    Ok(true) if hold.renewed(sent, ttl) => next = sent + every,
-                    Ok(true) => return,
-                    Ok(false) => {
-                        hold.mark_lost();
-                        return;
-                    }
-                    // Tried again soon; once the expiry has passed, `lost` is true
-                    // and the check above ends the thread.
-                    Err(_) => next = Instant::now() + every / 3,
+                match hold.after_renewal(lock.extend(&token, ttl), sent, ttl) {
+                    Some(renew_at) => next = renew_at,
+                    None => return,
                 }
             }
         });
