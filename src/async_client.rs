@@ -253,13 +253,12 @@ impl<B: AsyncBackend> Pipeline<AsyncClient<B>> {
 
 async fn run_taken_async<B: AsyncBackend>(backend: Arc<B>, taken: Taken, sending: Sending) -> Result<()> {
     let backend = &*backend;
-    let mut outcomes = Vec::new();
     for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
         taken.mark_sent();
         let results = run_batch_async(backend, node, calls, taken.atomic, sending).await;
-        outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
+        taken.record(indices, name_nodes(results, || backend.describe(node)));
     }
-    taken.finish(outcomes)
+    taken.finish()
 }
 
 /// Drives one batch through the batch dispatcher on async sessions, sending it

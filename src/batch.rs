@@ -37,11 +37,11 @@ use crate::wire::{CommandError, Delivery, Reply, ServerError, is_connection_erro
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// The server answered: the reply, or the call's own error.
-    Answered(Result<Reply>),
+    Answered(std::result::Result<Reply, Box<Error>>),
     /// The call surely did not run.
-    NotRun(Error),
+    NotRun(Box<Error>),
     /// The call may or may not have run.
-    Unknown(Error),
+    Unknown(Box<Error>),
 }
 
 impl Outcome {
@@ -68,10 +68,15 @@ impl Outcome {
     fn connection(call: &ScriptCall, delivery: Delivery, source: Box<dyn std::error::Error + Send + Sync>) -> Outcome {
         let error = connection_error(call, delivery, source);
         match delivery {
-            Delivery::NotSent => Outcome::NotRun(error),
-            Delivery::Unknown => Outcome::Unknown(error),
+            Delivery::NotSent => Outcome::NotRun(Box::new(error)),
+            Delivery::Unknown => Outcome::Unknown(Box::new(error)),
         }
     }
+}
+
+/// A call's durable-write setting: its own, else the client's; none for a read.
+fn durable_of(call: &ScriptCall, default: Option<Durable>) -> Option<Durable> {
+    if call.script.is_read_only() { None } else { call.durable.as_deref().copied().or(default) }
 }
 
 /// Which calls of a batch to send again, and after what pause, as the retry
@@ -160,8 +165,8 @@ pub(crate) struct Batch<'c> {
     /// The `WAIT` sent after the batch's commands, when some are durable writes:
     /// the most replicas and the longest timeout any of them asks for.
     wait: Option<Durable>,
-    /// The durable-write setting of each call (its own, else the client's).
-    durable: Vec<Option<Durable>>,
+    /// The client's durable-write setting, for the calls without their own.
+    default_durable: Option<Durable>,
     /// The acknowledgements the last `WAIT` counted.
     acked: Option<u64>,
 }
@@ -176,12 +181,9 @@ impl<'c> Batch<'c> {
         atomic: bool,
         default: Option<Durable>,
     ) -> (Batch<'c>, Vec<Request<'c>>) {
-        let durable: Vec<Option<Durable>> =
-            calls.iter().map(|call| if call.script.is_read_only() { None } else { call.durable.or(default) }).collect();
-        let wait = durable
+        let wait = calls
             .iter()
-            .flatten()
-            .copied()
+            .filter_map(|call| durable_of(call, default))
             .reduce(|a, b| Durable { replicas: a.replicas.max(b.replicas), timeout: a.timeout.max(b.timeout) });
         let batch = Batch {
             outcomes: calls.iter().map(|_| None).collect(),
@@ -192,7 +194,7 @@ impl<'c> Batch<'c> {
             resent: 0,
             reconnected: false,
             wait,
-            durable,
+            default_durable: default,
             acked: None,
         };
         let requests = batch.run_requests(0);
@@ -283,7 +285,7 @@ impl<'c> Batch<'c> {
             Stage::Run { from } => self.after_run(from, replies, fresh),
             Stage::Type => {
                 for (index, reply) in std::mem::take(&mut self.wrong_type).into_iter().zip(replies) {
-                    self.outcomes[index] = Some(Outcome::Answered(Err(wrong_type(self.calls[index], reply))));
+                    self.outcomes[index] = Some(Outcome::Answered(Err(Box::new(wrong_type(self.calls[index], reply)))));
                 }
                 self.done()
             }
@@ -330,7 +332,7 @@ impl<'c> Batch<'c> {
                 Ok(reply) => Outcome::Answered(Ok(reply)),
                 Err(CommandError::Server(e)) if e.code == "NOSCRIPT" => {
                     match failures.iter().find(|(s, _)| *s == call.script) {
-                        Some((_, failure)) => Outcome::NotRun(failure.error(call)),
+                        Some((_, failure)) => Outcome::NotRun(Box::new(failure.error(call))),
                         None => {
                             noscript.push(index);
                             continue;
@@ -341,7 +343,7 @@ impl<'c> Batch<'c> {
                     self.wrong_type.push(index);
                     continue;
                 }
-                Err(CommandError::Server(e)) => Outcome::Answered(Err(server_error(call, e))),
+                Err(CommandError::Server(e)) => Outcome::Answered(Err(Box::new(server_error(call, e)))),
                 Err(CommandError::Connection { delivery, source }) => Outcome::connection(call, delivery, source),
             };
             self.outcomes[index] = Some(outcome);
@@ -356,7 +358,7 @@ impl<'c> Batch<'c> {
             }
             for index in noscript {
                 let script = self.calls[index].script;
-                self.outcomes[index] = Some(Outcome::NotRun(Error::ScriptVanished { script }));
+                self.outcomes[index] = Some(Outcome::NotRun(Box::new(Error::ScriptVanished { script })));
             }
         }
         self.done()
@@ -374,21 +376,21 @@ impl<'c> Batch<'c> {
         for (index, queued) in (from..).zip(queued) {
             let call = self.calls[index];
             let not_applied = |reason: String| {
-                Outcome::NotRun(Error::NotApplied { script: call.script, key: call.key().display(), reason })
+                Outcome::NotRun(Box::new(Error::NotApplied { script: call.script, key: call.key().display(), reason }))
             };
             self.outcomes[index] = Some(match (&exec, queued) {
                 // This command is why the transaction was aborted.
-                (Err(CommandError::Server(_)), Err(CommandError::Server(e))) => Outcome::NotRun(server_error(call, e)),
+                (Err(CommandError::Server(_)), Err(CommandError::Server(e))) => Outcome::NotRun(Box::new(server_error(call, e))),
                 (Err(CommandError::Server(e)), _) => not_applied(format!("the transaction was aborted: {e}")),
                 (Ok(Reply::Nil), _) => not_applied("EXEC answered nil: the transaction was discarded".to_owned()),
                 (Err(CommandError::Connection { delivery, source }), _) => {
                     Outcome::connection(call, *delivery, source.to_string().into())
                 }
-                (Ok(other), _) => Outcome::Unknown(Error::UnexpectedReply {
+                (Ok(other), _) => Outcome::Unknown(Box::new(Error::UnexpectedReply {
                     script: call.script,
                     key: call.key().display(),
                     reply: format!("EXEC answered {}", other.describe()),
-                }),
+                })),
             });
         }
         self.done()
@@ -405,7 +407,7 @@ impl<'c> Batch<'c> {
         if let Some(acked) = self.acked {
             for (index, outcome) in self.outcomes.iter_mut().enumerate() {
                 if let (Some(durable), Some(Outcome::Answered(result @ Ok(_)))) =
-                    (self.durable[index], outcome.as_mut())
+                    (durable_of(self.calls[index], self.default_durable), outcome.as_mut())
                     && let Ok(reply) = std::mem::replace(result, Ok(Reply::Nil))
                 {
                     *result = check_replicated(
@@ -413,7 +415,8 @@ impl<'c> Batch<'c> {
                         durable,
                         reply,
                         Ok(Reply::Int(i64::try_from(acked).unwrap_or(i64::MAX))),
-                    );
+                    )
+                    .map_err(Box::new);
                 }
             }
         }
@@ -426,11 +429,11 @@ impl<'c> Batch<'c> {
                     outcome.unwrap_or_else(|| {
                         // Every path above gives each call an outcome; should one be
                         // missed, say so rather than claim anything about it.
-                        Outcome::Unknown(Error::UnexpectedReply {
+                        Outcome::Unknown(Box::new(Error::UnexpectedReply {
                             script: call.script,
                             key: call.key().display(),
                             reply: "no outcome recorded for this call".to_owned(),
-                        })
+                        }))
                     })
                 })
                 .collect(),
@@ -549,7 +552,7 @@ mod tests {
             vec![loaded(COUNTER_INCR), loaded(MAP_INCR), Ok(Reply::Int(1)), server("NOSCRIPT"), Ok(Reply::Int(1))];
         let outcomes = done(batch.advance(replies, true));
         assert!(matches!(outcomes[0], Outcome::Answered(Ok(Reply::Int(1)))));
-        assert!(matches!(outcomes[1], Outcome::NotRun(Error::ScriptVanished { script }) if script == MAP_INCR));
+        assert!(matches!(&outcomes[1], Outcome::NotRun(e) if matches!(**e, Error::ScriptVanished { script } if script == MAP_INCR)));
         assert!(matches!(outcomes[2], Outcome::Answered(Ok(Reply::Int(1)))));
     }
 
@@ -578,8 +581,8 @@ mod tests {
             server("EXECABORT"),
         ];
         let outcomes = done(batch.advance(replies, true));
-        assert!(matches!(&outcomes[0], Outcome::NotRun(Error::NotApplied { .. })), "{outcomes:?}");
-        assert!(matches!(&outcomes[1], Outcome::NotRun(Error::Server { code, .. }) if code == "OOM"), "{outcomes:?}");
+        assert!(matches!(&outcomes[0], Outcome::NotRun(e) if matches!(**e, Error::NotApplied { .. })), "{outcomes:?}");
+        assert!(matches!(&outcomes[1], Outcome::NotRun(e) if matches!(&**e, Error::Server { code, .. } if code == "OOM")), "{outcomes:?}");
     }
 
     #[test]
@@ -588,7 +591,7 @@ mod tests {
         let (mut batch, _) = Batch::start(calls.iter().collect(), true, None);
         let ok = || Ok(Reply::Status("OK".into()));
         let outcomes = done(batch.advance(vec![ok(), ok(), ok(), io(Delivery::Unknown)], false));
-        assert!(matches!(&outcomes[0], Outcome::Unknown(Error::Connection { .. })), "{outcomes:?}");
+        assert!(matches!(&outcomes[0], Outcome::Unknown(e) if matches!(**e, Error::Connection { .. })), "{outcomes:?}");
     }
 
     #[test]
@@ -605,7 +608,7 @@ mod tests {
         assert_eq!(names(&types), ["type"]);
         let outcomes = done(batch.advance(vec![Ok(Reply::Status("list".into()))], true));
         assert!(matches!(outcomes[0], Outcome::Answered(Ok(Reply::Int(1)))));
-        assert!(matches!(&outcomes[1], Outcome::Answered(Err(Error::WrongType { found, .. })) if found == "list"));
+        assert!(matches!(&outcomes[1], Outcome::Answered(Err(e)) if matches!(&**e, Error::WrongType { found, .. } if found == "list")));
     }
 
     #[test]
@@ -631,7 +634,7 @@ mod tests {
         let (mut batch, _) = Batch::start(calls.iter().collect(), false, None);
         let replies = vec![Ok(Reply::Bulk(b"0000".to_vec())), loaded(MAP_INCR), server("NOSCRIPT"), Ok(Reply::Int(1))];
         let outcomes = done(batch.advance(replies, true));
-        assert!(matches!(outcomes[0], Outcome::NotRun(Error::ScriptMismatch { .. })), "{outcomes:?}");
+        assert!(matches!(&outcomes[0], Outcome::NotRun(e) if matches!(**e, Error::ScriptMismatch { .. })), "{outcomes:?}");
         assert!(matches!(outcomes[1], Outcome::Answered(Ok(_))));
     }
 }

@@ -176,8 +176,10 @@ impl Target {
 #[derive(Clone, Debug)]
 pub struct ScriptCall {
     pub(crate) script: Script,
-    pub(crate) keys: Vec<Key>,
-    pub(crate) args: Vec<Arg>,
+    // Boxed slices, and the durable setting boxed: a big pipeline holds one call
+    // per operation until it runs.
+    pub(crate) keys: Box<[Key]>,
+    pub(crate) args: Box<[Arg]>,
     pub(crate) node: Node,
     pub(crate) redis_type: &'static str,
     /// True when sending the call again cannot apply it twice: it carries a token
@@ -187,7 +189,7 @@ pub struct ScriptCall {
     /// resending instead of reporting that it may have applied.
     pub(crate) resendable: bool,
     /// For a write: the model's durable-write setting.
-    pub(crate) durable: Option<Durable>,
+    pub(crate) durable: Option<Box<Durable>>,
     /// In exactly-once mode, the operation id the call carries: it holds the id's
     /// lane for as long as the call (and so any resend of it) lives.
     pub(crate) op: Option<Arc<OpId>>,
@@ -201,7 +203,8 @@ impl ScriptCall {
             return Err(Error::TooLarge { what: "value", len: arg.len(), max: MAX_BULK_LEN });
         }
         let node = if script.is_read_only() { target.reads } else { Node::Master };
-        let durable = if script.is_read_only() { None } else { target.durable };
+        let durable = if script.is_read_only() { None } else { target.durable.map(Box::new) };
+        let (keys, args) = (keys.into_boxed_slice(), args.into_boxed_slice());
         Ok(ScriptCall {
             script,
             keys,

@@ -227,13 +227,12 @@ impl<B: Backend> Pipeline<Client<B>> {
 
     fn run_taken(&self, taken: Taken) -> Result<()> {
         let backend = self.client.backend();
-        let mut outcomes = Vec::new();
         for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
             taken.mark_sent();
             let results = run_batch(backend, node, calls, taken.atomic, self.client.sending);
-            outcomes.extend(indices.into_iter().zip(name_nodes(results, || backend.describe(node))));
+            taken.record(indices, name_nodes(results, || backend.describe(node)));
         }
-        taken.finish(outcomes)
+        taken.finish()
     }
 }
 

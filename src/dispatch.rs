@@ -49,7 +49,7 @@ impl<'c> Dispatch<'c> {
     /// Starts a call: the first request is always its `EVALSHA`. A write is
     /// durable as the call says, else as `default` (the client's setting) says.
     pub(crate) fn start(call: &'c ScriptCall, default: Option<Durable>) -> (Dispatch<'c>, Request<'c>) {
-        let durable = if call.script.is_read_only() { None } else { call.durable.or(default) };
+        let durable = if call.script.is_read_only() { None } else { call.durable.as_deref().copied().or(default) };
         (Dispatch { call, stage: Stage::Eval, reconnected: false, durable }, Request::Eval(call))
     }
 
@@ -270,7 +270,7 @@ mod tests {
     #[test]
     fn a_wrong_type_behind_a_fine_model_key_blames_the_siblings() {
         let mut call = call();
-        call.keys.push(Key::new("{k}:fence").unwrap());
+        call.keys = [call.keys[0].clone(), Key::new("{k}:fence").unwrap()].into();
         for found in ["string", "none"] {
             let error = wrong_type(&call, Ok(Reply::Status(found.into())));
             let Error::WrongSiblingType { siblings, .. } = &error else { panic!("{error:?}") };

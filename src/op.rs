@@ -163,6 +163,11 @@ impl<'w> Waiting<'w> {
 
 /// Encodes a value with a model's serializer, naming the key on failure.
 pub(crate) fn encode<S: Serializer>(key: &Key, value: &S::Value) -> Result<Vec<u8>> {
+    // Refused before the copy: a value over the limit would briefly double the
+    // client's memory for nothing.
+    if let Some(len) = S::encoded_len(value).filter(|len| *len > crate::key::MAX_BULK_LEN) {
+        return Err(Error::TooLarge { what: "value", len, max: crate::key::MAX_BULK_LEN });
+    }
     S::encode(value).map_err(|reason| Error::Encode { key: key.display(), serializer: S::name(), reason })
 }
 

@@ -81,18 +81,20 @@ type Fill = Arc<dyn FillSlot>;
 /// allocation per queued operation, shared by the queue and the [`Slot`].
 #[derive(Debug)]
 struct Cell<T> {
-    result: Mutex<Option<Result<T>>>,
+    /// Boxed: an error is far larger than most results, and a big pipeline holds
+    /// one cell per operation.
+    result: Mutex<Option<std::result::Result<T, Box<Error>>>>,
     decode: crate::op::Decoder<T>,
 }
 
 /// Fills a slot from its call's reply, whatever the slot's type.
 trait FillSlot: Send + Sync {
-    fn fill(&self, reply: Result<Reply>, call: &ScriptCall);
+    fn fill(&self, reply: std::result::Result<Reply, Box<Error>>, call: &ScriptCall);
 }
 
 impl<T: Send> FillSlot for Cell<T> {
-    fn fill(&self, reply: Result<Reply>, call: &ScriptCall) {
-        *lock(&self.result) = Some(reply.and_then(|reply| (self.decode)(reply, call)));
+    fn fill(&self, reply: std::result::Result<Reply, Box<Error>>, call: &ScriptCall) {
+        *lock(&self.result) = Some(reply.and_then(|reply| (self.decode)(reply, call).map_err(Box::new)));
     }
 }
 
@@ -132,7 +134,9 @@ impl<C> Pipeline<C> {
 
     /// Takes the queue for a run.
     pub(crate) fn take(&self, atomic: bool) -> Taken {
-        Taken { entries: std::mem::take(&mut *lock(&self.queue)), atomic, sent: Default::default() }
+        let entries = std::mem::take(&mut *lock(&self.queue));
+        let report = Report { settled: vec![false; entries.len()], ..Report::default() };
+        Taken { entries, atomic, sent: Default::default(), report: Mutex::new(report) }
     }
 }
 
@@ -153,7 +157,7 @@ impl<C: Clone> Executor for Pipeline<C> {
             }
             Err(error) => {
                 queue.push(Entry::Failed { reason: error.to_string() });
-                *lock(&cell.result) = Some(Err(error));
+                *lock(&cell.result) = Some(Err(Box::new(error)));
             }
         }
         Slot { index, cell }
@@ -189,7 +193,10 @@ impl<T> Slot<T> {
 
     /// The operation's result, or its error.
     pub fn take(self) -> Result<T> {
-        lock(&self.cell.result).take().unwrap_or(Err(Error::PipelineNotRun { index: self.index }))
+        match lock(&self.cell.result).take() {
+            Some(result) => result.map_err(|error| *error),
+            None => Err(Error::PipelineNotRun { index: self.index }),
+        }
     }
 }
 
@@ -282,6 +289,20 @@ pub(crate) struct Taken {
     pub(crate) atomic: bool,
     /// Set just before the first batch is sent.
     sent: std::sync::atomic::AtomicBool,
+    /// What became of the operations so far, filled as each batch is answered.
+    report: Mutex<Report>,
+}
+
+/// Which operations of a run were answered, surely did not run, or may have.
+#[derive(Default)]
+struct Report {
+    answered: Vec<usize>,
+    not_run: Vec<usize>,
+    unknown: Vec<usize>,
+    /// What happened to the first operation that did not run.
+    first: Option<String>,
+    /// The operations whose slot holds their outcome already.
+    settled: Vec<bool>,
 }
 
 impl Drop for Taken {
@@ -291,8 +312,11 @@ impl Drop for Taken {
         } else {
             crate::Delivery::NotSent
         };
-        for entry in std::mem::take(&mut self.entries) {
-            if let Entry::Queued { call, fill } = entry {
+        let settled = std::mem::take(&mut lock(&self.report).settled);
+        for (index, entry) in std::mem::take(&mut self.entries).into_iter().enumerate() {
+            if let Entry::Queued { call, fill } = entry
+                && !settled.get(index).copied().unwrap_or(false)
+            {
                 let error = Error::Connection {
                     script: Some(call.script),
                     key: Some(call.key().display()),
@@ -300,7 +324,7 @@ impl Drop for Taken {
                     delivery,
                     source: "the pipeline's run was abandoned (its future was dropped) before it finished".into(),
                 };
-                fill.fill(Err(error), &call);
+                fill.fill(Err(Box::new(error)), &call);
             }
         }
     }
@@ -337,52 +361,64 @@ impl Taken {
         groups
     }
 
-    /// Fills every slot from the outcomes (by entry position) and tells whether
-    /// every operation was answered.
-    pub(crate) fn finish(mut self, outcomes: Vec<(usize, Outcome)>) -> Result<()> {
-        let entries = std::mem::take(&mut self.entries);
-        let mut by_index: Vec<Option<Outcome>> = entries.iter().map(|_| None).collect();
-        for (index, outcome) in outcomes {
-            by_index[index] = Some(outcome);
+    /// Fills the slots of the operations at `indices` (positions in the run) with
+    /// their `outcomes`, as soon as their batch is answered: no batch's outcomes
+    /// are kept around for the others.
+    pub(crate) fn record(&self, indices: Vec<usize>, outcomes: Vec<Outcome>) {
+        let mut report = lock(&self.report);
+        for (index, outcome) in indices.into_iter().zip(outcomes) {
+            let Some(Entry::Queued { call, fill }) = self.entries.get(index) else { continue };
+            let result = match outcome {
+                Outcome::Answered(result) => {
+                    report.answered.push(index);
+                    result
+                }
+                Outcome::NotRun(error) => {
+                    report.not_run.push(index);
+                    report.first.get_or_insert_with(|| format!("operation #{index}: {error}"));
+                    Err(error)
+                }
+                Outcome::Unknown(error) => {
+                    report.unknown.push(index);
+                    report.first.get_or_insert_with(|| format!("operation #{index}: {error}"));
+                    Err(error)
+                }
+            };
+            report.settled[index] = true;
+            fill.fill(result, call);
         }
+    }
+
+    /// Fills the slots no batch answered (a transaction refused before any round
+    /// trip) and tells whether every operation was answered.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        let entries = std::mem::take(&mut self.entries);
+        let mut report = std::mem::take(&mut *lock(&self.report));
         let unbuilt = entries.iter().enumerate().find_map(|(index, entry)| match entry {
             Entry::Failed { reason } => Some(format!("operation #{index} could not be built: {reason}")),
             Entry::Queued { .. } => None,
         });
-        let (mut answered, mut not_run, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
-        let mut first = None;
-        for ((index, entry), outcome) in entries.into_iter().enumerate().zip(by_index) {
-            let Entry::Queued { call, fill } = entry else {
-                not_run.push(index);
-                continue;
-            };
-            let outcome = outcome.unwrap_or_else(|| {
-                // Not sent: the transaction was refused before any round trip.
-                let reason = unbuilt.clone().unwrap_or_else(|| "not sent".to_owned());
-                Outcome::NotRun(Error::NotApplied { script: call.script, key: call.key().display(), reason })
-            });
-            let result = match outcome {
-                Outcome::Answered(result) => {
-                    answered.push(index);
-                    result
+        for (index, entry) in entries.into_iter().enumerate() {
+            match entry {
+                Entry::Failed { .. } => report.not_run.push(index),
+                Entry::Queued { call, fill } if !report.settled[index] => {
+                    let reason = unbuilt.clone().unwrap_or_else(|| "not sent".to_owned());
+                    let error = Error::NotApplied { script: call.script, key: call.key().display(), reason };
+                    report.not_run.push(index);
+                    report.first.get_or_insert_with(|| format!("operation #{index}: {error}"));
+                    fill.fill(Err(Box::new(error)), &call);
                 }
-                Outcome::NotRun(error) => {
-                    not_run.push(index);
-                    first.get_or_insert_with(|| format!("operation #{index}: {error}"));
-                    Err(error)
-                }
-                Outcome::Unknown(error) => {
-                    unknown.push(index);
-                    first.get_or_insert_with(|| format!("operation #{index}: {error}"));
-                    Err(error)
-                }
-            };
-            fill.fill(result, &call);
+                Entry::Queued { .. } => {}
+            }
         }
-        let first = first.or(unbuilt);
-        match first {
+        report.answered.sort_unstable();
+        report.not_run.sort_unstable();
+        report.unknown.sort_unstable();
+        let Report { answered, not_run, unknown, first, .. } = report;
+        match first.or(unbuilt) {
             Some(first) => Err(Error::BatchIncomplete { answered, not_run, unknown, first }),
             None => Ok(()),
         }
     }
 }
+

@@ -42,6 +42,14 @@ pub trait Serializer: Send + Sync + 'static {
     /// Encodes a value; the error text says why it cannot be stored.
     fn encode(value: &Self::Value) -> Result<Vec<u8>, String>;
 
+    /// The length `encode` will give, when it is known without encoding (raw
+    /// bytes, text): a value over the server's bulk limit is then refused before
+    /// it is copied. `None` (the default) when only encoding tells.
+    fn encoded_len(value: &Self::Value) -> Option<usize> {
+        let _ = value;
+        None
+    }
+
     /// Decodes stored bytes; the error text says why they are not a valid value.
     fn decode(bytes: &[u8]) -> Result<Self::Owned, String>;
 }
@@ -97,6 +105,10 @@ impl Serializer for Raw {
         Ok(value.to_vec())
     }
 
+    fn encoded_len(value: &[u8]) -> Option<usize> {
+        Some(value.len())
+    }
+
     fn decode(bytes: &[u8]) -> Result<Vec<u8>, String> {
         Ok(bytes.to_vec())
     }
@@ -113,6 +125,10 @@ impl Serializer for Str {
 
     fn encode(value: &str) -> Result<Vec<u8>, String> {
         Ok(value.as_bytes().to_vec())
+    }
+
+    fn encoded_len(value: &str) -> Option<usize> {
+        Some(value.len())
     }
 
     fn decode(bytes: &[u8]) -> Result<String, String> {

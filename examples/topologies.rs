@@ -1,0 +1,101 @@
+//! Throughput through a Redis Cluster of 3 masters against one server, on this
+//! machine, in one run: async tasks (64, single operations) and blocking
+//! pipelines (depth 64), each for a few seconds. Prints ops/s and the ratios
+//! (per cluster node against the single server: the nodes share this machine's
+//! cores with each other and with the client).
+//!
+//! `cargo run --release --features testing,tokio --example topologies`
+//! (`TOPOLOGY_SECONDS=5` to measure longer). The failover figures — time from a
+//! promotion to each client's first success, acknowledged writes lost with and
+//! without durable writes — are printed by
+//! `cargo test --all-features --test high_availability -- --nocapture`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redisext::testing::{RedisCluster, RedisServer};
+use redisext::{AsyncClient, Client, Counter, Slots};
+
+fn seconds() -> Duration {
+    Duration::from_secs_f64(std::env::var("TOPOLOGY_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0))
+}
+
+/// Operations per second of 64 async tasks incrementing counters of their own.
+fn async_ops_per_second(client: &AsyncClient) -> f64 {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let (stop, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..64)
+            .map(|task| {
+                let (client, stop, done) = (client.clone(), Arc::clone(&stop), Arc::clone(&done));
+                tokio::spawn(async move {
+                    let counter = Counter::new(&client, format!("async:{task}")).expect("key");
+                    while !stop.load(Ordering::Relaxed) {
+                        counter.incr(1).await.expect("incr");
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        // Warm up (connections, scripts), then count.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (start, before) = (Instant::now(), done.load(Ordering::Relaxed));
+        tokio::time::sleep(seconds()).await;
+        let counted = done.load(Ordering::Relaxed) - before;
+        stop.store(true, Ordering::Relaxed);
+        for task in tasks {
+            task.await.expect("task");
+        }
+        counted as f64 / start.elapsed().as_secs_f64()
+    })
+}
+
+/// Operations per second of one blocking client sending pipelines of 64
+/// increments over 64 keys (spread over the cluster's nodes).
+fn pipelined_ops_per_second(client: &Client) -> f64 {
+    let counters: Vec<Counter> = (0..64).map(|k| Counter::new(client, format!("pipe:{k}")).expect("key")).collect();
+    let round = || {
+        let pipe = client.pipeline();
+        let slots: Vec<_> = counters.iter().map(|counter| counter.on(&pipe).incr(1)).collect();
+        pipe.run().expect("pipeline");
+        slots.take().expect("results");
+    };
+    for _ in 0..20 {
+        round();
+    }
+    let (start, mut ops) = (Instant::now(), 0u64);
+    while start.elapsed() < seconds() {
+        round();
+        ops += 64;
+    }
+    ops as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let server = RedisServer::start()?;
+    let cluster = RedisCluster::start(3)?;
+    let mut builder = AsyncClient::builder();
+    let mut blocking = Client::builder();
+    for url in cluster.urls() {
+        builder = builder.cluster(&url);
+        blocking = blocking.cluster(&url);
+    }
+    let (async_cluster, blocking_cluster) = (builder.build()?, blocking.build()?);
+
+    let async_single = async_ops_per_second(&AsyncClient::open(&server.url())?);
+    let async_cluster = async_ops_per_second(&async_cluster);
+    let piped_single = pipelined_ops_per_second(&Client::open(&server.url())?);
+    let piped_cluster = pipelined_ops_per_second(&blocking_cluster);
+
+    println!("{:<44} {:>12} {:>12}", "", "one server", "cluster of 3");
+    println!("{:<44} {async_single:>12.0} {async_cluster:>12.0}", "async, 64 tasks, ops/s");
+    println!("{:<44} {piped_single:>12.0} {piped_cluster:>12.0}", "blocking pipelines of 64, ops/s");
+    println!(
+        "async cluster, per node / one server: {:.2} (all nodes: {:.2})",
+        async_cluster / 3.0 / async_single,
+        async_cluster / async_single
+    );
+    println!("pipelined, cluster of 3 / one server: {:.2}", piped_cluster / piped_single);
+    Ok(())
+}
