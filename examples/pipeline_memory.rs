@@ -79,7 +79,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let values: Vec<i64> = match pipe.query(&mut by_hand_connection) {
             Ok(values) => values,
-            Err(error) => panic!("the pipeline by hand failed: {}", error.to_string().chars().take(300).collect::<String>()),
+            Err(error) => {
+                panic!("the pipeline by hand failed: {}", error.to_string().chars().take(300).collect::<String>())
+            }
         };
         assert_eq!(values.len(), ops);
     });

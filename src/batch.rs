@@ -380,7 +380,9 @@ impl<'c> Batch<'c> {
             };
             self.outcomes[index] = Some(match (&exec, queued) {
                 // This command is why the transaction was aborted.
-                (Err(CommandError::Server(_)), Err(CommandError::Server(e))) => Outcome::NotRun(Box::new(server_error(call, e))),
+                (Err(CommandError::Server(_)), Err(CommandError::Server(e))) => {
+                    Outcome::NotRun(Box::new(server_error(call, e)))
+                }
                 (Err(CommandError::Server(e)), _) => not_applied(format!("the transaction was aborted: {e}")),
                 (Ok(Reply::Nil), _) => not_applied("EXEC answered nil: the transaction was discarded".to_owned()),
                 (Err(CommandError::Connection { delivery, source }), _) => {
@@ -552,7 +554,9 @@ mod tests {
             vec![loaded(COUNTER_INCR), loaded(MAP_INCR), Ok(Reply::Int(1)), server("NOSCRIPT"), Ok(Reply::Int(1))];
         let outcomes = done(batch.advance(replies, true));
         assert!(matches!(outcomes[0], Outcome::Answered(Ok(Reply::Int(1)))));
-        assert!(matches!(&outcomes[1], Outcome::NotRun(e) if matches!(**e, Error::ScriptVanished { script } if script == MAP_INCR)));
+        assert!(
+            matches!(&outcomes[1], Outcome::NotRun(e) if matches!(**e, Error::ScriptVanished { script } if script == MAP_INCR))
+        );
         assert!(matches!(outcomes[2], Outcome::Answered(Ok(Reply::Int(1)))));
     }
 
@@ -582,7 +586,10 @@ mod tests {
         ];
         let outcomes = done(batch.advance(replies, true));
         assert!(matches!(&outcomes[0], Outcome::NotRun(e) if matches!(**e, Error::NotApplied { .. })), "{outcomes:?}");
-        assert!(matches!(&outcomes[1], Outcome::NotRun(e) if matches!(&**e, Error::Server { code, .. } if code == "OOM")), "{outcomes:?}");
+        assert!(
+            matches!(&outcomes[1], Outcome::NotRun(e) if matches!(&**e, Error::Server { code, .. } if code == "OOM")),
+            "{outcomes:?}"
+        );
     }
 
     #[test]
@@ -608,7 +615,9 @@ mod tests {
         assert_eq!(names(&types), ["type"]);
         let outcomes = done(batch.advance(vec![Ok(Reply::Status("list".into()))], true));
         assert!(matches!(outcomes[0], Outcome::Answered(Ok(Reply::Int(1)))));
-        assert!(matches!(&outcomes[1], Outcome::Answered(Err(e)) if matches!(&**e, Error::WrongType { found, .. } if found == "list")));
+        assert!(
+            matches!(&outcomes[1], Outcome::Answered(Err(e)) if matches!(&**e, Error::WrongType { found, .. } if found == "list"))
+        );
     }
 
     #[test]
@@ -634,7 +643,10 @@ mod tests {
         let (mut batch, _) = Batch::start(calls.iter().collect(), false, None);
         let replies = vec![Ok(Reply::Bulk(b"0000".to_vec())), loaded(MAP_INCR), server("NOSCRIPT"), Ok(Reply::Int(1))];
         let outcomes = done(batch.advance(replies, true));
-        assert!(matches!(&outcomes[0], Outcome::NotRun(e) if matches!(**e, Error::ScriptMismatch { .. })), "{outcomes:?}");
+        assert!(
+            matches!(&outcomes[0], Outcome::NotRun(e) if matches!(**e, Error::ScriptMismatch { .. })),
+            "{outcomes:?}"
+        );
         assert!(matches!(outcomes[1], Outcome::Answered(Ok(_))));
     }
 }

@@ -1,8 +1,8 @@
 //! Queue consumers: workers that run a handler on each delivery of a
 //! [`ReliableQueue`](crate::ReliableQueue), and streams of pops.
 //!
-//! - [`Worker`] (feature `tokio`): handlers as tokio tasks, at most
-//!   [`concurrency`](Worker::concurrency) at once; [`BlockingWorker`]: the same on
+//! - `Worker` (feature `tokio`): handlers as tokio tasks, at most
+//!   `concurrency` at once; [`BlockingWorker`]: the same on
 //!   threads, for the blocking [`Client`](crate::Client). Both ack a delivery whose
 //!   handler returned `Ok`, retry one that returned `Err` (or panicked) after a
 //!   [`Backoff`], extend each delivery's deadline while its handler runs, leave
@@ -10,11 +10,11 @@
 //!   [`max_deliveries`](crate::ReliableQueue::max_deliveries)), stop popping when
 //!   their [`Shutdown`] is triggered and return once the deliveries in flight are
 //!   settled, and count what they did ([`WorkerStats`]).
-//! - [`PopStream`] (feature `tokio`): a `futures::Stream` of pops —
-//!   [`deliveries`] of a reliable queue (blocking on the queue's signal with
+//! - `PopStream` (feature `tokio`): a `futures::Stream` of pops —
+//!   `deliveries` of a reliable queue (blocking on the queue's signal with
 //!   `pop_wait`), or the items of a [`Queue`](crate::Queue),
 //!   [`Stack`](crate::Stack) or [`PriorityQueue`](crate::PriorityQueue)
-//!   ([`PopStream::polling`]: those pops send no signal, so an empty model is
+//!   (`PopStream::polling`: those pops send no signal, so an empty model is
 //!   polled with backoff, 2 ms doubling to 100 ms by default).
 //!
 //! What the worker's two loops share — what to do with a handler's result, the
@@ -388,7 +388,7 @@ impl Counters {
 }
 
 /// A live view of a worker's counts, usable while it runs (see
-/// [`Worker::stats_handle`] and [`BlockingWorker::stats_handle`]).
+/// `Worker::stats_handle` and [`BlockingWorker::stats_handle`]).
 #[derive(Clone, Debug)]
 pub struct WorkerStatsHandle {
     counters: Arc<Counters>,
