@@ -432,6 +432,30 @@ fn bench_prints_tables_writes_json_and_a_chart_and_leaves_no_keys() {
     }
     assert!(report["ratios"].as_array().is_some_and(|ratios| !ratios.is_empty()));
     assert!(report["ceiling"]["runs"].is_array() || report["ceiling"]["skipped"].is_string(), "{}", report["ceiling"]);
+    if let Some(runs) = report["ceiling"]["runs"].as_array() {
+        // One redis-benchmark run per round next to each counter.incr cell: the
+        // pipelines of 1 and 16 and the 1 and 4 clients, each with its own ratio.
+        let shapes: Vec<(String, u64, u64)> = runs
+            .iter()
+            .map(|run| {
+                assert_eq!(run["per_round"].as_array().map(Vec::len), Some(1), "{run}");
+                assert_eq!(run["library_over_ceiling_per_round"].as_array().map(Vec::len), Some(1), "{run}");
+                assert!(run["library_over_ceiling"].as_f64().is_some_and(|ratio| ratio > 0.0), "{run}");
+                let cell = format!("{}", run["mode"]);
+                (cell, run["clients"].as_u64().unwrap_or(0), run["depth"].as_u64().unwrap_or(0))
+            })
+            .collect();
+        assert_eq!(
+            shapes,
+            [
+                (r#"{"depth":1,"kind":"pipelined"}"#.to_owned(), 1, 1),
+                (r#"{"depth":16,"kind":"pipelined"}"#.to_owned(), 1, 16),
+                (r#"{"clients":1,"kind":"contended"}"#.to_owned(), 1, 1),
+                (r#"{"clients":4,"kind":"contended"}"#.to_owned(), 4, 1),
+            ]
+        );
+        assert!(text.contains("Server ceiling"), "{text}");
+    }
 
     let chart = std::fs::read_to_string(&chart_path).expect("chart written");
     assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));

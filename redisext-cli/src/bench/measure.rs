@@ -1,11 +1,15 @@
 //! Running the measurements: every (operation, mode) cell, round after round, the
 //! paths in turn (each round starting one path further on, so that no path is
-//! always first).
+//! always first), and `redis-benchmark`'s ceiling as one more turn of the cells
+//! it bounds.
 
+use std::fmt;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use super::ceiling;
 use super::ops::{self, Attempt, Shared, Target, Worker};
+use super::report::{Ceiling, CeilingRun};
 use super::{BenchError, Mode, Operation, Path, Progress, Settings, base_key, setup_client};
 use redisext::connection::Dsn;
 
@@ -65,35 +69,62 @@ pub(crate) struct Measurement {
 }
 
 /// Runs every cell of `settings` on the server at `dsn`, with keys under `prefix`.
+/// With a `ceiling` runner, each `counter.incr` cell that has a ceiling shape
+/// takes one more turn per round: `redis-benchmark` in that shape, so that the
+/// library and its ceiling are measured back to back, round after round. A
+/// ceiling run that fails stops the ceiling (its reason is reported), not the run.
 pub(crate) fn all(
     dsn: &Dsn,
     settings: &Settings,
     prefix: &str,
     setup: &mut redis::Connection,
+    ceiling: Result<ceiling::Runner, String>,
     progress: &mut dyn FnMut(&Progress),
-) -> Result<Vec<Measurement>, BenchError> {
+) -> Result<(Vec<Measurement>, Ceiling), BenchError> {
     let client = setup_client(dsn)?;
     for name in HAND_SENT {
         let script = redisext::script::find(name).ok_or_else(|| BenchError::Unexpected(format!("no script {name}")))?;
         redis::cmd("SCRIPT").arg("LOAD").arg(script.source()).exec(setup)?;
     }
+    let mut ceiling = ceiling.map(|runner| (runner, Vec::<CeilingRun>::new()));
     let cells = settings.cells();
-    let total = cells.iter().map(|&(op, mode)| Settings::paths(op, mode).len()).sum::<usize>() * settings.rounds;
+    let ceiling_turns = if ceiling.is_ok() {
+        cells.iter().filter(|&&(op, mode)| ceiling::shape(op, mode).is_some()).count()
+    } else {
+        0
+    };
+    let total = (cells.iter().map(|&(op, mode)| Settings::paths(op, mode).len()).sum::<usize>() + ceiling_turns)
+        * settings.rounds;
     let mut done = 0;
     let mut measurements = Vec::new();
     for (op, mode) in cells {
         let paths = Settings::paths(op, mode);
         let first = measurements.len();
         measurements.extend(paths.iter().map(|&path| Measurement { op, mode, path, samples: Vec::new() }));
+        let shape = ceiling::shape(op, mode).filter(|_| ceiling.is_ok());
+        if let (Some(shape), Ok((_, runs))) = (shape, &mut ceiling) {
+            runs.push(ceiling::empty_run(mode, shape));
+        }
+        let turns = paths.len() + usize::from(shape.is_some());
         for round in 0..settings.rounds {
-            for turn in 0..paths.len() {
-                let index = (round + turn) % paths.len();
+            for turn in 0..turns {
+                let index = (round + turn) % turns;
+                let step =
+                    |path: &dyn fmt::Display| format!("{op}, {mode}, round {}/{}, {path}", round + 1, settings.rounds);
+                if index == paths.len() {
+                    // The ceiling's turn.
+                    if let (Some(shape), Ok((runner, runs))) = (shape, &mut ceiling) {
+                        progress(&Progress { done, total, step: step(&"redis-benchmark") });
+                        match runner.run(shape) {
+                            Ok(per_second) => runs.last_mut().expect("this cell's run").per_round.push(per_second),
+                            Err(reason) => ceiling = Err(reason),
+                        }
+                    }
+                    done += 1;
+                    continue;
+                }
                 let path = paths[index];
-                progress(&Progress {
-                    done,
-                    total,
-                    step: format!("{op}, {mode}, round {}/{}, {path}", round + 1, settings.rounds),
-                });
+                progress(&Progress { done, total, step: step(&path) });
                 let target =
                     Target { op, path, key: base_key(prefix, op, path)?, attempts: settings.attempts(op, mode) };
                 let sample = measure(dsn, &target, mode, round + 1, setup, &client)?;
@@ -103,7 +134,11 @@ pub(crate) fn all(
         }
     }
     progress(&Progress { done, total, step: "done".to_owned() });
-    Ok(measurements)
+    let ceiling = match ceiling {
+        Ok((runner, runs)) => Ceiling::Measured { command: runner.command(), runs },
+        Err(reason) => Ceiling::Skipped(reason),
+    };
+    Ok((measurements, ceiling))
 }
 
 /// One measurement, on keys reset beforehand.

@@ -267,7 +267,8 @@ pub struct Settings {
     pub clients: Vec<usize>,
     /// The operations to measure.
     pub operations: Vec<Operation>,
-    /// Requests per `redis-benchmark` run for the server's ceiling; 0 skips it.
+    /// Requests per `redis-benchmark` run for the server's ceiling (one run per
+    /// round in each `counter.incr` cell it bounds); 0 skips it.
     pub ceiling_requests: usize,
 }
 
@@ -438,17 +439,15 @@ pub fn run(dsn: &Dsn, settings: &Settings, progress: &mut dyn FnMut(&Progress)) 
     let prefix = format!("{{redisext-bench:{:x}}}:", run_id & 0xffff_ffff_ffff);
     let mut setup = redisext::backend::redis_client(dsn)?.get_connection()?;
     let environment = Environment::read(&mut setup, dsn)?;
-    let outcome = measure::all(dsn, settings, &prefix, &mut setup, progress);
-    let cleaned = delete_run_keys(&mut setup, &prefix);
-    let measured = outcome?;
-    cleaned?;
     let ceiling = if settings.ceiling_requests == 0 {
-        Ceiling::Skipped("not asked for".to_owned())
+        Err("not asked for".to_owned())
     } else {
-        let ceiling = ceiling::measure(dsn, settings, &prefix);
-        delete_run_keys(&mut setup, &prefix)?;
-        ceiling
+        ceiling::Runner::new(dsn, settings, &prefix)
     };
+    let outcome = measure::all(dsn, settings, &prefix, &mut setup, ceiling, progress);
+    let cleaned = delete_run_keys(&mut setup, &prefix);
+    let (measured, ceiling) = outcome?;
+    cleaned?;
     Ok(Report::new(environment, settings.clone(), measured, ceiling))
 }
 

@@ -77,16 +77,26 @@ pub enum Ceiling {
     Skipped(String),
 }
 
-/// One `redis-benchmark` run.
+/// `redis-benchmark` in the shape that bounds one `counter.incr` cell, run once
+/// per round next to the library's measurement of that cell.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct CeilingRun {
+    /// The library's cell it bounds.
+    pub mode: Mode,
     /// Connections (`-c`).
     pub clients: usize,
     /// Pipeline depth (`-P`).
     pub depth: usize,
-    /// Requests per second it reported.
-    pub per_second: f64,
+    /// Requests per second it reported, round by round (the first is round 1).
+    pub per_round: Vec<f64>,
+}
+
+impl CeilingRun {
+    /// Requests per second, median over rounds.
+    pub fn per_second(&self) -> f64 {
+        median(self.per_round.iter().copied())
+    }
 }
 
 /// A text table: a title, a header row and rows of cells.
@@ -195,6 +205,15 @@ impl Report {
     /// The ratio library ÷ `versus` in one cell.
     pub fn ratio(&self, operation: Operation, mode: Mode, versus: Path) -> Option<f64> {
         self.ratios.iter().find(|r| r.operation == operation && r.mode == mode && r.versus == versus).map(|r| r.ratio)
+    }
+
+    /// library ÷ ceiling for the cell `run` bounds, round by round (empty when the
+    /// library's cell was not measured).
+    pub fn library_over_ceiling(&self, run: &CeilingRun) -> Vec<f64> {
+        self.measurements
+            .iter()
+            .find(|m| m.op == Operation::CounterIncr && m.mode == run.mode && m.path == Path::Library)
+            .map_or_else(Vec::new, |library| per_round_ratios(&library.samples, &run.per_round))
     }
 
     /// Invariant violations on the paths that run the bundled scripts: must be 0.
@@ -398,20 +417,23 @@ impl Report {
             let rows = runs
                 .iter()
                 .map(|run| {
-                    let mode = if run.clients == 1 { Mode::Pipelined(run.depth) } else { Mode::Contended(run.clients) };
-                    let library = self.summary(Operation::CounterIncr, mode, Path::Library).map(|s| s.per_second);
+                    let library = self.summary(Operation::CounterIncr, run.mode, Path::Library).map(|s| s.per_second);
+                    let ratio = self.library_over_ceiling(run);
                     vec![
+                        run.mode.to_string(),
                         run.clients.to_string(),
                         run.depth.to_string(),
-                        rate(run.per_second),
+                        rate(run.per_second()),
                         library.map_or_else(dash, rate),
-                        library.map_or_else(dash, |l| format!("{:.2}", l / run.per_second)),
+                        if ratio.is_empty() { dash() } else { format!("{:.2}", median(ratio)) },
                     ]
                 })
                 .collect();
             tables.push(Table {
-                title: format!("Server ceiling: redis-benchmark {command}"),
-                header: strings(&["clients", "depth", "ops/s", "library counter.incr", "library ÷ ceiling"]),
+                title: format!(
+                    "Server ceiling: redis-benchmark -c <clients> -P <depth> {command}, run in every round next to the library's counter.incr; ratio: median of per-round ratios"
+                ),
+                header: strings(&["library cell", "-c", "-P", "ceiling ops/s", "library ops/s", "library ÷ ceiling"]),
                 rows,
             });
         }
@@ -475,7 +497,18 @@ impl Report {
         let ceiling = match &self.ceiling {
             Ceiling::Measured { command, runs } => json!({
                 "command": command,
-                "runs": runs.iter().map(|run| json!({"clients": run.clients, "depth": run.depth, "per_second": run.per_second})).collect::<Vec<_>>(),
+                "runs": runs.iter().map(|run| {
+                    let ratios = self.library_over_ceiling(run);
+                    json!({
+                        "mode": mode_json(run.mode),
+                        "clients": run.clients,
+                        "depth": run.depth,
+                        "per_second": finite(run.per_second()),
+                        "per_round": run.per_round.iter().copied().map(finite).collect::<Vec<_>>(),
+                        "library_over_ceiling": if ratios.is_empty() { Value::Null } else { finite(median(ratios.iter().copied())) },
+                        "library_over_ceiling_per_round": ratios.into_iter().map(finite).collect::<Vec<_>>(),
+                    })
+                }).collect::<Vec<_>>(),
             }),
             Ceiling::Skipped(reason) => json!({"skipped": reason}),
         };
@@ -566,6 +599,15 @@ fn ratios(measurements: &[Measurement]) -> Vec<Ratio> {
         }
     }
     ratios
+}
+
+/// A path's samples ÷ another figure of the same rounds (`per_round[0]` is round
+/// 1), round by round; rounds the other has no figure for are left out.
+fn per_round_ratios(samples: &[Sample], per_round: &[f64]) -> Vec<f64> {
+    samples
+        .iter()
+        .filter_map(|sample| Some(sample.per_second() / per_round.get(sample.round.checked_sub(1)?)?))
+        .collect()
 }
 
 /// `1 round`, `5 rounds`.
@@ -738,5 +780,29 @@ mod tests {
         assert_eq!(table.render(), "T\nop            ops/s\ncounter.incr  1,000\na                12\n");
         assert!(table.markdown().contains("|---|---:|"));
         assert_eq!(escape("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
+    }
+
+    #[test]
+    fn the_ceiling_ratio_is_the_median_of_rounds_measured_back_to_back() {
+        let sample = |round: usize, done: u64| Sample {
+            round,
+            attempts: done,
+            done,
+            retries: 0,
+            violations: 0,
+            seconds: 1.0,
+            latency_us: None,
+        };
+        // Rounds 0.5, 0.9 and 0.8: the median ratio is 0.8, while the ratio of
+        // the medians (90 ÷ 100) would say 0.9.
+        let library = [sample(1, 50), sample(2, 90), sample(3, 160)];
+        let ceiling = [100.0, 100.0, 200.0];
+        let ratios = per_round_ratios(&library, &ceiling);
+        assert_eq!(ratios, [0.5, 0.9, 0.8]);
+        assert_eq!(median(ratios), 0.8);
+        // A round without a ceiling figure is left out, not paired with another.
+        assert_eq!(per_round_ratios(&library, &ceiling[..2]), [0.5, 0.9]);
+        let run = CeilingRun { mode: Mode::Contended(1), clients: 1, depth: 1, per_round: ceiling.to_vec() };
+        assert_eq!(run.per_second(), 100.0);
     }
 }
