@@ -181,20 +181,24 @@ fn call_struct(name: &str, op: &str, header: &Header) -> String {
     code.push('\n');
     code.push_str("        /// The call, `KEYS` and `ARGV` in the header's order, routed for `target`.\n");
     code.push_str("        pub(crate) fn call(self, target: Target) -> crate::Result<ScriptCall> {\n");
-    code.push_str(&list(
-        "keys",
-        "Key",
-        &header.keys,
-        |param| format!("self.{}.clone()", param.name),
-        ".into_iter().cloned()",
-    ));
+    code.push_str(&keys(&header.keys));
     code.push_str(&list("args", "Arg", &header.args, |param| format!("self.{}", param.name), ""));
     code.push_str("            ScriptCall::new(Self::SCRIPT, target, keys, args)\n");
     code.push_str("        }\n    }\n");
     code
 }
 
-/// The statements building the `KEYS` (or `ARGV`) vector of a generated call;
+/// The statement building the `KEYS` of a generated call (one key is kept inline).
+fn keys(params: &[Param]) -> String {
+    let (fixed_params, rest) = match params.last() {
+        Some(last) if last.variadic => (&params[..params.len() - 1], format!("self.{}", last.name)),
+        _ => (params, "Vec::new()".to_owned()),
+    };
+    let fixed: Vec<String> = fixed_params.iter().map(|param| format!("self.{}", param.name)).collect();
+    format!("            let keys = crate::call::Keys::of([{}], {rest});\n", fixed.join(", "))
+}
+
+/// The statements building the `ARGV` vector of a generated call;
 /// `rest_items` turns the variadic field into the items to append.
 fn list(var: &str, item: &str, params: &[Param], fixed: impl Fn(&Param) -> String, rest_items: &str) -> String {
     let (fixed_params, variadic) = match params.last() {

@@ -172,13 +172,56 @@ impl Target {
     }
 }
 
+/// A call's keys. Most calls have one, kept inline: a pipeline holds one call
+/// per operation until it runs, and the common case then needs no allocation of
+/// its own.
+#[derive(Clone, Debug)]
+pub(crate) enum Keys {
+    One(Key),
+    Many(Box<[Key]>),
+}
+
+impl Keys {
+    /// The `fixed` keys, then the `rest` (a variadic `KEYS` line).
+    pub(crate) fn of<const N: usize>(fixed: [&Key; N], rest: Vec<&Key>) -> Keys {
+        if let ([key], true) = (fixed.as_slice(), rest.is_empty()) {
+            return Keys::One((*key).clone());
+        }
+        Keys::Many(fixed.into_iter().chain(rest).cloned().collect())
+    }
+}
+
+impl std::ops::Deref for Keys {
+    type Target = [Key];
+
+    fn deref(&self) -> &[Key] {
+        match self {
+            Keys::One(key) => std::slice::from_ref(key),
+            Keys::Many(keys) => keys,
+        }
+    }
+}
+
+impl From<Vec<Key>> for Keys {
+    fn from(mut keys: Vec<Key>) -> Keys {
+        match (keys.pop(), keys.is_empty()) {
+            (Some(key), true) => Keys::One(key),
+            (Some(last), false) => {
+                keys.push(last);
+                Keys::Many(keys.into_boxed_slice())
+            }
+            (None, _) => Keys::Many(Box::new([])),
+        }
+    }
+}
+
 /// One script invocation, fully described.
 #[derive(Clone, Debug)]
 pub struct ScriptCall {
     pub(crate) script: Script,
     // Boxed slices, and the durable setting boxed: a big pipeline holds one call
     // per operation until it runs.
-    pub(crate) keys: Box<[Key]>,
+    pub(crate) keys: Keys,
     pub(crate) args: Box<[Arg]>,
     pub(crate) node: Node,
     pub(crate) redis_type: &'static str,
@@ -198,13 +241,13 @@ pub struct ScriptCall {
 impl ScriptCall {
     /// A call of `script` (which the generated structs name), refusing arguments
     /// over the server's bulk limit before anything is sent.
-    pub(crate) fn new(script: Script, target: Target, keys: Vec<Key>, args: Vec<Arg>) -> Result<ScriptCall> {
+    pub(crate) fn new(script: Script, target: Target, keys: impl Into<Keys>, args: Vec<Arg>) -> Result<ScriptCall> {
         if let Some(arg) = args.iter().find(|arg| arg.len() > MAX_BULK_LEN) {
             return Err(Error::TooLarge { what: "value", len: arg.len(), max: MAX_BULK_LEN });
         }
         let node = if script.is_read_only() { target.reads } else { Node::Master };
         let durable = if script.is_read_only() { None } else { target.durable.map(Box::new) };
-        let (keys, args) = (keys.into_boxed_slice(), args.into_boxed_slice());
+        let (keys, args) = (keys.into(), args.into_boxed_slice());
         Ok(ScriptCall {
             script,
             keys,

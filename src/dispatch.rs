@@ -270,7 +270,7 @@ mod tests {
     #[test]
     fn a_wrong_type_behind_a_fine_model_key_blames_the_siblings() {
         let mut call = call();
-        call.keys = [call.keys[0].clone(), Key::new("{k}:fence").unwrap()].into();
+        call.keys = vec![call.keys[0].clone(), Key::new("{k}:fence").unwrap()].into();
         for found in ["string", "none"] {
             let error = wrong_type(&call, Ok(Reply::Status(found.into())));
             let Error::WrongSiblingType { siblings, .. } = &error else { panic!("{error:?}") };

@@ -135,7 +135,12 @@ impl<C> Pipeline<C> {
     /// Takes the queue for a run.
     pub(crate) fn take(&self, atomic: bool) -> Taken {
         let entries = std::mem::take(&mut *lock(&self.queue));
-        let report = Report { settled: vec![false; entries.len()], ..Report::default() };
+        // Most operations are answered: that list is sized once.
+        let report = Report {
+            settled: vec![false; entries.len()],
+            answered: Vec::with_capacity(entries.len()),
+            ..Report::default()
+        };
         Taken { entries, atomic, sent: Default::default(), report: Mutex::new(report) }
     }
 }
@@ -347,13 +352,18 @@ impl Taken {
         for (index, entry) in self.entries.iter().enumerate() {
             let Entry::Queued { call, .. } = entry else { continue };
             let node = if self.atomic { Node::Master } else { serving(call.node) };
-            match groups.iter_mut().find(|(n, ..)| *n == node) {
-                Some((_, calls, indices)) => {
-                    calls.push(call);
-                    indices.push(index);
+            let group = match groups.iter().position(|(n, ..)| *n == node) {
+                Some(group) => group,
+                None => {
+                    // Most runs are one batch: the first is sized for all the rest.
+                    let room = if groups.is_empty() { self.entries.len() - index } else { 0 };
+                    groups.push((node, Vec::with_capacity(room), Vec::with_capacity(room)));
+                    groups.len() - 1
                 }
-                None => groups.push((node, vec![call], vec![index])),
-            }
+            };
+            let (_, calls, indices) = &mut groups[group];
+            calls.push(call);
+            indices.push(index);
         }
         // The master's batch first: a read routed to a replica sees at best what
         // the master had.

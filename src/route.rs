@@ -675,10 +675,21 @@ impl BatchPlan {
         current: Option<NodeId>,
     ) -> Result<BatchPlan, CommandError> {
         let transaction = requests.iter().any(|request| matches!(request, crate::backend::Request::Multi));
-        let targets = requests
-            .iter()
-            .map(|request| request.key().map(|key| servers.route(Some(key), node)).transpose())
-            .collect::<Result<Vec<Option<NodeId>>, CommandError>>()?;
+        // One read of the topology for the whole batch, and the targets sized once.
+        let mut targets = Vec::with_capacity(requests.len());
+        {
+            let topology = servers.read();
+            for request in requests {
+                targets.push(match request.key() {
+                    Some(key) => Some(
+                        topology
+                            .route(Some(key), node, servers.replica_reads)
+                            .map_err(|Unroutable::Unknown(why)| unknown_topology(why))?,
+                    ),
+                    None => None,
+                });
+            }
+        }
         let mut nodes: Vec<NodeId> = Vec::new();
         for target in targets.iter().flatten() {
             if transaction && !nodes.is_empty() {

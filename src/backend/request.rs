@@ -123,7 +123,7 @@ impl<'c> Request<'c> {
                 }
                 let key_count = u64::try_from(call.keys.len()).unwrap_or(u64::MAX);
                 f(Decimal::unsigned(key_count).as_bytes());
-                for key in &call.keys {
+                for key in call.keys.iter() {
                     f(key.as_bytes());
                 }
                 for arg in &call.args {
@@ -180,13 +180,9 @@ impl<'c> Request<'c> {
     /// Appends the command in RESP (`*<n>`, then `$<len>` and the bytes of each
     /// argument), as every Redis client sends commands.
     pub fn write_resp(&self, out: &mut Vec<u8>) {
-        out.push(b'*');
-        push_decimal(out, self.arg_count());
-        out.extend_from_slice(b"\r\n");
+        push_header(out, b'*', self.arg_count());
         self.for_each_arg(|arg| {
-            out.push(b'$');
-            push_decimal(out, arg.len());
-            out.extend_from_slice(b"\r\n");
+            push_header(out, b'$', arg.len());
             out.extend_from_slice(arg);
             out.extend_from_slice(b"\r\n");
         });
@@ -202,16 +198,27 @@ pub fn write_resp_all(requests: &[Request<'_>]) -> Vec<u8> {
     out
 }
 
-fn push_decimal(out: &mut Vec<u8>, number: usize) {
-    // Most lengths and counts are one or two digits.
+/// Appends `<sigil><number>\r\n`: for the one- and two-digit counts and lengths
+/// of most commands, one store of a few bytes.
+#[inline]
+fn push_header(out: &mut Vec<u8>, sigil: u8, number: usize) {
     match number {
-        0..=9 => out.push(b'0' + number as u8),
-        10..=99 => out.extend_from_slice(&[b'0' + (number / 10) as u8, b'0' + (number % 10) as u8]),
-        _ => out.extend_from_slice(Decimal::unsigned(u64::try_from(number).unwrap_or(u64::MAX)).as_bytes()),
+        0..=9 => out.extend_from_slice(&[sigil, b'0' + number as u8, b'\r', b'\n']),
+        10..=99 => {
+            out.extend_from_slice(&[sigil, b'0' + (number / 10) as u8, b'0' + (number % 10) as u8, b'\r', b'\n'])
+        }
+        _ => {
+            out.push(sigil);
+            out.extend_from_slice(Decimal::unsigned(u64::try_from(number).unwrap_or(u64::MAX)).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
     }
 }
 
 fn decimal_len(mut number: usize) -> usize {
+    if number < 10 {
+        return 1;
+    }
     let mut len = 1;
     while number >= 10 {
         number /= 10;
