@@ -208,6 +208,8 @@ fn list(var: &str, item: &str, params: &[Param], fixed: impl Fn(&Param) -> Strin
     let items: Vec<String> = fixed_params.iter().map(&fixed).collect();
     match variadic {
         None if items.is_empty() => format!("            let {var}: Vec<{item}> = Vec::new();\n"),
+        // One or two kept inline (`Args`), more in a vector.
+        None if items.len() <= 2 => format!("            let {var} = [{}];\n", items.join(", ")),
         None => format!("            let {var} = vec![{}];\n", items.join(", ")),
         Some(rest) => {
             let capacity = match items.len() {

@@ -215,6 +215,45 @@ impl From<Vec<Key>> for Keys {
     }
 }
 
+/// A call's arguments: one or two (most calls) kept inline, for the same reason
+/// as [`Keys`].
+#[derive(Clone, Debug)]
+pub(crate) enum Args {
+    One([Arg; 1]),
+    Two([Arg; 2]),
+    Many(Box<[Arg]>),
+}
+
+impl std::ops::Deref for Args {
+    type Target = [Arg];
+
+    fn deref(&self) -> &[Arg] {
+        match self {
+            Args::One(args) => args,
+            Args::Two(args) => args,
+            Args::Many(args) => args,
+        }
+    }
+}
+
+impl From<[Arg; 1]> for Args {
+    fn from(args: [Arg; 1]) -> Args {
+        Args::One(args)
+    }
+}
+
+impl From<[Arg; 2]> for Args {
+    fn from(args: [Arg; 2]) -> Args {
+        Args::Two(args)
+    }
+}
+
+impl From<Vec<Arg>> for Args {
+    fn from(args: Vec<Arg>) -> Args {
+        Args::Many(args.into_boxed_slice())
+    }
+}
+
 /// One script invocation, fully described.
 #[derive(Clone, Debug)]
 pub struct ScriptCall {
@@ -222,7 +261,7 @@ pub struct ScriptCall {
     // Boxed slices, and the durable setting boxed: a big pipeline holds one call
     // per operation until it runs.
     pub(crate) keys: Keys,
-    pub(crate) args: Box<[Arg]>,
+    pub(crate) args: Args,
     pub(crate) node: Node,
     pub(crate) redis_type: &'static str,
     /// True when sending the call again cannot apply it twice: it carries a token
@@ -241,13 +280,19 @@ pub struct ScriptCall {
 impl ScriptCall {
     /// A call of `script` (which the generated structs name), refusing arguments
     /// over the server's bulk limit before anything is sent.
-    pub(crate) fn new(script: Script, target: Target, keys: impl Into<Keys>, args: Vec<Arg>) -> Result<ScriptCall> {
+    pub(crate) fn new(
+        script: Script,
+        target: Target,
+        keys: impl Into<Keys>,
+        args: impl Into<Args>,
+    ) -> Result<ScriptCall> {
+        let args = args.into();
         if let Some(arg) = args.iter().find(|arg| arg.len() > MAX_BULK_LEN) {
             return Err(Error::TooLarge { what: "value", len: arg.len(), max: MAX_BULK_LEN });
         }
         let node = if script.is_read_only() { target.reads } else { Node::Master };
         let durable = if script.is_read_only() { None } else { target.durable.map(Box::new) };
-        let (keys, args) = (keys.into(), args.into_boxed_slice());
+        let keys = keys.into();
         Ok(ScriptCall {
             script,
             keys,
@@ -313,6 +358,21 @@ include!(concat!(env!("OUT_DIR"), "/calls.rs"));
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_and_arguments_kept_inline_read_as_the_same_slices() {
+        let (a, b) = (Key::new("a").unwrap(), Key::new("b").unwrap());
+        assert!(matches!(Keys::of([&a], Vec::new()), Keys::One(_)));
+        assert_eq!(&*Keys::of([&a], vec![&b]), [a.clone(), b.clone()]);
+        assert_eq!(&*Keys::of([&a, &b], Vec::new()), [a.clone(), b.clone()]);
+        assert_eq!(&*Keys::from(vec![b.clone()]), [b.clone()]);
+        assert_eq!(&*Keys::from(vec![a.clone(), b.clone()]), [a, b]);
+        let bytes = |args: &Args| args.iter().map(|arg| arg.to_bytes().into_owned()).collect::<Vec<_>>();
+        assert_eq!(bytes(&Args::from([Arg::Int(-1)])), [b"-1".to_vec()]);
+        assert_eq!(bytes(&Args::from([Arg::Uint(2), Arg::Word("x")])), [b"2".to_vec(), b"x".to_vec()]);
+        assert_eq!(bytes(&Args::from(vec![Arg::Int(1), Arg::Int(2), Arg::Int(3)])).len(), 3);
+        assert!(Args::from(Vec::new()).is_empty());
+    }
 
     #[test]
     fn numbers_are_sent_in_decimal() {

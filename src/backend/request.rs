@@ -126,7 +126,7 @@ impl<'c> Request<'c> {
                 for key in call.keys.iter() {
                     f(key.as_bytes());
                 }
-                for arg in &call.args {
+                for arg in call.args.iter() {
                     arg.with_bytes(&mut f);
                 }
             }
