@@ -89,6 +89,9 @@ struct LazySlot {
     connection: Option<redis::Connection>,
     /// The thread it is lent to.
     lent_to: Option<ThreadId>,
+    /// Sessions waiting for it: handing it back wakes one only when there is
+    /// one (a notification is a system call, once per pipeline otherwise).
+    waiting: usize,
 }
 
 /// The connections of one node.
@@ -138,8 +141,12 @@ impl NodeConnections {
                     drop(slot);
                     return Ok(NodeSession::owned(self.opener.open()?));
                 }
-                while slot.lent_to.is_some() {
-                    slot = lazy.handed_back.wait(slot).unwrap_or_else(|poisoned| poisoned.into_inner());
+                if slot.lent_to.is_some() {
+                    slot.waiting += 1;
+                    while slot.lent_to.is_some() {
+                        slot = lazy.handed_back.wait(slot).unwrap_or_else(|poisoned| poisoned.into_inner());
+                    }
+                    slot.waiting -= 1;
                 }
                 let reused = slot.connection.take();
                 slot.lent_to = Some(me);
@@ -213,8 +220,11 @@ impl Drop for LazyLease {
         let mut slot = lock(&self.lazy.slot);
         slot.connection = self.connection.take();
         slot.lent_to = None;
+        let someone_waits = slot.waiting > 0;
         drop(slot);
-        self.lazy.handed_back.notify_one();
+        if someone_waits {
+            self.lazy.handed_back.notify_one();
+        }
     }
 }
 
