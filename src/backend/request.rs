@@ -121,14 +121,7 @@ impl<'c> Request<'c> {
                     Request::Eval(_) => f(call.script.sha1().as_bytes()),
                     _ => f(call.script.source().as_bytes()),
                 }
-                let key_count = u64::try_from(call.keys.len()).unwrap_or(u64::MAX);
-                f(Decimal::unsigned(key_count).as_bytes());
-                for key in call.keys.iter() {
-                    f(key.as_bytes());
-                }
-                for arg in call.args.iter() {
-                    arg.with_bytes(&mut f);
-                }
+                for_each_call_arg(call, &mut f);
             }
             Request::Load(script) => {
                 f(b"LOAD");
@@ -181,12 +174,36 @@ impl<'c> Request<'c> {
     /// argument), as every Redis client sends commands.
     pub fn write_resp(&self, out: &mut Vec<u8>) {
         push_header(out, b'*', self.arg_count());
-        self.for_each_arg(|arg| {
-            push_header(out, b'$', arg.len());
-            out.extend_from_slice(arg);
-            out.extend_from_slice(b"\r\n");
-        });
+        match self {
+            // The name and the SHA1 copied in one piece: a pipeline writes this once
+            // per operation.
+            Request::Eval(call) if !call.script.evalsha_resp().is_empty() => {
+                out.extend_from_slice(call.script.evalsha_resp());
+                for_each_call_arg(call, |arg| push_bulk(out, arg));
+            }
+            _ => self.for_each_arg(|arg| push_bulk(out, arg)),
+        }
     }
+}
+
+/// Calls `f` with a script call's arguments after the script: the key count,
+/// the keys, then the arguments.
+fn for_each_call_arg(call: &ScriptCall, mut f: impl FnMut(&[u8])) {
+    let key_count = u64::try_from(call.keys.len()).unwrap_or(u64::MAX);
+    f(Decimal::unsigned(key_count).as_bytes());
+    for key in call.keys.iter() {
+        f(key.as_bytes());
+    }
+    for arg in call.args.iter() {
+        arg.with_bytes(&mut f);
+    }
+}
+
+/// Appends one argument: `$<len>\r\n<bytes>\r\n`.
+fn push_bulk(out: &mut Vec<u8>, arg: &[u8]) {
+    push_header(out, b'$', arg.len());
+    out.extend_from_slice(arg);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Writes several requests in RESP into one buffer, reserved once to the exact size.
@@ -243,6 +260,7 @@ mod tests {
         let get = counter::Get { counter: &long }.call(target).unwrap();
         let requests = [
             Request::Eval(&incr),
+            Request::Eval(&get),
             Request::EvalSource(&get),
             Request::Load(incr.script),
             Request::Type(&key),

@@ -106,6 +106,23 @@ impl Script {
         sources.get(self.facts.index).copied().unwrap_or("")
     }
 
+    /// `EVALSHA` (`EVALSHA_RO` for a read-only script) and the SHA1, as the first
+    /// two arguments of a command in RESP: written once per script, copied into
+    /// every call's command.
+    pub(crate) fn evalsha_resp(&self) -> &'static [u8] {
+        static HEADS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+        let heads = HEADS.get_or_init(|| {
+            BUNDLED
+                .iter()
+                .map(|facts| {
+                    let name = if facts.read_only { "EVALSHA_RO" } else { "EVALSHA" };
+                    format!("${}\r\n{name}\r\n${}\r\n{}\r\n", name.len(), facts.sha1.len(), facts.sha1).into_bytes()
+                })
+                .collect()
+        });
+        heads.get(self.facts.index).map_or(&[], Vec::as_slice)
+    }
+
     /// The header comment parsed: summary, keys, arguments, return value, cost.
     pub fn header(&self) -> Header {
         Header::parse(self.source())
