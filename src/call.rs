@@ -64,7 +64,9 @@ impl Arg {
         match self {
             Arg::Bytes(bytes) => bytes.len(),
             Arg::Word(word) => word.len(),
-            number => number.with_bytes(<[u8]>::len),
+            // Counted, not formatted: a pipeline sizes every call's command.
+            Arg::Int(n) => usize::from(*n < 0) + digits(n.unsigned_abs()),
+            Arg::Uint(n) => digits(*n),
         }
     }
 
@@ -72,6 +74,11 @@ impl Arg {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// How many decimal digits `n` has.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |log| log as usize + 1)
 }
 
 macro_rules! arg_from {
@@ -287,7 +294,8 @@ impl ScriptCall {
         args: impl Into<Args>,
     ) -> Result<ScriptCall> {
         let args = args.into();
-        if let Some(arg) = args.iter().find(|arg| arg.len() > MAX_BULK_LEN) {
+        // Only bytes can be that long (a number has at most 20 digits).
+        if let Some(arg) = args.iter().find(|arg| matches!(arg, Arg::Bytes(bytes) if bytes.len() > MAX_BULK_LEN)) {
             return Err(Error::TooLarge { what: "value", len: arg.len(), max: MAX_BULK_LEN });
         }
         let node = if script.is_read_only() { target.reads } else { Node::Master };
@@ -376,12 +384,13 @@ mod tests {
 
     #[test]
     fn numbers_are_sent_in_decimal() {
-        for n in [0, 1, -1, 9, 10, -10, 123, i64::MAX, i64::MIN] {
+        for n in [0, 1, -1, 9, 10, -10, 99, -99, 100, -100, 123, 999_999, -1_000_000, i64::MAX, i64::MIN] {
             assert_eq!(Arg::Int(n).to_bytes().as_ref(), n.to_string().as_bytes());
             assert_eq!(Arg::Int(n).len(), n.to_string().len());
         }
-        for n in [0, 7, 99, 100, u64::MAX] {
+        for n in [0, 7, 9, 10, 99, 100, 10_000_000_000, u64::MAX] {
             assert_eq!(Arg::Uint(n).to_bytes().as_ref(), n.to_string().as_bytes());
+            assert_eq!(Arg::Uint(n).len(), n.to_string().len());
         }
         assert_eq!(Arg::from(true).to_bytes().as_ref(), b"1");
     }

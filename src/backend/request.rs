@@ -165,9 +165,23 @@ impl<'c> Request<'c> {
     /// The exact length of the command in RESP (see [`write_resp`](Self::write_resp)),
     /// for sizing a send buffer once.
     pub fn resp_len(&self) -> usize {
-        let mut len = 1 + decimal_len(self.arg_count()) + 2;
-        self.for_each_arg(|arg| len += 1 + decimal_len(arg.len()) + 2 + arg.len() + 2);
-        len
+        let bulk_len = |len: usize| 1 + decimal_len(len) + 2 + len + 2;
+        let header = 1 + decimal_len(self.arg_count()) + 2;
+        match self {
+            // As `write_resp` writes it, lengths counted without formatting numbers.
+            Request::Eval(call) if !call.script.evalsha_resp().is_empty() => {
+                header
+                    + call.script.evalsha_resp().len()
+                    + bulk_len(decimal_len(call.keys.len()))
+                    + call.keys.iter().map(|key| bulk_len(key.as_bytes().len())).sum::<usize>()
+                    + call.args.iter().map(|arg| bulk_len(arg.len())).sum::<usize>()
+            }
+            _ => {
+                let mut len = header;
+                self.for_each_arg(|arg| len += bulk_len(arg.len()));
+                len
+            }
+        }
     }
 
     /// Appends the command in RESP (`*<n>`, then `$<len>` and the bytes of each
