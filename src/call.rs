@@ -373,7 +373,7 @@ mod tests {
         assert!(matches!(Keys::of([&a], Vec::new()), Keys::One(_)));
         assert_eq!(&*Keys::of([&a], vec![&b]), [a.clone(), b.clone()]);
         assert_eq!(&*Keys::of([&a, &b], Vec::new()), [a.clone(), b.clone()]);
-        assert_eq!(&*Keys::from(vec![b.clone()]), [b.clone()]);
+        assert_eq!(&*Keys::from(vec![b.clone()]), std::slice::from_ref(&b));
         assert_eq!(&*Keys::from(vec![a.clone(), b.clone()]), [a, b]);
         let bytes = |args: &Args| args.iter().map(|arg| arg.to_bytes().into_owned()).collect::<Vec<_>>();
         assert_eq!(bytes(&Args::from([Arg::Int(-1)])), [b"-1".to_vec()]);
