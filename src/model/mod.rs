@@ -131,8 +131,16 @@ impl ModelOptions {
 #[derive(Clone, Debug)]
 pub(crate) struct Core<E> {
     exec: E,
+    /// Shared by the model's copies on other executors (`on(&pipeline)` once per
+    /// pipelined operation): one reference count to bump, not one per field.
+    bound: Arc<Bound>,
+}
+
+/// A model's key, options and Redis type.
+#[derive(Debug)]
+struct Bound {
     key: Key,
-    options: Arc<ModelOptions>,
+    options: ModelOptions,
     redis_type: &'static str,
 }
 
@@ -145,27 +153,22 @@ impl<E: Executor> Core<E> {
         redis_type: &'static str,
     ) -> Result<Core<E>> {
         let key = Key::new(key)?.in_namespace(options.namespace.as_deref())?;
-        Ok(Core { exec: exec.clone(), key, options: Arc::new(options), redis_type })
+        Ok(Core { exec: exec.clone(), bound: Arc::new(Bound { key, options, redis_type }) })
     }
 
     pub(crate) fn key(&self) -> &Key {
-        &self.key
+        &self.bound.key
     }
 
     /// The same key and options on another executor.
     pub(crate) fn rebind<E2: Executor>(&self, exec: &E2) -> Core<E2> {
-        Core {
-            exec: exec.clone(),
-            key: self.key.clone(),
-            options: Arc::clone(&self.options),
-            redis_type: self.redis_type,
-        }
+        Core { exec: exec.clone(), bound: Arc::clone(&self.bound) }
     }
 
     /// Where this model's calls go, and what its key holds.
     pub(crate) fn target(&self) -> Target {
-        let reads = if self.options.read_from_master { Node::Master } else { Node::Replica };
-        Target { reads, redis_type: self.redis_type, durable: self.options.durable }
+        let reads = if self.bound.options.read_from_master { Node::Master } else { Node::Replica };
+        Target { reads, redis_type: self.bound.redis_type, durable: self.bound.options.durable }
     }
 
     /// A write that exactly-once mode settles: `build` makes the call from the
@@ -173,17 +176,17 @@ impl<E: Executor> Core<E> {
     /// empty argument when the mode is off). In exactly-once mode the call carries
     /// a fresh operation id and is resendable.
     pub(crate) fn once(&self, build: impl FnOnce(Vec<&Key>, Arg) -> Result<ScriptCall>) -> Result<ScriptCall> {
-        let Some(window) = self.options.exactly_once else { return build(Vec::new(), Arg::Word("")) };
+        let Some(window) = self.bound.options.exactly_once else { return build(Vec::new(), Arg::Word("")) };
         let ttl_ms = millis(window, "exactly_once_window")?;
         let op = OpId::next();
-        let ops = self.key.sibling(&format!("ops:{}", op.client()))?;
+        let ops = self.bound.key.sibling(&format!("ops:{}", op.client()))?;
         let call = build(vec![&ops], Arg::Bytes(op.arg(ttl_ms)))?;
         Ok(call.carrying(op))
     }
 
     /// `value` encoded by the model's serializer, as a script argument.
     pub(crate) fn encode<S: Serializer>(&self, value: &S::Value) -> Result<Arg> {
-        encode::<S>(&self.key, value).map(Arg::Bytes)
+        encode::<S>(&self.bound.key, value).map(Arg::Bytes)
     }
 
     /// Executes a call and decodes its reply.
@@ -207,26 +210,26 @@ impl<E: Executor> Core<E> {
     }
 
     pub(crate) fn expire(&self, ttl: Option<Duration>) -> E::Output<bool> {
-        let call = match ttl.or(self.options.expire) {
-            None => Err(Error::NoDefaultExpiry { key: self.key.display() }),
+        let call = match ttl.or(self.bound.options.expire) {
+            None => Err(Error::NoDefaultExpiry { key: self.bound.key.display() }),
             Some(ttl) => millis(ttl, call::key::Expire::SCRIPT.name())
-                .and_then(|ms| call::key::Expire { key: &self.key, ttl_ms: ms.into() }.call(self.target())),
+                .and_then(|ms| call::key::Expire { key: &self.bound.key, ttl_ms: ms.into() }.call(self.target())),
         };
         self.run(call, decode::flag)
     }
 
     pub(crate) fn ttl(&self) -> E::Output<Ttl> {
-        self.run(call::key::Ttl { key: &self.key }.call(self.target()), decode_ttl)
+        self.run(call::key::Ttl { key: &self.bound.key }.call(self.target()), decode_ttl)
     }
 
     pub(crate) fn persist(&self) -> E::Output<bool> {
-        self.run(call::key::Persist { key: &self.key }.call(self.target()), decode::flag)
+        self.run(call::key::Persist { key: &self.bound.key }.call(self.target()), decode::flag)
     }
 
     pub(crate) fn rename(&self, new_key: &[u8]) -> E::Output<bool> {
         let call = Key::new(new_key)
-            .and_then(|new_key| new_key.in_namespace(self.options.namespace.as_deref()))
-            .and_then(|new_key| call::key::Rename { key: &self.key, new_key: &new_key }.call(self.target()));
+            .and_then(|new_key| new_key.in_namespace(self.bound.options.namespace.as_deref()))
+            .and_then(|new_key| call::key::Rename { key: &self.bound.key, new_key: &new_key }.call(self.target()));
         self.run(call, decode::flag)
     }
 }
@@ -249,12 +252,12 @@ pub(crate) fn signal_wait(timeout: Duration, signal: &Key) -> Wait {
 impl<E: Executor> Core<E> {
     /// A sibling key of this model's key, in the same hash slot (`{key}:suffix`).
     pub(crate) fn sibling(&self, suffix: &str) -> Result<Key> {
-        self.key.sibling(suffix)
+        self.bound.key.sibling(suffix)
     }
 
     /// Deletes the model's key and the given sibling keys at once.
     pub(crate) fn clear<const N: usize>(&self, siblings: [&Key; N]) -> E::Output<u64> {
-        let call = call::compound::Clear { key: &self.key, siblings: siblings.to_vec() }.call(self.target());
+        let call = call::compound::Clear { key: &self.bound.key, siblings: siblings.to_vec() }.call(self.target());
         self.run(call, decode::count)
     }
 }
