@@ -114,7 +114,7 @@ mod spans {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use redisext::testing::RedisCluster;
+    use redisext::testing::{RedisCluster, RedisSentinels};
     use redisext::{Client, Counter, RetryPolicy, Script};
     use tracing::field::{Field, Visit};
     use tracing::span::{Attributes, Id, Record};
@@ -356,5 +356,29 @@ mod spans {
         assert_eq!(redirected.len(), 1, "{redirected:?}");
         assert_eq!(field(&redirected[0].fields, "asking"), "false");
         assert_eq!(capture.span(redirected[0].span.unwrap()).name, "redisext.call");
+    }
+
+    #[test]
+    fn a_sentinel_failover_is_a_topology_change_event() {
+        let mut sentinels = RedisSentinels::start("mymaster", 1).expect("start a master, a replica and 3 sentinels");
+        let client = Client::builder().sentinel("mymaster", sentinels.sentinel_urls()).build().unwrap();
+        let counter = Counter::new(&client, "visits").unwrap();
+        let capture = Capture::default();
+        tracing::subscriber::with_default(capture.clone(), || {
+            counter.incr(1).unwrap();
+            let old = sentinels.kill_master().unwrap();
+            let new = sentinels.wait_for_failover().unwrap().port();
+            // A read (a write whose reply is lost is never resent): the old
+            // master is unreachable, so the read is sent again on a new
+            // connection, after the sentinels are asked again.
+            counter.get().unwrap();
+            let changes = capture.events("topology changed");
+            let [change] = changes.as_slice() else { panic!("{changes:?}") };
+            assert!(change.fields["before"].contains(&format!(":{old}")), "{change:?}");
+            assert!(change.fields["after"].contains(&format!(":{new}")), "{change:?}");
+            let span = capture.span(change.span.expect("in the operation that noticed"));
+            assert_eq!(field(&span.fields, "script"), "counter/get");
+            assert_eq!(field(&span.fields, "outcome"), "ok");
+        });
     }
 }
