@@ -16,7 +16,7 @@ use crate::client::{Builder, Endpoints, Parts, command_error};
 use crate::connection::AsyncReuse;
 use crate::dispatch::{Dispatch, Step, name_node};
 use crate::error::Result;
-use crate::observe::{self, Counts, Metrics, Observer};
+use crate::observe::{Counts, Metrics, Observer};
 use crate::op::{Executor, Op, Pause, Wait, Waiting};
 use crate::pipeline::{Pipeline, Taken};
 use crate::retry::{RetryPolicy, Retrying, Sending};
@@ -224,7 +224,7 @@ pub(crate) async fn run_call<B: AsyncBackend>(
             match run_call_once(backend, call, sending.durable, &mut counts).await {
                 Err(error) => match retrying.after(&error, call.resendable) {
                     Some(pause) => {
-                        observe::retrying(Some(call.script), retrying.attempts, pause, &error);
+                        observer.retrying(Some(call.script), retrying.attempts, pause, &error);
                         tokio::time::sleep(pause).await
                     }
                     None => break Err(error),
@@ -337,7 +337,7 @@ async fn run_batch_async<B: AsyncBackend>(
         let mut outcomes = run_batch_once(backend, node, calls.clone(), atomic, sending.durable).await;
         while let Some((pause, part)) = to_resend(&mut retrying, &outcomes, &calls, atomic) {
             if let Some(error) = part.first().and_then(|&index| outcomes[index].error()) {
-                observe::retrying(None, retrying.attempts, pause, error);
+                observer.retrying(None, retrying.attempts, pause, error);
             }
             tokio::time::sleep(pause).await;
             let again = run_batch_once(

@@ -11,7 +11,7 @@ use crate::call::{Durable, Node, ScriptCall};
 use crate::connection::{Dsn, DsnError, Reuse, SentinelDsn, Timeouts};
 use crate::dispatch::{Dispatch, Step, name_node};
 use crate::error::{Error, Result};
-use crate::observe::{self, Counts, Metrics, Observer};
+use crate::observe::{Counts, Metrics, Observer};
 use crate::op::{Executor, Op, Pause, Wait, Waiting};
 use crate::pipeline::{Pipeline, Taken};
 use crate::retry::{RetryPolicy, Retrying, Sending};
@@ -182,7 +182,7 @@ pub(crate) fn run_call<B: Backend>(
         match run_call_once(backend, call, sending.durable, &mut counts) {
             Err(error) => match retrying.after(&error, call.resendable) {
                 Some(pause) => {
-                    observe::retrying(Some(call.script), retrying.attempts, pause, &error);
+                    observer.retrying(Some(call.script), retrying.attempts, pause, &error);
                     std::thread::sleep(pause)
                 }
                 None => break Err(error),
@@ -295,7 +295,7 @@ fn run_batch<B: Backend>(
     let mut outcomes = run_batch_once(backend, node, calls.clone(), atomic, sending.durable);
     while let Some((pause, part)) = to_resend(&mut retrying, &outcomes, &calls, atomic) {
         if let Some(error) = part.first().and_then(|&index| outcomes[index].error()) {
-            observe::retrying(None, retrying.attempts, pause, error);
+            observer.retrying(None, retrying.attempts, pause, error);
         }
         std::thread::sleep(pause);
         let again =

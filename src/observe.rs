@@ -3,9 +3,10 @@
 //!
 //! **The metrics hook** ([`Metrics`], set with [`Builder::metrics`](crate::Builder::metrics)
 //! or [`Client::with_metrics`](crate::Client::with_metrics)) is called once for every
-//! script call that ends — on its own, or as a pipeline's operation — with the
-//! script, the [`OutcomeKind`], the attempts and the latency: connect it to the
-//! metrics crate of your choice. Unset, it costs one branch per operation.
+//! script call that ends — on its own, or as a pipeline's operation; each poll of
+//! a waiting operation (`pop_wait`, `acquire_wait`) is one — with the script, the
+//! [`OutcomeKind`], the attempts and the latency: connect it to the metrics crate
+//! of your choice. Unset, it costs a branch or two per operation.
 //!
 //! ```
 //! # let server = redisext::testing::RedisServer::start()?;
@@ -39,7 +40,8 @@
 //!   `NOSCRIPT`), `redirects` (cluster `MOVED`/`ASK` followed), `outcome` (an
 //!   [`OutcomeKind`] name), `error` (when it failed), `duration_us`, and `keys`
 //!   only when [`Builder::trace_keys`](crate::Builder::trace_keys) opts in (key names
-//!   may be personal data);
+//!   may be personal data: without it, `error` is a summary that names no key, and
+//!   the `retrying` event's error too);
 //! - a span `redisext.batch` (DEBUG) for each batch a pipeline sends to one node:
 //!   `node`, `operations`, `atomic`, `attempts`, `failed` (operations that did
 //!   not succeed), `duration_us`;
@@ -253,7 +255,11 @@ impl Observer {
             span.record("redirects", counts.redirects);
             span.record("outcome", outcome.as_str());
             if let Some(error) = error {
-                span.record("error", tracing::field::display(error));
+                if self.trace_keys {
+                    span.record("error", tracing::field::display(error));
+                } else {
+                    span.record("error", keyless(error).as_str());
+                }
             }
             span.record("duration_us", u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
         }
@@ -336,19 +342,38 @@ impl Observer {
     }
 }
 
-/// An attempt of `script` failed with `error` and is made again after `pause`.
-pub(crate) fn retrying(script: Option<Script>, attempt: u32, pause: Duration, error: &Error) {
-    #[cfg(feature = "tracing")]
-    tracing::info!(
-        target: "redisext",
-        script = script.map_or("(batch)", |script| script.name()),
-        attempt,
-        pause_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
-        error = %error,
-        "retrying"
-    );
-    #[cfg(not(feature = "tracing"))]
-    let _ = (script, attempt, pause, error);
+/// What went wrong, without the key names an error's message carries: for a
+/// span whose client does not name keys.
+#[cfg(feature = "tracing")]
+fn keyless(error: &Error) -> String {
+    match error {
+        Error::Server { code, .. } => format!("server error {code}"),
+        Error::WrongType { expected, found, .. } => format!("the key holds a {found}, not a {expected}"),
+        Error::WrongSiblingType { .. } => "a sibling key holds a wrong type".to_owned(),
+        Error::Connection { node, delivery, source, .. } => format!("connection to {node} ({delivery:?}): {source}"),
+        _ => OutcomeKind::of(error).as_str().to_owned(),
+    }
+}
+
+impl Observer {
+    /// An attempt of `script` (`None`: of a batch) failed with `error`; attempt
+    /// number `attempt` follows after `pause`.
+    pub(crate) fn retrying(&self, script: Option<Script>, attempt: u32, pause: Duration, error: &Error) {
+        #[cfg(feature = "tracing")]
+        if tracing::enabled!(target: "redisext", tracing::Level::INFO) {
+            let error = if self.trace_keys { error.to_string() } else { keyless(error) };
+            tracing::info!(
+                target: "redisext",
+                script = script.map_or("(batch)", |script| script.name()),
+                attempt,
+                pause_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+                error = error.as_str(),
+                "retrying"
+            );
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = (script, attempt, pause, error);
+    }
 }
 
 /// A cluster node redirected a command to `to` (with `ASK` when `asking`).

@@ -285,14 +285,19 @@ mod spans {
             .deadline(Duration::from_millis(100))
             .backoff(Duration::from_millis(5), Duration::from_millis(10));
         let unreachable = Client::builder().url(&url).retry(retry).build().unwrap();
+        let naming = client.with_trace_keys(true);
         tracing::subscriber::with_default(capture.clone(), || {
             Counter::new(&client, "not-a-counter").unwrap().incr(1).unwrap_err();
             Counter::new(&unreachable, "visits").unwrap().incr(1).unwrap_err();
+            Counter::new(&naming, "not-a-counter").unwrap().incr(1).unwrap_err();
         });
 
         let calls = capture.calls();
         assert_eq!(field(&calls[0], "outcome"), "server_error");
-        assert!(field(&calls[0], "error").contains("list"), "names the type found: {:?}", calls[0]);
+        let error = field(&calls[0], "error");
+        assert!(error.contains("list"), "names the type found: {error}");
+        assert!(!error.contains("not-a-counter"), "but not the key, unless asked: {error}");
+        assert!(field(&calls[2], "error").contains("not-a-counter"), "{:?}", calls[2]);
         assert_eq!(field(&calls[1], "outcome"), "connection");
         let attempts: usize = field(&calls[1], "attempts").parse().unwrap();
         assert!(attempts > 1, "{:?}", calls[1]);
@@ -300,6 +305,7 @@ mod spans {
         assert_eq!(retries.len(), attempts - 1, "one event before each attempt after the first: {retries:?}");
         for retry in &retries {
             assert_eq!(field(&retry.fields, "script"), "counter/incr");
+            assert!(!field(&retry.fields, "error").contains("visits"), "no key named: {retry:?}");
             let span = capture.span(retry.span.expect("in the operation's span"));
             assert_eq!(span.name, "redisext.call");
             assert_eq!(field(&span.fields, "outcome"), "connection");
