@@ -387,4 +387,33 @@ mod spans {
             assert_eq!(field(&span.fields, "outcome"), "ok");
         });
     }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn an_async_call_has_its_span_too() {
+        let server = common::server();
+        let capture = Capture::default();
+        tracing::subscriber::with_default(capture.clone(), || {
+            // A runtime on this thread, where the capturing subscriber is the default.
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let client = redisext::AsyncClient::open(&server.url()).unwrap();
+                let counter = Counter::new(&client, "visits").unwrap();
+                counter.incr(1).await.unwrap();
+                let pipe = client.pipeline();
+                let _slot = counter.on(&pipe).incr(1);
+                pipe.run().await.unwrap();
+            });
+        });
+        let calls = capture.calls();
+        let [call] = calls.as_slice() else { panic!("{calls:?}") };
+        assert_eq!(field(call, "script"), "counter/incr");
+        assert_eq!(field(call, "noscript_reloads"), "1", "a fresh server");
+        assert_eq!(field(call, "outcome"), "ok");
+        assert!(field(call, "node").contains(&server.address()));
+        let captured = capture.captured.lock().unwrap();
+        let batch = captured.spans.iter().find(|span| span.name == "redisext.batch").expect("a batch span");
+        assert_eq!(field(&batch.fields, "operations"), "1");
+        assert_eq!(field(&batch.fields, "failed"), "0");
+    }
 }
