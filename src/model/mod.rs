@@ -385,6 +385,19 @@ macro_rules! compound_expiry {
             /// counter that keeps ids or fencing numbers growing is not touched, as
             /// `clear` keeps it, so that they never start over. Millisecond
             /// precision; below 1 ms or beyond 100 years is refused.
+            ///
+            /// ```
+            /// # let server = redisext::testing::RedisServer::start()?;
+            /// # let client = redisext::Client::open(&server.url())?;
+            /// # use std::time::Duration;
+            /// # use redisext::{Semaphore, Ttl};
+            /// # let slots = Semaphore::new(&client, "slots", 2)?;
+            /// // (the same on every compound model but RateLimiter)
+            /// assert!(!slots.expire(Duration::from_secs(60))?); // nothing stored yet
+            /// slots.acquire(Duration::from_secs(30))?;
+            /// assert!(slots.expire(Duration::from_secs(60))?); // the permits and their siblings
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn expire(&self, ttl: impl Into<Option<std::time::Duration>>) -> E::Output<bool> {
                 self.core.expire_all(ttl.into(), &self.expiring())
             }
@@ -394,12 +407,38 @@ macro_rules! compound_expiry {
             /// [`Ttl::Persistent`](crate::Ttl::Persistent) when keys exist but none
             /// expires, [`Ttl::Missing`](crate::Ttl::Missing) when none exists. The
             /// keys are those of [`expire`](Self::expire).
+            ///
+            /// ```
+            /// # let server = redisext::testing::RedisServer::start()?;
+            /// # let client = redisext::Client::open(&server.url())?;
+            /// # use std::time::Duration;
+            /// # use redisext::{Semaphore, Ttl};
+            /// # let slots = Semaphore::new(&client, "slots", 2)?;
+            /// assert_eq!(slots.ttl()?, Ttl::Missing);
+            /// slots.acquire(Duration::from_secs(30))?;
+            /// slots.expire(Duration::from_secs(60))?;
+            /// assert!(matches!(slots.ttl()?, Ttl::Expires(left) if left <= Duration::from_secs(60)));
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn ttl(&self) -> E::Output<$crate::Ttl> {
                 self.core.ttl_all(&self.expiring())
             }
 
             #[doc = concat!("Removes the expiry of every key of the ", $noun, " (those of")]
             /// [`expire`](Self::expire)) at once; true when any had one.
+            ///
+            /// ```
+            /// # let server = redisext::testing::RedisServer::start()?;
+            /// # let client = redisext::Client::open(&server.url())?;
+            /// # use std::time::Duration;
+            /// # use redisext::{Semaphore, Ttl};
+            /// # let slots = Semaphore::new(&client, "slots", 2)?;
+            /// slots.acquire(Duration::from_secs(30))?;
+            /// slots.expire(Duration::from_secs(60))?;
+            /// assert!(slots.persist()?);
+            /// assert!(!slots.persist()?); // nothing expires any more
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn persist(&self) -> E::Output<bool> {
                 self.core.persist_all(&self.expiring())
             }
