@@ -358,7 +358,10 @@ impl<E: Executor> Core<E> {
     /// The remaining time to live of the model's key and the given sibling keys:
     /// the smallest among those that exist and expire.
     pub(crate) fn ttl_all(&self, siblings: &[&Key]) -> E::Output<Ttl> {
-        self.run(call::compound::Ttl { key: &self.bound.key, siblings: siblings.to_vec() }.call(self.target()), decode_ttl)
+        self.run(
+            call::compound::Ttl { key: &self.bound.key, siblings: siblings.to_vec() }.call(self.target()),
+            decode_ttl,
+        )
     }
 
     /// Removes the expiry of the model's key and the given sibling keys; true
