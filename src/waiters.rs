@@ -1,0 +1,296 @@
+//! Shared waiter connections for the async client: however many tasks wait on
+//! signal keys, each group of keys (all of them on one server, one hash slot's in
+//! a cluster) is watched by one connection running `BLPOP key… timeout`, and
+//! each element it pops wakes one waiter of that key.
+//!
+//! Why no wake-up is lost: an element popped for a key goes to that key's oldest
+//! registered waiter. A waiter leaves the registry itself (its pause elapsed, or
+//! its future was dropped) only under the lock the driver delivers under, so an
+//! element is either delivered before it left (and a waiter dropped after
+//! delivery hands it on to the next waiter of the key) or finds it gone and goes
+//! to the next one. With no waiter left on the key it is kept for the next
+//! waiter that registers there, which then returns at once and runs its
+//! operation again. Waits recheck on their own schedule anyway (no script signals
+//! a deadline passing), so a wake-up only ever comes early, never replaces one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use crate::backend::{AsyncBackend, AsyncSession, Request};
+use crate::call::Node;
+use crate::key::{Key, hash_slot};
+use crate::wire::{CommandError, Reply};
+
+/// The longest one shared `BLPOP` blocks: a key that a waiter registers while it
+/// is in flight is watched from the next one, so this bounds how late such a
+/// waiter may see a signal (the keys already watched see theirs at once).
+const SLICE: Duration = Duration::from_millis(20);
+
+/// How long a driver with nothing to wait on keeps its connection before it
+/// closes it and ends (waits that come and go reuse it).
+const IDLE: Duration = Duration::from_secs(5);
+
+/// How long a driver pauses after its connection failed before opening another.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(100);
+
+/// How a waiter's pause ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Woken {
+    /// An element of its signal key was popped for it: run the operation again.
+    Signalled,
+    /// Its pause passed without a signal.
+    Elapsed,
+    /// The shared connection failed (or could not be started): pause otherwise.
+    Failed,
+}
+
+/// The waiter groups of one client, made as keys need them.
+pub(crate) struct Waiters<B> {
+    groups: Mutex<HashMap<u16, Arc<Group>>>,
+    /// The backend the drivers open their connections on.
+    backend: Weak<B>,
+}
+
+impl<B: AsyncBackend> Waiters<B> {
+    pub(crate) fn new(backend: &Arc<B>) -> Waiters<B> {
+        Waiters { groups: Mutex::new(HashMap::new()), backend: Arc::downgrade(backend) }
+    }
+
+    /// Waits up to `block` for an element of `signal`, on the group's shared
+    /// connection. Dropping the future leaves nothing behind: its registration
+    /// is removed, and an element already popped for it goes to another waiter.
+    pub(crate) async fn wait(&self, signal: &Key, block: Duration) -> Woken {
+        let Some(backend) = self.backend.upgrade() else { return Woken::Failed };
+        let slot = if backend.is_cluster() { hash_slot(signal.as_bytes()) } else { 0 };
+        let group = Arc::clone(lock(&self.groups).entry(slot).or_insert_with(|| Arc::new(Group::default())));
+        let registration = match Group::register(&group, signal, &backend) {
+            Some(registration) => registration,
+            None => return Woken::Signalled,
+        };
+        // Woken or not, what counts is what the registry says under its lock.
+        let _ = tokio::time::timeout(block, registration.entry.notify.notified()).await;
+        registration.finish()
+    }
+}
+
+/// The waiters of one group of keys and its driver.
+#[derive(Default)]
+struct Group {
+    state: Mutex<GroupState>,
+    /// Tells an idle driver that a waiter registered.
+    registered: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct GroupState {
+    /// Every key with at least one waiter; each key's waiters oldest first.
+    keys: HashMap<Key, BTreeMap<u64, Arc<Entry>>>,
+    /// Elements popped for keys whose waiters had all gone: one each for the
+    /// next waiters there.
+    kept: HashMap<Key, u32>,
+    next_id: u64,
+    /// A driver task is running for the group.
+    driven: bool,
+}
+
+/// One waiting task. Its outcome is written and read under the group's lock.
+struct Entry {
+    notify: tokio::sync::Notify,
+    outcome: Mutex<Option<Woken>>,
+}
+
+impl Group {
+    /// Registers a waiter on `signal` and makes sure a driver runs; `None` when
+    /// an element kept for this key is taken at once instead.
+    fn register<B: AsyncBackend>(group: &Arc<Group>, signal: &Key, backend: &Arc<B>) -> Option<Registration> {
+        let mut state = lock(&group.state);
+        if let Some(kept) = state.kept.get_mut(signal) {
+            *kept -= 1;
+            if *kept == 0 {
+                state.kept.remove(signal);
+            }
+            return None;
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        let entry = Arc::new(Entry { notify: tokio::sync::Notify::new(), outcome: Mutex::new(None) });
+        state.keys.entry(signal.clone()).or_default().insert(id, Arc::clone(&entry));
+        let mut registration = Registration { group: Arc::clone(group), key: signal.clone(), id, entry, done: false };
+        if !state.driven {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    state.driven = true;
+                    runtime.spawn(drive(Arc::clone(group), Arc::clone(backend)));
+                }
+                Err(_) => {
+                    // No runtime, no driver: this waiter pauses otherwise.
+                    state.remove(signal, id);
+                    registration.done = true;
+                    *lock(&registration.entry.outcome) = Some(Woken::Failed);
+                }
+            }
+        }
+        drop(state);
+        group.registered.notify_one();
+        Some(registration)
+    }
+}
+
+impl GroupState {
+    fn remove(&mut self, key: &Key, id: u64) -> Option<Arc<Entry>> {
+        let waiting = self.keys.get_mut(key)?;
+        let removed = waiting.remove(&id);
+        if waiting.is_empty() {
+            self.keys.remove(key);
+        }
+        removed
+    }
+
+    /// One element popped from `key`: for its oldest waiter, else kept.
+    fn deliver(&mut self, key: &Key) {
+        let oldest = self.keys.get_mut(key).and_then(|waiting| waiting.pop_first());
+        if self.keys.get(key).is_some_and(BTreeMap::is_empty) {
+            self.keys.remove(key);
+        }
+        match oldest {
+            Some((_, entry)) => {
+                *lock(&entry.outcome) = Some(Woken::Signalled);
+                entry.notify.notify_one();
+            }
+            None => *self.kept.entry(key.clone()).or_default() += 1,
+        }
+    }
+
+    /// Ends every wait with [`Woken::Failed`]: the connection they relied on is gone.
+    fn fail_all(&mut self) {
+        for (_, waiting) in self.keys.drain() {
+            for entry in waiting.into_values() {
+                *lock(&entry.outcome) = Some(Woken::Failed);
+                entry.notify.notify_one();
+            }
+        }
+    }
+}
+
+/// A waiter's place in its group: removed when the wait ends or its future is dropped.
+struct Registration {
+    group: Arc<Group>,
+    key: Key,
+    id: u64,
+    entry: Arc<Entry>,
+    done: bool,
+}
+
+impl Registration {
+    /// How the wait ended: signalled or failed if the driver said so, else elapsed
+    /// (and no longer registered).
+    fn finish(mut self) -> Woken {
+        self.done = true;
+        let mut state = lock(&self.group.state);
+        if let Some(outcome) = lock(&self.entry.outcome).take() {
+            return outcome;
+        }
+        state.remove(&self.key, self.id);
+        Woken::Elapsed
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // Dropped while waiting (a cancelled future).
+        let mut state = lock(&self.group.state);
+        let delivered = lock(&self.entry.outcome).take();
+        if delivered == Some(Woken::Signalled) {
+            // Popped for this waiter, which will never run again: the next one's.
+            state.deliver(&self.key);
+        } else {
+            state.remove(&self.key, self.id);
+        }
+    }
+}
+
+/// Ends a driver however its task ends (idle, or dropped with its runtime): the
+/// group knows none runs, and the waits it served end.
+struct Driving {
+    group: Arc<Group>,
+    /// Set when the driver ended itself, idle, having told the group.
+    ended: bool,
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let mut state = lock(&self.group.state);
+        state.driven = false;
+        state.fail_all();
+        state.kept.clear();
+    }
+}
+
+/// The driver of one group: `BLPOP` over every key with a waiter, again and again,
+/// each element delivered to one waiter; closes its connection and ends after
+/// [`IDLE`] with no waiter.
+async fn drive<B: AsyncBackend>(group: Arc<Group>, backend: Arc<B>) {
+    let mut driving = Driving { group: Arc::clone(&group), ended: false };
+    let mut session: Option<B::Session> = None;
+    loop {
+        let keys: Vec<Key> = lock(&group.state).keys.keys().cloned().collect();
+        if keys.is_empty() {
+            if tokio::time::timeout(IDLE, group.registered.notified()).await.is_err() {
+                let mut state = lock(&group.state);
+                if state.keys.is_empty() {
+                    // Ends here, under the lock: the next waiter starts a driver.
+                    state.driven = false;
+                    state.kept.clear();
+                    driving.ended = true;
+                    return;
+                }
+            }
+            continue;
+        }
+        if session.is_none() {
+            match backend.dedicated_session(Node::Master, SLICE).await {
+                Ok(opened) => session = Some(opened),
+                Err(_) => {
+                    lock(&group.state).fail_all();
+                    tokio::time::sleep(RECONNECT_PAUSE).await;
+                    continue;
+                }
+            }
+        }
+        let Some(current) = session.as_mut() else { continue };
+        match current.query(&Request::PopAny(&keys, SLICE)).await {
+            Ok(Reply::Nil) => {}
+            Ok(Reply::Array(popped)) if popped.len() == 2 => match popped.first() {
+                Some(Reply::Bulk(key)) => match Key::new(key) {
+                    Ok(key) => lock(&group.state).deliver(&key),
+                    Err(_) => lock(&group.state).fail_all(),
+                },
+                _ => lock(&group.state).fail_all(),
+            },
+            Ok(_) | Err(CommandError::Server(_)) => {
+                // A reply of another shape, or a refusal (a signal key of another
+                // type): these waits pause otherwise; the connection still works.
+                lock(&group.state).fail_all();
+                tokio::time::sleep(RECONNECT_PAUSE).await;
+            }
+            Err(CommandError::Connection { .. }) => {
+                session = None;
+                lock(&group.state).fail_all();
+                tokio::time::sleep(RECONNECT_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// The lock, even after a panic elsewhere while it was held (the state stays
+/// consistent: every change is made whole under it).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
