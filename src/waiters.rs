@@ -294,3 +294,184 @@ async fn drive<B: AsyncBackend>(group: Arc<Group>, backend: Arc<B>) {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::RedisAsyncBackend;
+    use crate::connection::{AsyncReuse, Dsn, Timeouts};
+    use crate::testing::RedisServer;
+
+    fn key(name: &str) -> Key {
+        Key::new(name).unwrap()
+    }
+
+    fn registered(group: &Arc<Group>, signal: &Key) -> Registration {
+        let mut state = lock(&group.state);
+        let id = state.next_id;
+        state.next_id += 1;
+        let entry = Arc::new(Entry { notify: tokio::sync::Notify::new(), outcome: Mutex::new(None) });
+        state.keys.entry(signal.clone()).or_default().insert(id, Arc::clone(&entry));
+        Registration { group: Arc::clone(group), key: signal.clone(), id, entry, done: false }
+    }
+
+    #[test]
+    fn an_element_goes_to_the_oldest_waiter_and_a_dropped_waiter_hands_its_own_on() {
+        let group = Arc::new(Group::default());
+        let signal = key("s");
+        let (first, second, third) =
+            (registered(&group, &signal), registered(&group, &signal), registered(&group, &signal));
+        lock(&group.state).deliver(&signal);
+        // Popped for the first, which is dropped before it looks: the second's now.
+        drop(first);
+        assert_eq!(second.finish(), Woken::Signalled);
+        assert_eq!(third.finish(), Woken::Elapsed);
+        assert!(lock(&group.state).keys.is_empty(), "nothing left registered");
+    }
+
+    #[test]
+    fn an_element_nobody_waits_for_is_kept_for_the_next_waiter_of_its_key() {
+        let group = Arc::new(Group::default());
+        let (signal, other) = (key("s"), key("other"));
+        let waiter = registered(&group, &signal);
+        // Left (its pause elapsed) just before the element was popped for it.
+        assert_eq!(waiter.finish(), Woken::Elapsed);
+        lock(&group.state).deliver(&signal);
+        let backend = Arc::new(backend_for("redis://127.0.0.1:1/0"));
+        assert!(Group::register(&group, &signal, &backend).is_none(), "takes the kept element at once");
+        // Kept once, taken once; and only for its own key.
+        assert!(lock(&group.state).kept.is_empty());
+        let mut state = lock(&group.state);
+        state.deliver(&other);
+        assert_eq!(state.kept.get(&other), Some(&1));
+        assert_eq!(state.kept.get(&signal), None);
+    }
+
+    #[test]
+    fn a_waiter_dropped_before_any_element_leaves_nothing_registered() {
+        let group = Arc::new(Group::default());
+        let signal = key("s");
+        drop(registered(&group, &signal));
+        let state = lock(&group.state);
+        assert!(state.keys.is_empty() && state.kept.is_empty());
+    }
+
+    fn backend_for(url: &str) -> RedisAsyncBackend {
+        RedisAsyncBackend::new(&Dsn::parse(url).unwrap(), None, AsyncReuse::default(), Timeouts::default()).unwrap()
+    }
+
+    /// Peak `connected_clients` (less the one asking) while `until` is false.
+    fn sample_connections(server: &RedisServer, until: &std::sync::atomic::AtomicBool) -> u64 {
+        let mut peak = 0;
+        while !until.load(std::sync::atomic::Ordering::Relaxed) {
+            let connected: u64 = server.info_field("clients", "connected_clients").unwrap().parse().unwrap();
+            peak = peak.max(connected.saturating_sub(1));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        peak
+    }
+
+    /// `waiters` tasks wait on `keys` (round robin) with no recheck; one element
+    /// is pushed per waiter. Every wait must end signalled, every element be
+    /// taken, on one waiter connection.
+    async fn every_element_wakes_one_waiter(keys: &[Key], waiters: usize) {
+        let server = Arc::new(RedisServer::start().unwrap());
+        let backend = Arc::new(backend_for(&server.url()));
+        let hub = Arc::new(Waiters::new(&backend));
+        let tasks: Vec<_> = (0..waiters)
+            .map(|i| {
+                let (hub, signal) = (Arc::clone(&hub), keys[i % keys.len()].clone());
+                tokio::spawn(async move { hub.wait(&signal, Duration::from_secs(3600)).await })
+            })
+            .collect();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = {
+            let (server, done) = (Arc::clone(&server), Arc::clone(&done));
+            tokio::task::spawn_blocking(move || sample_connections(&server, &done))
+        };
+        // Pushed while the waiters register and wait: an element may come before
+        // its waiter, which then takes it as soon as it registers.
+        let names: Vec<String> =
+            (0..waiters).map(|i| String::from_utf8(keys[i % keys.len()].as_bytes().to_vec()).unwrap()).collect();
+        let pushes: Vec<[&str; 3]> = names.iter().map(|name| ["RPUSH", name.as_str(), "1"]).collect();
+        server.commands(&pushes.iter().map(|push| &push[..]).collect::<Vec<_>>()).unwrap();
+        for task in tasks {
+            // A lost element would leave its waiter waiting (an hour): this never ends.
+            assert_eq!(task.await.unwrap(), Woken::Signalled);
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let peak = sampler.await.unwrap();
+        for signal in keys {
+            assert_eq!(server.command_bytes(&[b"LLEN", signal.as_bytes()]).unwrap(), Reply::Int(0), "all taken");
+        }
+        assert!(lock(&hub.groups).values().all(|group| lock(&group.state).kept.is_empty()), "nothing kept over");
+        // The waiter connection, the pushes' connection, and the sampler's
+        // previous one if the server has not reaped it yet.
+        assert!(peak <= 3, "{waiters} waiters held {peak} connections");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_hundred_fifty_waiters_on_one_key_share_one_connection_and_each_gets_one_element() {
+        every_element_wakes_one_waiter(&[key("{one}:signal")], 250).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_hundred_fifty_waiters_on_as_many_keys_share_one_connection_and_each_gets_one_element() {
+        let keys: Vec<Key> = (0..250).map(|i| key(&format!("{{k{i}}}:signal"))).collect();
+        every_element_wakes_one_waiter(&keys, 250).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropped_waiters_neither_keep_a_registration_nor_swallow_an_element() {
+        let server = RedisServer::start().unwrap();
+        let backend = Arc::new(backend_for(&server.url()));
+        let hub = Arc::new(Waiters::new(&backend));
+        let signal = key("{drop}:signal");
+        let spawn = |hub: &Arc<Waiters<RedisAsyncBackend>>| {
+            let (hub, signal) = (Arc::clone(hub), signal.clone());
+            tokio::spawn(async move { hub.wait(&signal, Duration::from_secs(3600)).await })
+        };
+        let dropped: Vec<_> = (0..100).map(|_| spawn(&hub)).collect();
+        let kept: Vec<_> = (0..100).map(|_| spawn(&hub)).collect();
+        server.wait_until(Duration::from_secs(10), |s| Ok(s.info_field("clients", "blocked_clients")? == "1")).unwrap();
+        for task in &dropped {
+            task.abort();
+        }
+        for task in dropped {
+            assert!(task.await.unwrap_err().is_cancelled());
+        }
+        for _ in 0..100 {
+            server.command(&["RPUSH", "{drop}:signal", "1"]).unwrap();
+        }
+        for task in kept {
+            assert_eq!(task.await.unwrap(), Woken::Signalled);
+        }
+        let group = Arc::clone(&lock(&hub.groups)[&0]);
+        let state = lock(&group.state);
+        assert!(state.keys.is_empty(), "no registration left behind");
+        assert!(state.kept.is_empty(), "no element left over");
+        assert_eq!(server.command(&["LLEN", "{drop}:signal"]).unwrap(), Reply::Int(0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wait_whose_connection_is_killed_fails_and_the_next_one_reconnects() {
+        let server = RedisServer::start().unwrap();
+        let backend = Arc::new(backend_for(&server.url()));
+        let hub = Arc::new(Waiters::new(&backend));
+        let signal = key("{kill}:signal");
+        let waiter = {
+            let (hub, signal) = (Arc::clone(&hub), signal.clone());
+            tokio::spawn(async move { hub.wait(&signal, Duration::from_secs(3600)).await })
+        };
+        server.wait_until(Duration::from_secs(10), |s| Ok(s.info_field("clients", "blocked_clients")? == "1")).unwrap();
+        server.command(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]).unwrap();
+        assert_eq!(waiter.await.unwrap(), Woken::Failed);
+        let waiter = {
+            let (hub, signal) = (Arc::clone(&hub), signal.clone());
+            tokio::spawn(async move { hub.wait(&signal, Duration::from_secs(3600)).await })
+        };
+        server.wait_until(Duration::from_secs(10), |s| Ok(s.info_field("clients", "blocked_clients")? == "1")).unwrap();
+        server.command(&["RPUSH", "{kill}:signal", "1"]).unwrap();
+        assert_eq!(waiter.await.unwrap(), Woken::Signalled);
+    }
+}
