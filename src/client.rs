@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::{Backend, RedisBackend, Request, Session};
+use crate::backend::{Backend, RedisBackend, Session};
 use crate::batch::{Batch, BatchStep, Outcome, name_nodes, to_resend};
 use crate::call::{Durable, Node, ScriptCall};
 use crate::connection::{Dsn, DsnError, Reuse, SentinelDsn, Timeouts};
@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::op::{Executor, Op, Pause, Wait, Waiting};
 use crate::pipeline::{Pipeline, Taken};
 use crate::retry::{RetryPolicy, Retrying, Sending};
+use crate::waiters::{Waiters, Woken};
 use crate::wire::{CommandError, Reply};
 
 /// A blocking client: where models send their operations.
@@ -33,11 +34,13 @@ use crate::wire::{CommandError, Reply};
 pub struct Client<B: Backend = RedisBackend> {
     backend: Arc<B>,
     sending: Sending,
+    /// The shared connections every waiting operation blocks on.
+    waiters: Arc<Waiters<B>>,
 }
 
 impl<B: Backend> Clone for Client<B> {
     fn clone(&self) -> Self {
-        Client { backend: Arc::clone(&self.backend), sending: self.sending }
+        Client { backend: Arc::clone(&self.backend), sending: self.sending, waiters: Arc::clone(&self.waiters) }
     }
 }
 
@@ -58,12 +61,14 @@ impl Client {
 impl<B: Backend> Client<B> {
     /// A client on a backend of your own (see [`Backend`]).
     pub fn with_backend(backend: B) -> Client<B> {
-        Client { backend: Arc::new(backend), sending: Sending::default() }
+        let backend = Arc::new(backend);
+        let waiters = Arc::new(Waiters::new(&backend));
+        Client { backend, sending: Sending::default(), waiters }
     }
 
     /// This client (same connections) with another retry policy.
     pub fn with_retry(&self, retry: RetryPolicy) -> Client<B> {
-        Client { backend: Arc::clone(&self.backend), sending: Sending { retry, ..self.sending } }
+        Client { sending: Sending { retry, ..self.sending }, ..self.clone() }
     }
 
     /// The retry policy (see [`RetryPolicy`]).
@@ -74,7 +79,7 @@ impl<B: Backend> Client<B> {
     /// This client (same connections) with durable writes (see [`Durable`](crate::Durable))
     /// for the models that have no setting of their own; `None` turns them off.
     pub fn with_durable(&self, durable: Option<crate::Durable>) -> Client<B> {
-        Client { backend: Arc::clone(&self.backend), sending: Sending { durable, ..self.sending } }
+        Client { sending: Sending { durable, ..self.sending }, ..self.clone() }
     }
 
     /// The backend.
@@ -102,7 +107,6 @@ impl<B: Backend> Executor for Client<B> {
     fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Result<Option<T>> {
         let call = op.call?;
         let mut waiting = Waiting::start(&wait);
-        let mut signal_session = None;
         loop {
             if let Some(value) = (op.decode)(run_call(&*self.backend, &call, self.sending)?, &call)? {
                 return Ok(Some(value));
@@ -110,18 +114,11 @@ impl<B: Backend> Executor for Client<B> {
             match waiting.next_pause() {
                 None => return Ok(None),
                 Some(Pause::Sleep(pause)) => std::thread::sleep(pause),
+                // On the client's shared waiter connection, not one per waiter.
                 Some(Pause::Signal(signal, block)) => {
-                    if signal_session.is_none() {
-                        signal_session = self.backend.dedicated_session(Node::Master, Wait::MAX_BLOCK).ok();
-                    }
-                    let woken = match signal_session.as_mut() {
-                        Some(session) => session.query(&Request::Pop(signal, block)),
-                        None => Err(CommandError::not_sent_after_failure()),
-                    };
-                    if woken.is_err() {
-                        // The wait's own connection failed, not the operation:
-                        // retry on a new one after a pause.
-                        signal_session = None;
+                    if self.waiters.wait_blocking(signal, block) == Woken::Failed {
+                        // That connection failed, not the operation: pause
+                        // otherwise until the next attempt.
                         waiting.signal_failed();
                     }
                 }
@@ -302,10 +299,9 @@ pub(crate) struct OwnConnections<B: Backend> {
 impl<B: Backend> Client<B> {
     /// A client on the same servers whose operations use connections of their own.
     pub(crate) fn with_own_connections(&self) -> Client<OwnConnections<B>> {
-        Client {
-            backend: Arc::new(OwnConnections { own: self.backend.fork(), shared: self.clone() }),
-            sending: self.sending,
-        }
+        Client::with_backend(OwnConnections { own: self.backend.fork(), shared: self.clone() })
+            .with_retry(self.sending.retry)
+            .with_durable(self.sending.durable)
     }
 }
 
@@ -329,6 +325,10 @@ impl<B: Backend> Backend for OwnConnections<B> {
 
     fn serving(&self, node: Node) -> Node {
         self.shared.backend().serving(node)
+    }
+
+    fn is_cluster(&self) -> bool {
+        self.shared.backend().is_cluster()
     }
 }
 

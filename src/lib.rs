@@ -132,7 +132,6 @@ pub mod serializer;
 #[cfg(any(test, feature = "testing"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
-#[cfg(feature = "tokio")]
 mod waiters;
 mod wire;
 pub mod worker;

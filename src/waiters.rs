@@ -1,7 +1,8 @@
-//! Shared waiter connections for the async client: however many tasks wait on
-//! signal keys, each group of keys (all of them on one server, one hash slot's in
-//! a cluster) is watched by one connection running `BLPOP key… timeout`, and
-//! each element it pops wakes one waiter of that key.
+//! Shared waiter connections: however many tasks or threads of one client wait
+//! on signal keys, each group of keys (all of them on one server, one hash
+//! slot's in a cluster) is watched by one connection running `BLPOP key…
+//! timeout`, and each element it pops wakes one waiter of that key. The async
+//! client drives a group on a tokio task, the blocking client on a thread.
 //!
 //! Why no wake-up is lost: an element popped for a key goes to that key's oldest
 //! registered waiter. A waiter leaves the registry itself (its pause elapsed, or
@@ -14,10 +15,12 @@
 //! a deadline passing), so a wake-up only ever comes early, never replaces one.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use crate::backend::{AsyncBackend, AsyncSession, Request};
+#[cfg(feature = "tokio")]
+use crate::backend::{AsyncBackend, AsyncSession};
+use crate::backend::{Backend, Request, Session};
 use crate::call::Node;
 use crate::key::{Key, hash_slot};
 use crate::wire::{CommandError, Reply};
@@ -52,24 +55,72 @@ pub(crate) struct Waiters<B> {
     backend: Weak<B>,
 }
 
-impl<B: AsyncBackend> Waiters<B> {
+impl<B> Waiters<B> {
     pub(crate) fn new(backend: &Arc<B>) -> Waiters<B> {
         Waiters { groups: Mutex::new(HashMap::new()), backend: Arc::downgrade(backend) }
     }
 
+    /// The group `signal` belongs to: its hash slot's in a cluster, else the one.
+    fn group(&self, signal: &Key, cluster: bool) -> Arc<Group> {
+        let slot = if cluster { hash_slot(signal.as_bytes()) } else { 0 };
+        Arc::clone(lock(&self.groups).entry(slot).or_insert_with(|| Arc::new(Group::default())))
+    }
+}
+
+impl<B> Drop for Waiters<B> {
+    /// The client is gone (no wait can be in flight: each holds the client's
+    /// waiters): its drivers close their connections now, not after [`IDLE`].
+    fn drop(&mut self) {
+        for group in lock(&self.groups).values() {
+            lock(&group.state).closed = true;
+            group.registered_notify();
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<B: AsyncBackend> Waiters<B> {
     /// Waits up to `block` for an element of `signal`, on the group's shared
     /// connection. Dropping the future leaves nothing behind: its registration
     /// is removed, and an element already popped for it goes to another waiter.
     pub(crate) async fn wait(&self, signal: &Key, block: Duration) -> Woken {
         let Some(backend) = self.backend.upgrade() else { return Woken::Failed };
-        let slot = if backend.is_cluster() { hash_slot(signal.as_bytes()) } else { 0 };
-        let group = Arc::clone(lock(&self.groups).entry(slot).or_insert_with(|| Arc::new(Group::default())));
-        let registration = match Group::register(&group, signal, &backend) {
-            Some(registration) => registration,
-            None => return Woken::Signalled,
+        let group = self.group(signal, backend.is_cluster());
+        let start = |group: &Arc<Group>| match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(drive_async(Arc::clone(group), backend));
+                true
+            }
+            Err(_) => false,
         };
+        let Some(registration) = Group::register(&group, signal, start) else { return Woken::Signalled };
         // Woken or not, what counts is what the registry says under its lock.
         let _ = tokio::time::timeout(block, registration.entry.notify.notified()).await;
+        registration.finish()
+    }
+}
+
+impl<B: Backend> Waiters<B> {
+    /// Blocks the thread up to `block` for an element of `signal`, on the
+    /// group's shared connection.
+    pub(crate) fn wait_blocking(&self, signal: &Key, block: Duration) -> Woken {
+        let Some(backend) = self.backend.upgrade() else { return Woken::Failed };
+        let group = self.group(signal, backend.is_cluster());
+        let start = |group: &Arc<Group>| {
+            let group = Arc::clone(group);
+            std::thread::Builder::new()
+                .name("redisext-waiters".into())
+                .spawn(move || drive_blocking(group, backend))
+                .is_ok()
+        };
+        let Some(registration) = Group::register(&group, signal, start) else { return Woken::Signalled };
+        let outcome = lock(&registration.entry.outcome);
+        let (outcome, _) = registration
+            .entry
+            .woke
+            .wait_timeout_while(outcome, block, |outcome| outcome.is_none())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        drop(outcome);
         registration.finish()
     }
 }
@@ -78,8 +129,11 @@ impl<B: AsyncBackend> Waiters<B> {
 #[derive(Default)]
 struct Group {
     state: Mutex<GroupState>,
-    /// Tells an idle driver that a waiter registered.
-    registered: tokio::sync::Notify,
+    /// Tells an idle blocking driver that a waiter registered (or the client is gone).
+    registered: Condvar,
+    /// Tells an idle async driver the same.
+    #[cfg(feature = "tokio")]
+    registered_async: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -90,20 +144,41 @@ struct GroupState {
     /// next waiters there.
     kept: HashMap<Key, u32>,
     next_id: u64,
-    /// A driver task is running for the group.
+    /// A driver is running for the group.
     driven: bool,
+    /// The client is gone: the driver ends.
+    closed: bool,
 }
 
-/// One waiting task. Its outcome is written and read under the group's lock.
+/// One waiting task or thread. Its outcome is written under the group's lock.
+#[derive(Default)]
 struct Entry {
-    notify: tokio::sync::Notify,
     outcome: Mutex<Option<Woken>>,
+    woke: Condvar,
+    #[cfg(feature = "tokio")]
+    notify: tokio::sync::Notify,
+}
+
+impl Entry {
+    fn wake(&self, outcome: Woken) {
+        *lock(&self.outcome) = Some(outcome);
+        self.woke.notify_one();
+        #[cfg(feature = "tokio")]
+        self.notify.notify_one();
+    }
 }
 
 impl Group {
-    /// Registers a waiter on `signal` and makes sure a driver runs; `None` when
-    /// an element kept for this key is taken at once instead.
-    fn register<B: AsyncBackend>(group: &Arc<Group>, signal: &Key, backend: &Arc<B>) -> Option<Registration> {
+    fn registered_notify(&self) {
+        self.registered.notify_one();
+        #[cfg(feature = "tokio")]
+        self.registered_async.notify_one();
+    }
+
+    /// Registers a waiter on `signal` and makes sure a driver runs (`start`
+    /// starts one, false when it cannot); `None` when an element kept for this
+    /// key is taken at once instead.
+    fn register(group: &Arc<Group>, signal: &Key, start: impl FnOnce(&Arc<Group>) -> bool) -> Option<Registration> {
         let mut state = lock(&group.state);
         if let Some(kept) = state.kept.get_mut(signal) {
             *kept -= 1;
@@ -114,27 +189,83 @@ impl Group {
         }
         let id = state.next_id;
         state.next_id += 1;
-        let entry = Arc::new(Entry { notify: tokio::sync::Notify::new(), outcome: Mutex::new(None) });
+        let entry = Arc::new(Entry::default());
         state.keys.entry(signal.clone()).or_default().insert(id, Arc::clone(&entry));
-        let mut registration = Registration { group: Arc::clone(group), key: signal.clone(), id, entry, done: false };
+        let registration = Registration { group: Arc::clone(group), key: signal.clone(), id, entry, done: false };
         if !state.driven {
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    state.driven = true;
-                    runtime.spawn(drive(Arc::clone(group), Arc::clone(backend)));
-                }
-                Err(_) => {
-                    // No runtime, no driver: this waiter pauses otherwise.
-                    state.remove(signal, id);
-                    registration.done = true;
-                    *lock(&registration.entry.outcome) = Some(Woken::Failed);
-                }
+            state.driven = start(group);
+            if !state.driven {
+                // No driver: this waiter pauses otherwise.
+                state.remove(signal, id);
+                registration.entry.wake(Woken::Failed);
             }
         }
         drop(state);
-        group.registered.notify_one();
+        group.registered_notify();
         Some(registration)
     }
+
+    /// What the driver does after one `BLPOP`.
+    fn popped(&self, result: Result<Reply, CommandError>) -> AfterPop {
+        let mut state = lock(&self.state);
+        match result {
+            Ok(Reply::Nil) => AfterPop::Again,
+            Ok(Reply::Array(popped)) if popped.len() == 2 => match popped.first().map(|key| match key {
+                Reply::Bulk(key) => Key::new(key).ok(),
+                _ => None,
+            }) {
+                Some(Some(key)) => {
+                    state.deliver(&key);
+                    AfterPop::Again
+                }
+                _ => {
+                    state.fail_all();
+                    AfterPop::Pause
+                }
+            },
+            // A reply of another shape, or a refusal (a signal key of another
+            // type): these waits pause otherwise; the connection still works.
+            Ok(_) | Err(CommandError::Server(_)) => {
+                state.fail_all();
+                AfterPop::Pause
+            }
+            Err(CommandError::Connection { .. }) => {
+                state.fail_all();
+                AfterPop::Reconnect
+            }
+        }
+    }
+
+    /// The keys to wait on next, or why there are none: the driver should idle
+    /// (`Ok(None)`) or end (`Err`: it has told the group).
+    fn next_keys(&self) -> Result<Option<Vec<Key>>, ()> {
+        let mut state = lock(&self.state);
+        if !state.keys.is_empty() {
+            return Ok(Some(state.keys.keys().cloned().collect()));
+        }
+        if state.closed {
+            state.end();
+            return Err(());
+        }
+        Ok(None)
+    }
+
+    /// After an idle wait that may have timed out: ends the driver when still idle.
+    fn end_if_idle(&self, timed_out: bool) -> Result<(), ()> {
+        let mut state = lock(&self.state);
+        if (timed_out || state.closed) && state.keys.is_empty() {
+            state.end();
+            return Err(());
+        }
+        Ok(())
+    }
+}
+
+/// What a driver does after one `BLPOP`.
+enum AfterPop {
+    Again,
+    Pause,
+    Reconnect,
 }
 
 impl GroupState {
@@ -154,10 +285,7 @@ impl GroupState {
             self.keys.remove(key);
         }
         match oldest {
-            Some((_, entry)) => {
-                *lock(&entry.outcome) = Some(Woken::Signalled);
-                entry.notify.notify_one();
-            }
+            Some((_, entry)) => entry.wake(Woken::Signalled),
             None => *self.kept.entry(key.clone()).or_default() += 1,
         }
     }
@@ -166,10 +294,16 @@ impl GroupState {
     fn fail_all(&mut self) {
         for (_, waiting) in self.keys.drain() {
             for entry in waiting.into_values() {
-                *lock(&entry.outcome) = Some(Woken::Failed);
-                entry.notify.notify_one();
+                entry.wake(Woken::Failed);
             }
         }
+    }
+
+    /// The driver ends: the next waiter starts another.
+    fn end(&mut self) {
+        self.driven = false;
+        self.fail_all();
+        self.kept.clear();
     }
 }
 
@@ -213,77 +347,108 @@ impl Drop for Registration {
     }
 }
 
-/// Ends a driver however its task ends (idle, or dropped with its runtime): the
-/// group knows none runs, and the waits it served end.
+/// Ends a driver that did not end itself (a task dropped with its runtime, a
+/// panic): the group knows none runs, and the waits it served end.
 struct Driving {
     group: Arc<Group>,
-    /// Set when the driver ended itself, idle, having told the group.
     ended: bool,
 }
 
 impl Drop for Driving {
     fn drop(&mut self) {
-        if self.ended {
-            return;
+        if !self.ended {
+            lock(&self.group.state).end();
         }
-        let mut state = lock(&self.group.state);
-        state.driven = false;
-        state.fail_all();
-        state.kept.clear();
     }
 }
 
-/// The driver of one group: `BLPOP` over every key with a waiter, again and again,
-/// each element delivered to one waiter; closes its connection and ends after
-/// [`IDLE`] with no waiter.
-async fn drive<B: AsyncBackend>(group: Arc<Group>, backend: Arc<B>) {
+/// The async driver of one group: `BLPOP` over every key with a waiter, again
+/// and again, each element delivered to one waiter; closes its connection and
+/// ends after [`IDLE`] with no waiter, or once the client is gone.
+#[cfg(feature = "tokio")]
+async fn drive_async<B: AsyncBackend>(group: Arc<Group>, backend: Arc<B>) {
     let mut driving = Driving { group: Arc::clone(&group), ended: false };
     let mut session: Option<B::Session> = None;
     loop {
-        let keys: Vec<Key> = lock(&group.state).keys.keys().cloned().collect();
-        if keys.is_empty() {
-            if tokio::time::timeout(IDLE, group.registered.notified()).await.is_err() {
-                let mut state = lock(&group.state);
-                if state.keys.is_empty() {
-                    // Ends here, under the lock: the next waiter starts a driver.
-                    state.driven = false;
-                    state.kept.clear();
+        let keys = match group.next_keys() {
+            Ok(Some(keys)) => keys,
+            Ok(None) => {
+                let timed_out = tokio::time::timeout(IDLE, group.registered_async.notified()).await.is_err();
+                if group.end_if_idle(timed_out).is_err() {
                     driving.ended = true;
                     return;
                 }
+                continue;
             }
-            continue;
-        }
+            Err(()) => {
+                driving.ended = true;
+                return;
+            }
+        };
         if session.is_none() {
             match backend.dedicated_session(Node::Master, SLICE).await {
                 Ok(opened) => session = Some(opened),
-                Err(_) => {
-                    lock(&group.state).fail_all();
+                Err(error) => {
+                    group.popped(Err(error));
                     tokio::time::sleep(RECONNECT_PAUSE).await;
                     continue;
                 }
             }
         }
         let Some(current) = session.as_mut() else { continue };
-        match current.query(&Request::PopAny(&keys, SLICE)).await {
-            Ok(Reply::Nil) => {}
-            Ok(Reply::Array(popped)) if popped.len() == 2 => match popped.first() {
-                Some(Reply::Bulk(key)) => match Key::new(key) {
-                    Ok(key) => lock(&group.state).deliver(&key),
-                    Err(_) => lock(&group.state).fail_all(),
-                },
-                _ => lock(&group.state).fail_all(),
-            },
-            Ok(_) | Err(CommandError::Server(_)) => {
-                // A reply of another shape, or a refusal (a signal key of another
-                // type): these waits pause otherwise; the connection still works.
-                lock(&group.state).fail_all();
+        match group.popped(current.query(&Request::PopAny(&keys, SLICE)).await) {
+            AfterPop::Again => {}
+            AfterPop::Pause => tokio::time::sleep(RECONNECT_PAUSE).await,
+            AfterPop::Reconnect => {
+                session = None;
                 tokio::time::sleep(RECONNECT_PAUSE).await;
             }
-            Err(CommandError::Connection { .. }) => {
+        }
+    }
+}
+
+/// The blocking driver of one group, on a thread of its own: as [`drive_async`].
+fn drive_blocking<B: Backend>(group: Arc<Group>, backend: Arc<B>) {
+    let mut driving = Driving { group: Arc::clone(&group), ended: false };
+    let mut session: Option<B::Session<'_>> = None;
+    loop {
+        let keys = match group.next_keys() {
+            Ok(Some(keys)) => keys,
+            Ok(None) => {
+                let state = lock(&group.state);
+                let (state, waited) = group
+                    .registered
+                    .wait_timeout_while(state, IDLE, |state| state.keys.is_empty() && !state.closed)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                drop(state);
+                if group.end_if_idle(waited.timed_out()).is_err() {
+                    driving.ended = true;
+                    return;
+                }
+                continue;
+            }
+            Err(()) => {
+                driving.ended = true;
+                return;
+            }
+        };
+        if session.is_none() {
+            match backend.dedicated_session(Node::Master, SLICE) {
+                Ok(opened) => session = Some(opened),
+                Err(error) => {
+                    group.popped(Err(error));
+                    std::thread::sleep(RECONNECT_PAUSE);
+                    continue;
+                }
+            }
+        }
+        let Some(current) = session.as_mut() else { continue };
+        match group.popped(current.query(&Request::PopAny(&keys, SLICE))) {
+            AfterPop::Again => {}
+            AfterPop::Pause => std::thread::sleep(RECONNECT_PAUSE),
+            AfterPop::Reconnect => {
                 session = None;
-                lock(&group.state).fail_all();
-                tokio::time::sleep(RECONNECT_PAUSE).await;
+                std::thread::sleep(RECONNECT_PAUSE);
             }
         }
     }
@@ -298,8 +463,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::RedisAsyncBackend;
-    use crate::connection::{AsyncReuse, Dsn, Timeouts};
     use crate::testing::RedisServer;
 
     fn key(name: &str) -> Key {
@@ -310,7 +473,7 @@ mod tests {
         let mut state = lock(&group.state);
         let id = state.next_id;
         state.next_id += 1;
-        let entry = Arc::new(Entry { notify: tokio::sync::Notify::new(), outcome: Mutex::new(None) });
+        let entry = Arc::new(Entry::default());
         state.keys.entry(signal.clone()).or_default().insert(id, Arc::clone(&entry));
         Registration { group: Arc::clone(group), key: signal.clone(), id, entry, done: false }
     }
@@ -337,8 +500,8 @@ mod tests {
         // Left (its pause elapsed) just before the element was popped for it.
         assert_eq!(waiter.finish(), Woken::Elapsed);
         lock(&group.state).deliver(&signal);
-        let backend = Arc::new(backend_for("redis://127.0.0.1:1/0"));
-        assert!(Group::register(&group, &signal, &backend).is_none(), "takes the kept element at once");
+        let start = |_: &Arc<Group>| panic!("no driver is needed for a kept element");
+        assert!(Group::register(&group, &signal, start).is_none(), "takes the kept element at once");
         // Kept once, taken once; and only for its own key.
         assert!(lock(&group.state).kept.is_empty());
         let mut state = lock(&group.state);
@@ -356,10 +519,6 @@ mod tests {
         assert!(state.keys.is_empty() && state.kept.is_empty());
     }
 
-    fn backend_for(url: &str) -> RedisAsyncBackend {
-        RedisAsyncBackend::new(&Dsn::parse(url).unwrap(), None, AsyncReuse::default(), Timeouts::default()).unwrap()
-    }
-
     /// Peak `connected_clients` (less the one asking) while `until` is false.
     fn sample_connections(server: &RedisServer, until: &std::sync::atomic::AtomicBool) -> u64 {
         let mut peak = 0;
@@ -371,107 +530,175 @@ mod tests {
         peak
     }
 
-    /// `waiters` tasks wait on `keys` (round robin) with no recheck; one element
-    /// is pushed per waiter. Every wait must end signalled, every element be
-    /// taken, on one waiter connection.
-    async fn every_element_wakes_one_waiter(keys: &[Key], waiters: usize) {
+    /// `threads` threads wait on `keys` (round robin) with no recheck, on the
+    /// blocking client's waiters; one element is pushed per waiter.
+    fn every_element_wakes_one_thread(keys: &[Key], threads: usize) {
+        use crate::backend::RedisBackend;
+        use crate::connection::{Dsn, Reuse, Timeouts};
         let server = Arc::new(RedisServer::start().unwrap());
-        let backend = Arc::new(backend_for(&server.url()));
+        let dsn = Dsn::parse(&server.url()).unwrap();
+        let backend = Arc::new(RedisBackend::new(&dsn, None, Reuse::default(), Timeouts::default()).unwrap());
         let hub = Arc::new(Waiters::new(&backend));
-        let tasks: Vec<_> = (0..waiters)
-            .map(|i| {
-                let (hub, signal) = (Arc::clone(&hub), keys[i % keys.len()].clone());
-                tokio::spawn(async move { hub.wait(&signal, Duration::from_secs(3600)).await })
-            })
-            .collect();
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sampler = {
             let (server, done) = (Arc::clone(&server), Arc::clone(&done));
-            tokio::task::spawn_blocking(move || sample_connections(&server, &done))
+            std::thread::spawn(move || sample_connections(&server, &done))
         };
-        // Pushed while the waiters register and wait: an element may come before
-        // its waiter, which then takes it as soon as it registers.
+        let waiting: Vec<_> = (0..threads)
+            .map(|i| {
+                let (hub, signal) = (Arc::clone(&hub), keys[i % keys.len()].clone());
+                std::thread::spawn(move || hub.wait_blocking(&signal, Duration::from_secs(3600)))
+            })
+            .collect();
         let names: Vec<String> =
-            (0..waiters).map(|i| String::from_utf8(keys[i % keys.len()].as_bytes().to_vec()).unwrap()).collect();
+            (0..threads).map(|i| String::from_utf8(keys[i % keys.len()].as_bytes().to_vec()).unwrap()).collect();
         let pushes: Vec<[&str; 3]> = names.iter().map(|name| ["RPUSH", name.as_str(), "1"]).collect();
         server.commands(&pushes.iter().map(|push| &push[..]).collect::<Vec<_>>()).unwrap();
-        for task in tasks {
-            // A lost element would leave its waiter waiting (an hour): this never ends.
-            assert_eq!(task.await.unwrap(), Woken::Signalled);
+        for thread in waiting {
+            // A lost element would leave its thread waiting (an hour).
+            assert_eq!(thread.join().unwrap(), Woken::Signalled);
         }
         done.store(true, std::sync::atomic::Ordering::Relaxed);
-        let peak = sampler.await.unwrap();
+        let peak = sampler.join().unwrap();
         for signal in keys {
             assert_eq!(server.command_bytes(&[b"LLEN", signal.as_bytes()]).unwrap(), Reply::Int(0), "all taken");
         }
-        assert!(lock(&hub.groups).values().all(|group| lock(&group.state).kept.is_empty()), "nothing kept over");
         // The waiter connection, the pushes' connection, and the sampler's
         // previous one if the server has not reaped it yet.
-        assert!(peak <= 3, "{waiters} waiters held {peak} connections");
+        assert!(peak <= 3, "{threads} waiting threads held {peak} connections");
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn two_hundred_fifty_waiters_on_one_key_share_one_connection_and_each_gets_one_element() {
-        every_element_wakes_one_waiter(&[key("{one}:signal")], 250).await;
+    #[test]
+    fn sixty_four_threads_on_one_key_share_one_connection_and_each_gets_one_element() {
+        every_element_wakes_one_thread(&[key("{one}:signal")], 64);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn two_hundred_fifty_waiters_on_as_many_keys_share_one_connection_and_each_gets_one_element() {
-        let keys: Vec<Key> = (0..250).map(|i| key(&format!("{{k{i}}}:signal"))).collect();
-        every_element_wakes_one_waiter(&keys, 250).await;
+    #[test]
+    fn sixty_four_threads_on_as_many_keys_share_one_connection_and_each_gets_one_element() {
+        let keys: Vec<Key> = (0..64).map(|i| key(&format!("{{t{i}}}:signal"))).collect();
+        every_element_wakes_one_thread(&keys, 64);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn dropped_waiters_neither_keep_a_registration_nor_swallow_an_element() {
-        let server = RedisServer::start().unwrap();
-        let backend = Arc::new(backend_for(&server.url()));
-        let hub = Arc::new(Waiters::new(&backend));
-        let signal = key("{drop}:signal");
-        let spawn = |hub: &Arc<Waiters<RedisAsyncBackend>>| {
-            let (hub, signal) = (Arc::clone(hub), signal.clone());
-            tokio::spawn(async move { hub.wait(&signal, Duration::from_secs(3600)).await })
-        };
-        let dropped: Vec<_> = (0..100).map(|_| spawn(&hub)).collect();
-        let kept: Vec<_> = (0..100).map(|_| spawn(&hub)).collect();
-        server.wait_until(Duration::from_secs(10), |s| Ok(s.info_field("clients", "blocked_clients")? == "1")).unwrap();
-        for task in &dropped {
-            task.abort();
-        }
-        for task in dropped {
-            assert!(task.await.unwrap_err().is_cancelled());
-        }
-        for _ in 0..100 {
-            server.command(&["RPUSH", "{drop}:signal", "1"]).unwrap();
-        }
-        for task in kept {
-            assert_eq!(task.await.unwrap(), Woken::Signalled);
-        }
-        let group = Arc::clone(&lock(&hub.groups)[&0]);
-        let state = lock(&group.state);
-        assert!(state.keys.is_empty(), "no registration left behind");
-        assert!(state.kept.is_empty(), "no element left over");
-        assert_eq!(server.command(&["LLEN", "{drop}:signal"]).unwrap(), Reply::Int(0));
-    }
+    /// The async client's waiters, on a real server.
+    #[cfg(feature = "tokio")]
+    mod on_tokio {
+        use super::*;
+        use crate::backend::RedisAsyncBackend;
+        use crate::connection::{AsyncReuse, Dsn, Timeouts};
+        use crate::testing::RedisServer;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_wait_whose_connection_is_killed_fails_and_the_next_one_reconnects() {
-        let server = RedisServer::start().unwrap();
-        let backend = Arc::new(backend_for(&server.url()));
-        let hub = Arc::new(Waiters::new(&backend));
-        let signal = key("{kill}:signal");
-        let waiter = {
-            let (hub, signal) = (Arc::clone(&hub), signal.clone());
-            tokio::spawn(async move { hub.wait(&signal, Duration::from_secs(3600)).await })
-        };
-        server.wait_until(Duration::from_secs(10), |s| Ok(s.info_field("clients", "blocked_clients")? == "1")).unwrap();
-        server.command(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]).unwrap();
-        assert_eq!(waiter.await.unwrap(), Woken::Failed);
-        let waiter = {
-            let (hub, signal) = (Arc::clone(&hub), signal.clone());
-            tokio::spawn(async move { hub.wait(&signal, Duration::from_secs(3600)).await })
-        };
-        server.wait_until(Duration::from_secs(10), |s| Ok(s.info_field("clients", "blocked_clients")? == "1")).unwrap();
-        server.command(&["RPUSH", "{kill}:signal", "1"]).unwrap();
-        assert_eq!(waiter.await.unwrap(), Woken::Signalled);
+        fn backend_for(url: &str) -> RedisAsyncBackend {
+            RedisAsyncBackend::new(&Dsn::parse(url).unwrap(), None, AsyncReuse::default(), Timeouts::default()).unwrap()
+        }
+
+        /// `waiters` tasks wait on `keys` (round robin) with no recheck; one element
+        /// is pushed per waiter. Every wait must end signalled, every element be
+        /// taken, on one waiter connection.
+        async fn every_element_wakes_one_waiter(keys: &[Key], waiters: usize) {
+            let server = Arc::new(RedisServer::start().unwrap());
+            let backend = Arc::new(backend_for(&server.url()));
+            let hub = Arc::new(Waiters::new(&backend));
+            let tasks: Vec<_> = (0..waiters)
+                .map(|i| {
+                    let (hub, signal) = (Arc::clone(&hub), keys[i % keys.len()].clone());
+                    tokio::spawn(async move { hub.wait(&signal, Duration::from_secs(3600)).await })
+                })
+                .collect();
+            let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let sampler = {
+                let (server, done) = (Arc::clone(&server), Arc::clone(&done));
+                tokio::task::spawn_blocking(move || sample_connections(&server, &done))
+            };
+            // Pushed while the waiters register and wait: an element may come before
+            // its waiter, which then takes it as soon as it registers.
+            let names: Vec<String> =
+                (0..waiters).map(|i| String::from_utf8(keys[i % keys.len()].as_bytes().to_vec()).unwrap()).collect();
+            let pushes: Vec<[&str; 3]> = names.iter().map(|name| ["RPUSH", name.as_str(), "1"]).collect();
+            server.commands(&pushes.iter().map(|push| &push[..]).collect::<Vec<_>>()).unwrap();
+            for task in tasks {
+                // A lost element would leave its waiter waiting (an hour): this never ends.
+                assert_eq!(task.await.unwrap(), Woken::Signalled);
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            let peak = sampler.await.unwrap();
+            for signal in keys {
+                assert_eq!(server.command_bytes(&[b"LLEN", signal.as_bytes()]).unwrap(), Reply::Int(0), "all taken");
+            }
+            assert!(lock(&hub.groups).values().all(|group| lock(&group.state).kept.is_empty()), "nothing kept over");
+            // The waiter connection, the pushes' connection, and the sampler's
+            // previous one if the server has not reaped it yet.
+            assert!(peak <= 3, "{waiters} waiters held {peak} connections");
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn two_hundred_fifty_waiters_on_one_key_share_one_connection_and_each_gets_one_element() {
+            every_element_wakes_one_waiter(&[key("{one}:signal")], 250).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn two_hundred_fifty_waiters_on_as_many_keys_share_one_connection_and_each_gets_one_element() {
+            let keys: Vec<Key> = (0..250).map(|i| key(&format!("{{k{i}}}:signal"))).collect();
+            every_element_wakes_one_waiter(&keys, 250).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn dropped_waiters_neither_keep_a_registration_nor_swallow_an_element() {
+            let server = RedisServer::start().unwrap();
+            let backend = Arc::new(backend_for(&server.url()));
+            let hub = Arc::new(Waiters::new(&backend));
+            let signal = key("{drop}:signal");
+            let spawn = |hub: &Arc<Waiters<RedisAsyncBackend>>| {
+                let (hub, signal) = (Arc::clone(hub), signal.clone());
+                tokio::spawn(async move { hub.wait(&signal, Duration::from_secs(3600)).await })
+            };
+            let dropped: Vec<_> = (0..100).map(|_| spawn(&hub)).collect();
+            let kept: Vec<_> = (0..100).map(|_| spawn(&hub)).collect();
+            server
+                .wait_until(Duration::from_secs(10), |s| Ok(s.info_field("clients", "blocked_clients")? == "1"))
+                .unwrap();
+            for task in &dropped {
+                task.abort();
+            }
+            for task in dropped {
+                assert!(task.await.unwrap_err().is_cancelled());
+            }
+            for _ in 0..100 {
+                server.command(&["RPUSH", "{drop}:signal", "1"]).unwrap();
+            }
+            for task in kept {
+                assert_eq!(task.await.unwrap(), Woken::Signalled);
+            }
+            let group = Arc::clone(&lock(&hub.groups)[&0]);
+            let state = lock(&group.state);
+            assert!(state.keys.is_empty(), "no registration left behind");
+            assert!(state.kept.is_empty(), "no element left over");
+            assert_eq!(server.command(&["LLEN", "{drop}:signal"]).unwrap(), Reply::Int(0));
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_wait_whose_connection_is_killed_fails_and_the_next_one_reconnects() {
+            let server = RedisServer::start().unwrap();
+            let backend = Arc::new(backend_for(&server.url()));
+            let hub = Arc::new(Waiters::new(&backend));
+            let signal = key("{kill}:signal");
+            let waiter = {
+                let (hub, signal) = (Arc::clone(&hub), signal.clone());
+                tokio::spawn(async move { hub.wait(&signal, Duration::from_secs(3600)).await })
+            };
+            server
+                .wait_until(Duration::from_secs(10), |s| Ok(s.info_field("clients", "blocked_clients")? == "1"))
+                .unwrap();
+            server.command(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]).unwrap();
+            assert_eq!(waiter.await.unwrap(), Woken::Failed);
+            let waiter = {
+                let (hub, signal) = (Arc::clone(&hub), signal.clone());
+                tokio::spawn(async move { hub.wait(&signal, Duration::from_secs(3600)).await })
+            };
+            server
+                .wait_until(Duration::from_secs(10), |s| Ok(s.info_field("clients", "blocked_clients")? == "1"))
+                .unwrap();
+            server.command(&["RPUSH", "{kill}:signal", "1"]).unwrap();
+            assert_eq!(waiter.await.unwrap(), Woken::Signalled);
+        }
     }
 }
