@@ -9,6 +9,8 @@
 //! - `async queue`: `WAITERS` tasks call `pop_wait` once on one BoundedQueue while
 //!   a producer pushes one item every 2 ms. Latency: from just before the push is
 //!   sent to the `pop_wait` that returns that item.
+//! - `async 100 queues`: the same over 100 queues (waiters and pushes in turn),
+//!   so the waits are on 100 signal keys.
 //! - `blocking lock`: `THREADS` threads (default 64) on one blocking `Client`, as
 //!   `async lock`.
 //!
@@ -53,8 +55,10 @@ async fn run() -> Result<(), BoxError> {
 
     let measured = measure(&url, || async_lock(&url, waiters)).await?;
     measured.print("async lock", waiters);
-    let measured = measure(&url, || async_queue(&url, waiters)).await?;
+    let measured = measure(&url, || async_queue(&url, waiters, 1)).await?;
     measured.print("async queue", waiters);
+    let measured = measure(&url, || async_queue(&url, waiters, 100)).await?;
+    measured.print("async 100 queues", waiters);
     let blocking_url = url.clone();
     let measured = measure(&url, move || async move {
         tokio::task::spawn_blocking(move || blocking_lock(&blocking_url, threads)).await?
@@ -170,15 +174,19 @@ async fn async_lock(url: &str, waiters: usize) -> Result<Vec<u64>, BoxError> {
     Ok(latencies)
 }
 
-async fn async_queue(url: &str, waiters: usize) -> Result<Vec<u64>, BoxError> {
+async fn async_queue(url: &str, waiters: usize, queues: usize) -> Result<Vec<u64>, BoxError> {
     let client = AsyncClient::open(url)?;
-    let key = format!("redisext-waiters-example:queue:{}", std::process::id());
-    let queue = BoundedQueue::<Str, _>::new(&client, key, u64::try_from(waiters)?.max(1), Overflow::Reject)?;
-    queue.clear().await?;
+    let mut all = Vec::with_capacity(queues);
+    for i in 0..queues {
+        let key = format!("redisext-waiters-example:queue:{}:{i}", std::process::id());
+        let queue = BoundedQueue::<Str, _>::new(&client, key, u64::try_from(waiters)?.max(1), Overflow::Reject)?;
+        queue.clear().await?;
+        all.push(queue);
+    }
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(waiters);
-    for _ in 0..waiters {
-        let queue = queue.clone();
+    for i in 0..waiters {
+        let queue = all[i % queues].clone();
         tasks.push(tokio::spawn(async move {
             let item = queue.pop_wait(Duration::from_secs(600)).await?.ok_or("timed out")?;
             let pushed: u64 = item.parse()?;
@@ -188,9 +196,9 @@ async fn async_queue(url: &str, waiters: usize) -> Result<Vec<u64>, BoxError> {
     // Let every waiter start waiting before the first push.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut ticks = tokio::time::interval(Duration::from_millis(2));
-    for _ in 0..waiters {
+    for i in 0..waiters {
         ticks.tick().await;
-        queue.push(&now_micros(start).to_string()).await?;
+        all[i % queues].push(&now_micros(start).to_string()).await?;
     }
     let mut latencies = Vec::with_capacity(waiters);
     for task in tasks {

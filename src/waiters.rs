@@ -220,16 +220,14 @@ impl Group {
                 }
                 _ => {
                     state.fail_all();
-                    AfterPop::Pause
+                    AfterPop::Reconnect
                 }
             },
-            // A reply of another shape, or a refusal (a signal key of another
-            // type): these waits pause otherwise; the connection still works.
-            Ok(_) | Err(CommandError::Server(_)) => {
-                state.fail_all();
-                AfterPop::Pause
-            }
-            Err(CommandError::Connection { .. }) => {
+            // A connection failure, a reply of another shape or a refusal (a
+            // signal key of another type; a master that became a replica, whose
+            // refusal only a new connection routed to the master ends): these
+            // waits pause otherwise, and the driver reconnects after a pause.
+            Ok(_) | Err(_) => {
                 state.fail_all();
                 AfterPop::Reconnect
             }
@@ -263,8 +261,9 @@ impl Group {
 
 /// What a driver does after one `BLPOP`.
 enum AfterPop {
+    /// Wait again on the same connection.
     Again,
-    Pause,
+    /// Drop the connection, pause, and open another.
     Reconnect,
 }
 
@@ -398,7 +397,6 @@ async fn drive_async<B: AsyncBackend>(group: Arc<Group>, backend: Arc<B>) {
         let Some(current) = session.as_mut() else { continue };
         match group.popped(current.query(&Request::PopAny(&keys, SLICE)).await) {
             AfterPop::Again => {}
-            AfterPop::Pause => tokio::time::sleep(RECONNECT_PAUSE).await,
             AfterPop::Reconnect => {
                 session = None;
                 tokio::time::sleep(RECONNECT_PAUSE).await;
@@ -445,7 +443,6 @@ fn drive_blocking<B: Backend>(group: Arc<Group>, backend: Arc<B>) {
         let Some(current) = session.as_mut() else { continue };
         match group.popped(current.query(&Request::PopAny(&keys, SLICE))) {
             AfterPop::Again => {}
-            AfterPop::Pause => std::thread::sleep(RECONNECT_PAUSE),
             AfterPop::Reconnect => {
                 session = None;
                 std::thread::sleep(RECONNECT_PAUSE);
