@@ -31,7 +31,9 @@ use crate::wire::{CommandError, Reply};
 ///
 /// Cheap to clone (an `Arc`); clones share connections. By default each node gets
 /// one multiplexed connection that every task shares and that reconnects by
-/// itself; blocking waits use connections of their own (see [`AsyncReuse`]).
+/// itself (see [`AsyncReuse`]). Waiting operations (`acquire_wait`, `pop_wait`…)
+/// block on one more connection per server (per hash slot waited on, in a
+/// cluster), which every waiting task of the client shares.
 ///
 /// ```
 /// # let server = redisext::testing::RedisServer::start()?;

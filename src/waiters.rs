@@ -396,7 +396,9 @@ async fn drive_async<B: AsyncBackend>(group: Arc<Group>, backend: Arc<B>) {
         }
         let Some(current) = session.as_mut() else { continue };
         match group.popped(current.query(&Request::PopAny(&keys, SLICE)).await) {
-            AfterPop::Again => {}
+            // The waiter just woken sends its operation before the next BLPOP
+            // goes out: the wake-up is what is waited for.
+            AfterPop::Again => tokio::task::yield_now().await,
             AfterPop::Reconnect => {
                 session = None;
                 tokio::time::sleep(RECONNECT_PAUSE).await;
