@@ -4,7 +4,7 @@
 //! `route` (the crate's routing core), as the blocking backend is.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -270,8 +270,44 @@ enum Keeping {
 /// it only if it is still the one it used.
 #[derive(Default)]
 struct Slot {
-    connection: tokio::sync::Mutex<Option<(u64, MultiplexedConnection)>>,
+    connection: tokio::sync::Mutex<Option<(u64, MultiplexedConnection, RuntimeAlive)>>,
     generations: AtomicU64,
+}
+
+/// Whether the runtime a shared connection was opened on still runs. The
+/// connection's driver task lives on that runtime: once the runtime is dropped
+/// (a client kept across `#[tokio::test]`s, or across `block_on` calls on
+/// runtimes of their own), every request on it fails as "broken pipe" with no
+/// telling whether it went out. Checked before each use, it makes the next
+/// operation open a connection on its own runtime instead, with nothing sent.
+struct RuntimeAlive {
+    alive: Arc<AtomicBool>,
+    /// Dropped with the slot's connection: ends the watching task.
+    _watching: tokio::sync::oneshot::Sender<()>,
+}
+
+impl RuntimeAlive {
+    /// Watches the current runtime with a task that ends when it is dropped.
+    fn watch() -> RuntimeAlive {
+        struct Flag(Arc<AtomicBool>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let alive = Arc::new(AtomicBool::new(true));
+        let (watching, ended) = tokio::sync::oneshot::channel::<()>();
+        let flag = Flag(Arc::clone(&alive));
+        tokio::spawn(async move {
+            let _flag = flag;
+            let _ = ended.await;
+        });
+        RuntimeAlive { alive, _watching: watching }
+    }
+
+    fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
 }
 
 impl AsyncNode {
@@ -293,12 +329,15 @@ impl AsyncNode {
                 let index = next.fetch_add(1, Ordering::Relaxed) % slots.len();
                 let slot = &slots[index];
                 let mut held = slot.connection.lock().await;
-                if let Some((generation, connection)) = held.as_ref() {
-                    return Ok((connection.clone(), Some((index, *generation)), false));
+                match held.as_ref() {
+                    Some((generation, connection, runtime)) if runtime.is_alive() => {
+                        return Ok((connection.clone(), Some((index, *generation)), false));
+                    }
+                    _ => *held = None,
                 }
                 let connection = self.open(self.timeouts.response).await?;
                 let generation = slot.generations.fetch_add(1, Ordering::Relaxed);
-                *held = Some((generation, connection.clone()));
+                *held = Some((generation, connection.clone(), RuntimeAlive::watch()));
                 Ok((connection, Some((index, generation)), true))
             }
             Keeping::PerCommand => Ok((self.open(self.timeouts.response).await?, None, true)),
@@ -310,7 +349,7 @@ impl AsyncNode {
     async fn failed(&self, used: Option<(usize, u64)>) {
         if let (Keeping::Multiplexed { slots, .. }, Some((index, generation))) = (&self.keeping, used) {
             let mut held = slots[index].connection.lock().await;
-            if held.as_ref().is_some_and(|(current, _)| *current == generation) {
+            if held.as_ref().is_some_and(|(current, _, _)| *current == generation) {
                 *held = None;
             }
         }

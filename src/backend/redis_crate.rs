@@ -323,6 +323,22 @@ impl RedisSession<'_> {
         }
     }
 
+    /// The session on `node`, taken out of this session (the current one if it
+    /// is there, else a new one): a batch holds one per node it spans.
+    fn take(&mut self, node: NodeId) -> Result<NodeSession, CommandError> {
+        if let Some((current, session)) = self.current.take() {
+            if current == node {
+                return Ok(session);
+            }
+            self.current = Some((current, session));
+        }
+        let opened = self.open(node);
+        if opened.is_err() {
+            self.backend.servers.unreachable(node);
+        }
+        opened
+    }
+
     fn open(&self, node: NodeId) -> Result<NodeSession, CommandError> {
         let backend = self.backend;
         let connections =
@@ -394,14 +410,28 @@ impl Session for RedisSession<'_> {
             Ok(plan) => plan,
             Err(error) => return requests.iter().map(|_| Err(copy_error(&error))).collect(),
         };
-        let mut replies = Vec::with_capacity(plan.groups.len());
+        // Written to every node first, then read: one round trip for the batch,
+        // however many nodes it spans.
+        let mut sent = Vec::with_capacity(plan.groups.len());
         for (node, members) in &plan.groups {
             let batch: Vec<Request<'_>> = members.iter().map(|&index| requests[index]).collect();
-            let answered = match self.on(*node) {
-                Ok(session) => session.query_pipelined(&batch),
-                Err(error) => batch.iter().map(|_| Err(copy_error(&error))).collect(),
+            let written = self.take(*node).map(|mut session| {
+                let batch = session.send_pipelined(&batch);
+                (session, batch)
+            });
+            sent.push((*node, members, written));
+        }
+        let mut replies = Vec::with_capacity(sent.len());
+        for (node, members, written) in sent {
+            let answered = match written {
+                Ok((mut session, batch)) => {
+                    let answered = session.receive_pipelined(batch);
+                    self.current = Some((node, session));
+                    answered
+                }
+                Err(error) => members.iter().map(|_| Err(copy_error(&error))).collect(),
             };
-            replies.push((*node, members.clone(), answered));
+            replies.push((node, members.clone(), answered));
         }
         let merged = plan.merge(&self.backend.servers, replies);
         // A command redirected did not run: it is sent again on its own, and so are
