@@ -137,8 +137,16 @@ impl Shared {
     /// Reads the topology again when it is due; waits for it while nothing is known.
     async fn refresh(&self) -> Result<(), CommandError> {
         if let Some(plan) = self.servers.begin_refresh(Instant::now()) {
+            let before = crate::observe::topology_watched().then(|| self.servers.masters());
             let outcome = self.probe(&plan).await;
             self.servers.refreshed();
+            if let Some(before) = before {
+                crate::observe::topology_read(
+                    &before,
+                    &self.servers.masters(),
+                    outcome.as_ref().err().map(String::as_str),
+                );
+            }
             if let Err(why) = outcome
                 && self.servers.is_unknown()
             {
@@ -215,7 +223,7 @@ impl AsyncBackend for RedisAsyncBackend {
 
     fn session(&self, node: Node) -> impl Future<Output = Result<RedisAsyncSession, CommandError>> + Send {
         let shared = Arc::clone(&self.shared);
-        async move { Ok(RedisAsyncSession { shared, node, current: None, block: None }) }
+        async move { Ok(RedisAsyncSession { shared, node, current: None, block: None, redirects: 0 }) }
     }
 
     fn dedicated_session(
@@ -224,7 +232,7 @@ impl AsyncBackend for RedisAsyncBackend {
         block: Duration,
     ) -> impl Future<Output = Result<RedisAsyncSession, CommandError>> + Send {
         let shared = Arc::clone(&self.shared);
-        async move { Ok(RedisAsyncSession { shared, node, current: None, block: Some(block) }) }
+        async move { Ok(RedisAsyncSession { shared, node, current: None, block: Some(block), redirects: 0 }) }
     }
 
     fn describe(&self, node: Node) -> String {
@@ -392,6 +400,8 @@ pub struct RedisAsyncSession {
     /// Set for a dedicated session: connections of its own, with a response
     /// timeout long enough for a blocking command.
     block: Option<Duration>,
+    /// Cluster redirections followed, for observability.
+    redirects: u32,
 }
 
 /// The connection a session is on.
@@ -504,6 +514,8 @@ impl AsyncSession for RedisAsyncSession {
                                 "ERR too many cluster redirections for one command",
                             )));
                         };
+                        self.redirects += 1;
+                        crate::observe::redirected(|| self.shared.servers.address(redirect.node), redirect.asking);
                         tokio::time::sleep(pause).await;
                         (node, asking) = (redirect.node, redirect.asking);
                     }
@@ -514,6 +526,10 @@ impl AsyncSession for RedisAsyncSession {
 
     fn is_fresh(&self) -> bool {
         self.current.as_ref().is_none_or(|current| current.fresh)
+    }
+
+    fn redirects(&self) -> u32 {
+        self.redirects
     }
 
     /// Splits the batch by node (one group per node, as the routing core plans it): one round trip per node.

@@ -127,8 +127,16 @@ impl RedisBackend {
     fn refresh(&self) -> Result<(), CommandError> {
         let now = Instant::now();
         if let Some(plan) = self.servers.begin_refresh(now) {
+            let before = crate::observe::topology_watched().then(|| self.servers.masters());
             let outcome = self.probe(&plan);
             self.servers.refreshed();
+            if let Some(before) = before {
+                crate::observe::topology_read(
+                    &before,
+                    &self.servers.masters(),
+                    outcome.as_ref().err().map(String::as_str),
+                );
+            }
             if let Err(why) = outcome
                 && self.servers.is_unknown()
             {
@@ -251,7 +259,7 @@ impl Backend for RedisBackend {
     type Session<'a> = RedisSession<'a>;
 
     fn session(&self, node: Node) -> Result<RedisSession<'_>, CommandError> {
-        Ok(RedisSession { backend: self, node, current: None, block: None })
+        Ok(RedisSession { backend: self, node, current: None, block: None, redirects: 0 })
     }
 
     fn describe(&self, node: Node) -> String {
@@ -269,7 +277,7 @@ impl Backend for RedisBackend {
     }
 
     fn dedicated_session(&self, node: Node, block: Duration) -> Result<RedisSession<'_>, CommandError> {
-        Ok(RedisSession { backend: self, node, current: None, block: Some(block) })
+        Ok(RedisSession { backend: self, node, current: None, block: Some(block), redirects: 0 })
     }
 
     fn serving(&self, node: Node) -> Node {
@@ -303,6 +311,8 @@ pub struct RedisSession<'a> {
     /// Set for a dedicated session: connections of its own, with a read timeout
     /// long enough for a blocking command.
     block: Option<Duration>,
+    /// Cluster redirections followed, for observability.
+    redirects: u32,
 }
 
 impl RedisSession<'_> {
@@ -379,6 +389,8 @@ impl RedisSession<'_> {
                             "ERR too many cluster redirections for one command",
                         )));
                     };
+                    self.redirects += 1;
+                    crate::observe::redirected(|| self.backend.servers.address(redirect.node), redirect.asking);
                     std::thread::sleep(pause);
                     (node, asking) = (redirect.node, redirect.asking);
                 }
@@ -395,6 +407,10 @@ impl Session for RedisSession<'_> {
 
     fn is_fresh(&self) -> bool {
         self.current.as_ref().is_none_or(|(_, session)| session.is_fresh())
+    }
+
+    fn redirects(&self) -> u32 {
+        self.redirects
     }
 
     /// Splits the batch by node (one group per node, as the routing core plans it): one round trip per node.
