@@ -15,6 +15,7 @@ use crate::observe::{Counts, Metrics, Observer};
 use crate::op::{Executor, Op, Pause, Wait, Waiting};
 use crate::pipeline::{Pipeline, Taken};
 use crate::retry::{RetryPolicy, Retrying, Sending};
+use crate::waiters::{Waiters, Woken};
 use crate::wire::{CommandError, Reply};
 
 /// A blocking client: where models send their operations.
@@ -34,12 +35,19 @@ use crate::wire::{CommandError, Reply};
 pub struct Client<B: Backend = RedisBackend> {
     backend: Arc<B>,
     sending: Sending,
+    /// The shared connections every waiting operation blocks on.
+    waiters: Arc<Waiters<B>>,
     observer: Observer,
 }
 
 impl<B: Backend> Clone for Client<B> {
     fn clone(&self) -> Self {
-        Client { backend: Arc::clone(&self.backend), sending: self.sending, observer: self.observer.clone() }
+        Client {
+            backend: Arc::clone(&self.backend),
+            sending: self.sending,
+            waiters: Arc::clone(&self.waiters),
+            observer: self.observer.clone(),
+        }
     }
 }
 
@@ -60,7 +68,9 @@ impl Client {
 impl<B: Backend> Client<B> {
     /// A client on a backend of your own (see [`Backend`]).
     pub fn with_backend(backend: B) -> Client<B> {
-        Client { backend: Arc::new(backend), sending: Sending::default(), observer: Observer::default() }
+        let backend = Arc::new(backend);
+        let waiters = Arc::new(Waiters::new(&backend));
+        Client { backend, sending: Sending::default(), waiters, observer: Observer::default() }
     }
 
     /// This client (same connections) with another retry policy.
@@ -117,7 +127,6 @@ impl<B: Backend> Executor for Client<B> {
     fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Result<Option<T>> {
         let call = op.call?;
         let mut waiting = Waiting::start(&wait);
-        let mut signal_session = None;
         loop {
             if let Some(value) = (op.decode)(run_call(&*self.backend, &call, self.sending, &self.observer)?, &call)? {
                 return Ok(Some(value));
@@ -125,18 +134,11 @@ impl<B: Backend> Executor for Client<B> {
             match waiting.next_pause() {
                 None => return Ok(None),
                 Some(Pause::Sleep(pause)) => std::thread::sleep(pause),
+                // On the client's shared waiter connection, not one per waiter.
                 Some(Pause::Signal(signal, block)) => {
-                    if signal_session.is_none() {
-                        signal_session = self.backend.dedicated_session(Node::Master, Wait::MAX_BLOCK).ok();
-                    }
-                    let woken = match signal_session.as_mut() {
-                        Some(session) => session.query(&Request::Pop(signal, block)),
-                        None => Err(CommandError::not_sent_after_failure()),
-                    };
-                    if woken.is_err() {
-                        // The wait's own connection failed, not the operation:
-                        // retry on a new one after a pause.
-                        signal_session = None;
+                    if self.waiters.wait_blocking(signal, block) == Woken::Failed {
+                        // That connection failed, not the operation: pause
+                        // otherwise until the next attempt.
                         waiting.signal_failed();
                     }
                 }
@@ -351,11 +353,9 @@ pub(crate) struct OwnConnections<B: Backend> {
 impl<B: Backend> Client<B> {
     /// A client on the same servers whose operations use connections of their own.
     pub(crate) fn with_own_connections(&self) -> Client<OwnConnections<B>> {
-        Client {
-            backend: Arc::new(OwnConnections { own: self.backend.fork(), shared: self.clone() }),
-            sending: self.sending,
-            observer: self.observer.clone(),
-        }
+        let backend = Arc::new(OwnConnections { own: self.backend.fork(), shared: self.clone() });
+        let waiters = Arc::new(Waiters::new(&backend));
+        Client { backend, sending: self.sending, waiters, observer: self.observer.clone() }
     }
 }
 
@@ -379,6 +379,10 @@ impl<B: Backend> Backend for OwnConnections<B> {
 
     fn serving(&self, node: Node) -> Node {
         self.shared.backend().serving(node)
+    }
+
+    fn is_cluster(&self) -> bool {
+        self.shared.backend().is_cluster()
     }
 }
 

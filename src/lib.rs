@@ -133,6 +133,7 @@ pub mod serializer;
 #[cfg(any(test, feature = "testing"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+mod waiters;
 mod wire;
 pub mod worker;
 

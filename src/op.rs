@@ -49,7 +49,7 @@ pub trait Executor: Clone + sealed::Sealed {
     /// Executes an operation that yields `None` when it cannot proceed yet (no free
     /// member, lock held), again and again until it yields `Some` or `wait.timeout`
     /// passes (then `None`). Between attempts it blocks on the wait's signal key
-    /// (`BLPOP`, on a dedicated connection, for at most the wait's recheck interval
+    /// (`BLPOP`, on the client's shared waiter connection, for at most the wait's recheck interval
     /// when it has one) or, without one, sleeps with backoff.
     /// A [`Pipeline`](crate::Pipeline) makes exactly one attempt: a batch cannot
     /// wait without holding up all its other operations.
@@ -100,7 +100,7 @@ impl Wait {
 /// What to do between two attempts of a waiting operation.
 #[derive(Debug)]
 pub(crate) enum Pause<'w> {
-    /// `BLPOP` the signal key, on a dedicated connection, for at most this long.
+    /// `BLPOP` the signal key, on the client's shared waiter connection, for at most this long.
     Signal(&'w Key, std::time::Duration),
     /// Sleep this long, then poll again.
     Sleep(std::time::Duration),

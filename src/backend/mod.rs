@@ -101,6 +101,13 @@ pub trait Backend: Send + Sync + 'static {
     fn serving(&self, node: Node) -> Node {
         node
     }
+
+    /// True for a Redis Cluster, where one command's keys must share a hash slot:
+    /// the client's shared waiter connections then wait on one slot's signal
+    /// keys each. The default is false (one server, or a master and replicas).
+    fn is_cluster(&self) -> bool {
+        false
+    }
 }
 
 /// A connection to one node, held while one operation runs. All the commands of

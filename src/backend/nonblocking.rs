@@ -37,6 +37,13 @@ pub trait AsyncBackend: Send + Sync + 'static {
     /// The node's address for messages, without any password.
     fn describe(&self, node: Node) -> String;
 
+    /// True for a Redis Cluster, where one command's keys must share a hash slot:
+    /// the client's shared waiter connections then wait on one slot's signal
+    /// keys each. The default is false (one server, or a master and replicas).
+    fn is_cluster(&self) -> bool {
+        false
+    }
+
     /// The node that really serves operations routed to `node` (see
     /// [`Backend::serving`](super::Backend::serving)).
     fn serving(&self, node: Node) -> Node {

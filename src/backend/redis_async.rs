@@ -250,6 +250,10 @@ impl AsyncBackend for RedisAsyncBackend {
     fn serving(&self, node: Node) -> Node {
         if self.shared.servers.is_cluster() { Node::Master } else { self.shared.servers.serving(node) }
     }
+
+    fn is_cluster(&self) -> bool {
+        self.shared.servers.is_cluster()
+    }
 }
 
 /// The connections of one node.

@@ -284,6 +284,10 @@ impl Backend for RedisBackend {
         if self.servers.is_cluster() { Node::Master } else { self.servers.serving(node) }
     }
 
+    fn is_cluster(&self) -> bool {
+        self.servers.is_cluster()
+    }
+
     fn fork(&self) -> Option<RedisBackend> {
         Some(RedisBackend {
             servers: Arc::clone(&self.servers),

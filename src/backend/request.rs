@@ -27,6 +27,10 @@ pub enum Request<'c> {
     Type(&'c Key),
     /// `BLPOP key timeout`: waits for a model's signal (see `Wait::on_signal`).
     Pop(&'c Key, Duration),
+    /// `BLPOP key… timeout`: waits for the first signal on any of several keys,
+    /// all in one hash slot (the async client's shared waiter connection). The
+    /// reply is the key and the element popped, or nil.
+    PopAny(&'c [Key], Duration),
     /// `MULTI`.
     Multi,
     /// `EXEC`.
@@ -63,6 +67,7 @@ impl<'c> Request<'c> {
         match self {
             Request::Eval(call) | Request::EvalSource(call) => call.keys.first(),
             Request::Type(key) | Request::Pop(key, _) => Some(key),
+            Request::PopAny(keys, _) => keys.first(),
             _ => None,
         }
     }
@@ -77,7 +82,7 @@ impl<'c> Request<'c> {
 
     /// True for a command that may block the connection for a while (`BLPOP`).
     pub fn is_blocking(&self) -> bool {
-        matches!(self, Request::Pop(..))
+        matches!(self, Request::Pop(..) | Request::PopAny(..))
     }
 
     /// The command's name, as sent.
@@ -89,7 +94,7 @@ impl<'c> Request<'c> {
             Request::EvalSource(_) => "EVAL",
             Request::Load(_) => "SCRIPT",
             Request::Type(_) => "TYPE",
-            Request::Pop(..) => "BLPOP",
+            Request::Pop(..) | Request::PopAny(..) => "BLPOP",
             Request::Multi => "MULTI",
             Request::Exec => "EXEC",
             Request::Asking => "ASKING",
@@ -107,6 +112,7 @@ impl<'c> Request<'c> {
             Request::Eval(call) | Request::EvalSource(call) => 3 + call.keys.len() + call.args.len(),
             Request::Load(_) | Request::Pop(..) | Request::SentinelMaster(_) | Request::SentinelReplicas(_) => 3,
             Request::Wait { .. } => 3,
+            Request::PopAny(keys, _) => 2 + keys.len(),
             Request::Type(_) | Request::ClusterShards | Request::ClusterSlots => 2,
             Request::Multi | Request::Exec | Request::Asking | Request::ReadOnly | Request::Role => 1,
         }
@@ -130,10 +136,13 @@ impl<'c> Request<'c> {
             Request::Type(key) => f(key.as_bytes()),
             Request::Pop(key, timeout) => {
                 f(key.as_bytes());
-                // Seconds as a decimal with millisecond precision; 0 would mean "forever".
-                let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
-                let seconds = format!("{}.{:03}", millis / 1000, millis % 1000);
-                f(seconds.as_bytes());
+                f(block_seconds(*timeout).as_bytes());
+            }
+            Request::PopAny(keys, timeout) => {
+                for key in *keys {
+                    f(key.as_bytes());
+                }
+                f(block_seconds(*timeout).as_bytes());
             }
             Request::ClusterShards => f(b"SHARDS"),
             Request::ClusterSlots => f(b"SLOTS"),
@@ -220,6 +229,13 @@ fn push_bulk(out: &mut Vec<u8>, arg: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// A `BLPOP` timeout: seconds as a decimal with millisecond precision, never
+/// 0 (which would block forever).
+fn block_seconds(timeout: Duration) -> String {
+    let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+    format!("{}.{:03}", millis / 1000, millis % 1000)
+}
+
 /// Writes several requests in RESP into one buffer, reserved once to the exact size.
 pub fn write_resp_all(requests: &[Request<'_>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(requests.iter().map(Request::resp_len).sum());
@@ -272,6 +288,7 @@ mod tests {
             .call(target)
             .unwrap();
         let get = counter::Get { counter: &long }.call(target).unwrap();
+        let signals = [key.clone(), long.clone()];
         let requests = [
             Request::Eval(&incr),
             Request::Eval(&get),
@@ -279,6 +296,7 @@ mod tests {
             Request::Load(incr.script),
             Request::Type(&key),
             Request::Pop(&key, Duration::from_millis(1500)),
+            Request::PopAny(&signals, Duration::from_millis(20)),
             Request::Multi,
             Request::ClusterSlots,
             Request::ClusterShards,
@@ -302,6 +320,8 @@ mod tests {
         assert_eq!(Request::Eval(&get).name(), "EVALSHA_RO");
         assert_eq!(Request::Pop(&key, Duration::from_millis(1500)).to_args()[2], b"1.500");
         assert_eq!(Request::Pop(&key, Duration::ZERO).to_args()[2], b"0.001", "never 0, which blocks forever");
+        assert_eq!(Request::PopAny(&signals, Duration::from_millis(20)).to_args()[3], b"0.020");
+        assert_eq!(Request::PopAny(&signals, Duration::ZERO).key(), Some(&key), "routed by its first key");
         assert_eq!(Request::Eval(&incr).key(), Some(&key));
         assert_eq!(Request::Load(incr.script).key(), None);
     }

@@ -49,7 +49,7 @@ impl Overflow {
 /// first push, and a client that later opens the queue with other settings gets
 /// [`Error::SettingsMismatch`] on push, so all clients enforce one bound.
 /// [`push_many`](Self::push_many) is all or nothing. [`pop_wait`](Self::pop_wait)
-/// blocks on a dedicated connection (on the sibling `{key}:signal`, never on the
+/// blocks on the client's shared waiter connection (on the sibling `{key}:signal`, never on the
 /// queue itself) until an item arrives.
 ///
 /// The list is laid out as Python redisext's `Queue` (newest at the head, `RPOP`

@@ -276,7 +276,7 @@ impl<E: Executor> Lock<E> {
 
     /// Like [`acquire`](Self::acquire), but while the lock is held, tries again
     /// until it is free or `wait` has passed; `None` then. Between attempts it
-    /// blocks on `{key}:signal` (on a connection of its own), which a
+    /// blocks on `{key}:signal` (on the client's shared waiter connection), which a
     /// [`release`](Self::release) pushes to, so a released lock is taken at once;
     /// a lock that expires, or that Python redisext releases, is noticed within
     /// 100 ms.

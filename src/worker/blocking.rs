@@ -27,7 +27,7 @@ use crate::serializer::Serializer;
 /// [`visibility`](Self::visibility). Give the client enough connections: with
 /// [`Reuse::Pooled`](crate::Reuse) (feature `pool`), at least `threads + 1`;
 /// the default lazy connection serves one operation at a time (waits block on
-/// connections of their own either way).
+/// the client's shared waiter connection either way).
 ///
 /// ```
 /// # let server = redisext::testing::RedisServer::start()?;

@@ -40,8 +40,8 @@ use crate::serializer::Serializer;
 ///
 /// The worker is `concurrency` consumer tasks, each popping (`pop_wait`) and
 /// running the handler on what it popped, so it never holds a delivery it has
-/// no handler for, and pops go out concurrently. (Each idle consumer's wait
-/// blocks on a connection of its own, as any `pop_wait` does.) Deliveries the serializer cannot decode count as failures (and
+/// no handler for, and pops go out concurrently. (Idle consumers wait on the
+/// client's shared waiter connection, as any `pop_wait` does.) Deliveries the serializer cannot decode count as failures (and
 /// are retried, then dead-lettered, like any other).
 ///
 /// ```
