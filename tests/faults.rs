@@ -10,14 +10,14 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use common::{client, server};
 use redisext::serializer::Str;
-use redisext::testing::RedisServer;
+use redisext::testing::{RedisServer, Repeated, Repeating};
 use redisext::{
     Client, Counter, Error, Lock, Map, Model, ModelOptions, Queue, ReliableQueue, Reply, ResourcePool, Semaphore,
 };
@@ -26,51 +26,9 @@ const THREADS: usize = 16;
 const LONG: Duration = Duration::from_secs(60);
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Runs `args` on the server every `period` on a thread of its own until the
-/// returned guard is stopped; counts the runs, and sums the integer replies (the
-/// connections `CLIENT KILL` closed).
-struct Every {
-    stop: Arc<AtomicBool>,
-    runs: Option<thread::JoinHandle<(u64, i64)>>,
-}
-
-impl Every {
-    fn start(server: &RedisServer, period: Duration, args: &'static [&'static str]) -> Every {
-        let url = server.url();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
-        let runs = thread::spawn(move || {
-            // One connection of its own, opened once: `CLIENT KILL` skips the
-            // caller's own connection (SKIPME yes is the default).
-            let mut connection = redis::Client::open(url).unwrap().get_connection().unwrap();
-            let (mut runs, mut sum) = (0, 0);
-            while !stopping.load(Ordering::SeqCst) {
-                let mut command = redis::cmd(args[0]);
-                for arg in &args[1..] {
-                    command.arg(*arg);
-                }
-                if let redis::Value::Int(n) = command.query(&mut connection).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-                {
-                    sum += n;
-                }
-                runs += 1;
-                thread::sleep(period);
-            }
-            (runs, sum)
-        });
-        Every { stop, runs: Some(runs) }
-    }
-
-    /// Stops the loop; how many times it ran, and the sum of its integer replies.
-    fn stop(mut self) -> (u64, i64) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.runs.take().unwrap().join().unwrap()
-    }
-}
-
 /// `CLIENT KILL TYPE normal` every 50 ms.
-fn killing(server: &RedisServer) -> Every {
-    Every::start(server, Duration::from_millis(50), &["CLIENT", "KILL", "TYPE", "normal"])
+fn killing(server: &RedisServer) -> Repeating {
+    server.repeat(Duration::from_millis(50), &["CLIENT", "KILL", "TYPE", "normal"])
 }
 
 /// Errors seen, by kind.
@@ -234,7 +192,7 @@ fn client_kills_every_50_ms_leak_nothing_and_surface_nothing_for_the_models_that
             });
         }
     });
-    let (kills, killed) = kills.stop();
+    let Repeated { runs: kills, sum: killed } = kills.stop().unwrap();
     let surfaced = surfaced.take();
 
     let slots = Semaphore::new(&setup, "slots", PERMITS as u32).unwrap();
@@ -286,7 +244,7 @@ fn script_flushes_every_10_ms_fail_no_operation_single_or_pipelined() {
     let surfaced = Surfaced::default();
     const ROUNDS: usize = 150;
     const BATCH: usize = 5;
-    let flushes = Every::start(&server, Duration::from_millis(10), &["SCRIPT", "FLUSH"]);
+    let flushes = server.repeat(Duration::from_millis(10), &["SCRIPT", "FLUSH"]);
     thread::scope(|scope| {
         let surfaced = &surfaced;
         for (index, client) in clients(&server).into_iter().enumerate() {
@@ -317,7 +275,7 @@ fn script_flushes_every_10_ms_fail_no_operation_single_or_pipelined() {
             });
         }
     });
-    let (flushes, _) = flushes.stop();
+    let flushes = flushes.stop().unwrap().runs;
     let surfaced = surfaced.take();
     let setup = client(&server);
     let evals = server.command_calls("eval").unwrap();
