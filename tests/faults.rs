@@ -315,7 +315,9 @@ fn a_restart_of_a_persistent_server_loses_nothing_acknowledged() {
                 let exact = Counter::with_options(&client, "exact", exactly_once()).unwrap();
                 while !stop.load(Ordering::SeqCst) {
                     match plain.incr(1) {
-                        Ok(_) => drop(acked_plain.fetch_add(1, Ordering::SeqCst)),
+                        Ok(_) => {
+                            acked_plain.fetch_add(1, Ordering::SeqCst);
+                        }
                         Err(error) => {
                             if error.may_have_applied() {
                                 maybe_plain.fetch_add(1, Ordering::SeqCst);
