@@ -357,12 +357,13 @@ fn across_a_restart() -> Result<()> {
     let ops = ops.into_inner().unwrap();
     let setup = Client::open(&server.url())?;
     println!("3. a restart of a persistent server (appendfsync always), {CLIENTS} clients, down for {:?}", up - down);
-    for (exact, name, failed) in [(false, "plain", plain_failed.take()), (true, "exactly-once", exact_failed.take())] {
+    let kinds = [(false, "plain", "plain", plain_failed.take()), (true, "exactly-once", "exact", exact_failed.take())];
+    for (exact, name, key, failed) in kinds {
         let mine = ops.iter().filter(|op| op.0 == exact);
         let acked = mine.clone().filter(|op| op.3).count();
         let spanning: Vec<_> = mine.filter(|op| op.1 <= up && op.2 >= down).collect();
         let rode = spanning.iter().filter(|op| op.3).count();
-        let stored = Counter::new(&setup, name)?.get()?;
+        let stored = Counter::new(&setup, key)?.get()?;
         println!(
             "   {name:<13} incr: {acked} acknowledged, {stored} stored; under way across the restart: {rode} rode \
              through, {} failed {failed:?}",
@@ -376,6 +377,8 @@ fn across_a_restart() -> Result<()> {
 
 const THREADS: usize = 8;
 const OPS: usize = 2_000;
+/// The first round loads the scripts and warms up; the others are measured.
+const COST_ROUNDS: usize = 8;
 
 /// Operations per second of `THREADS` threads, each on a client of its own,
 /// running `op` `OPS` times.
@@ -413,7 +416,7 @@ fn cost_of_tokens_and_exactly_once(server: &RedisServer) -> Result<()> {
     let mut exactly_once_ratio = Vec::new();
     let mut raw_rates = (Vec::new(), Vec::new());
     let mut counter_rates = (Vec::new(), Vec::new());
-    for round in 0..5 {
+    for round in 0..COST_ROUNDS {
         let before = rate(&connections, |connection, _| {
             let mut connection = connection.lock().unwrap();
             let keys = ["{b}", "{b}:settings", "{b}:ids"];
@@ -442,7 +445,6 @@ fn cost_of_tokens_and_exactly_once(server: &RedisServer) -> Result<()> {
             Counter::with_options(client, "cost-once", exactly_once()).unwrap().incr(1).unwrap();
         });
         if round > 0 {
-            // The first round loads the scripts and warms up.
             tokens_ratio.push(now / before);
             exactly_once_ratio.push(once / plain);
             raw_rates.0.push(before);
@@ -452,9 +454,10 @@ fn cost_of_tokens_and_exactly_once(server: &RedisServer) -> Result<()> {
         }
     }
     println!(
-        "4. cost, {THREADS} threads x {OPS} operations, median of 4 interleaved rounds:\n   semaphore acquire+release \
-         before tokens {:.0}/s, with tokens {:.0}/s: {:.3}x\n   Counter::incr plain {:.0}/s, exactly-once {:.0}/s: \
-         {:.3}x",
+        "4. cost, {THREADS} threads x {OPS} operations, medians of {} interleaved rounds (of rates, and of each \
+         round's ratio):\n   semaphore acquire+release before tokens {:.0}/s, with tokens {:.0}/s: {:.3}x\n   \
+         Counter::incr plain {:.0}/s, exactly-once {:.0}/s: {:.3}x",
+        COST_ROUNDS - 1,
         median(raw_rates.0),
         median(raw_rates.1),
         median(tokens_ratio),

@@ -3,7 +3,7 @@
 //! and batches).
 //!
 //! Retried, until the policy's deadline: what surely did not run — a command not
-//! sent (the connection could not be opened, or was found closed before writing),
+//! sent (the connection could not be opened, or failed before the write),
 //! a server still `LOADING` its data, `BUSY` with a long script, a replica that
 //! refuses writes (`READONLY`: a failover demoted the node) or has lost its master
 //! (`MASTERDOWN`), a cluster slot in migration (`TRYAGAIN`) or a cluster without
@@ -20,7 +20,9 @@ use crate::wire::Delivery;
 /// How a client retries what is safe to retry (see the module documentation):
 /// for up to `deadline` after the first attempt, pausing `first_pause`, doubled
 /// after each attempt up to `max_pause` (with a little jitter, so that many
-/// clients do not retry in step).
+/// clients do not retry in step). After a connection error the first retry goes
+/// at once, on a new connection: a connection the server closed (`CLIENT KILL`,
+/// an idle timeout) costs no pause; the pauses start when that one fails too.
 ///
 /// ```
 /// use std::time::Duration;
@@ -126,9 +128,15 @@ impl Retrying {
         }
         let elapsed = self.started.elapsed();
         let left = self.policy.deadline.checked_sub(elapsed).filter(|left| !left.is_zero())?;
+        self.attempts += 1;
+        if self.attempts == 2 && matches!(error, Error::Connection { .. }) {
+            // The failed connection is replaced by a new one: a connection the
+            // server closed (a kill, an idle timeout) costs no pause. Pauses
+            // start if the new one fails too (the server is down or restarting).
+            return Some(Duration::ZERO);
+        }
         let pause = jitter(self.next_pause).min(left);
         self.next_pause = self.next_pause.saturating_mul(2).min(self.policy.max_pause);
-        self.attempts += 1;
         Some(pause)
     }
 }
@@ -178,13 +186,19 @@ mod tests {
             .deadline(Duration::from_secs(60))
             .backoff(Duration::from_millis(8), Duration::from_millis(20));
         let mut retrying = Retrying::start(policy);
-        let error = connection(Delivery::NotSent);
+        let error = server("LOADING");
         let pauses: Vec<Duration> = (0..4).map(|_| retrying.after(&error, false).unwrap()).collect();
         for (pause, nominal) in pauses.iter().zip([8, 16, 20, 20]) {
             let nominal = Duration::from_millis(nominal);
             assert!(*pause <= nominal && *pause >= nominal - nominal / 4, "{pause:?} for {nominal:?}");
         }
         assert_eq!(retrying.attempts, 5);
+        // After a failed connection the first retry, on a new one, is at once.
+        let mut retrying = Retrying::start(policy);
+        let error = connection(Delivery::NotSent);
+        assert_eq!(retrying.after(&error, false), Some(Duration::ZERO));
+        let pause = retrying.after(&error, false).unwrap();
+        assert!(pause <= Duration::from_millis(8) && pause >= Duration::from_millis(6), "then {pause:?}");
         assert_eq!(Retrying::start(RetryPolicy::never()).after(&error, false), None);
         let mut expired = Retrying::start(RetryPolicy::default().deadline(Duration::from_nanos(1)));
         std::thread::sleep(Duration::from_millis(1));
