@@ -207,7 +207,9 @@ fn under_client_kill(server: &RedisServer) -> Result<()> {
     let mut rows: Vec<Row> = MODELS.iter().map(|_| Row::default()).collect();
     for round in 0..ROUNDS {
         for (index, model) in MODELS.iter().enumerate() {
-            for kill in [false, true] {
+            // Alternate which goes first, lest the order favour one.
+            let order = if round % 2 == 0 { [false, true] } else { [true, false] };
+            for kill in order {
                 let key = format!("{model:?}-{round}-{kill}");
                 let outcome = load(server, *model, &key, kill)?;
                 let rate = outcome.granted as f64 / RUN.as_secs_f64();
@@ -412,59 +414,52 @@ fn cost_of_tokens_and_exactly_once(server: &RedisServer) -> Result<()> {
     let clients: Vec<Client> = (0..THREADS).map(|_| Client::open(&server.url())).collect::<Result<_>>()?;
     let permits = CLIENTS.to_string();
 
-    let mut tokens_ratio = Vec::new();
-    let mut exactly_once_ratio = Vec::new();
-    let mut raw_rates = (Vec::new(), Vec::new());
-    let mut counter_rates = (Vec::new(), Vec::new());
-    for round in 0..COST_ROUNDS {
-        let before = rate(&connections, |connection, _| {
-            let mut connection = connection.lock().unwrap();
-            let keys = ["{b}", "{b}:settings", "{b}:ids"];
-            let granted = evalsha(&mut connection, &before_acquire, &keys, &[&permits, "60000"]);
-            if let redis::Value::Array(permit) = granted {
-                let id: i64 = redis::from_redis_value(permit[0].clone()).expect("an id");
-                evalsha(&mut connection, &before_release, &["{b}", "{b}:signal"], &[&id.to_string(), &permits]);
+    // For 1 thread (latency) and THREADS threads (the server's CPU shared with
+    // the clients on a small machine): rates before/with tokens, plain/exactly-once.
+    for threads in [1, THREADS] {
+        let mut rates: [Vec<f64>; 4] = Default::default();
+        let mut ratios: [Vec<f64>; 2] = Default::default();
+        for round in 0..COST_ROUNDS {
+            let before = rate(&connections[..threads], |connection, _| {
+                let mut connection = connection.lock().unwrap();
+                let keys = ["{b}", "{b}:settings", "{b}:ids"];
+                let granted = evalsha(&mut connection, &before_acquire, &keys, &[&permits, "60000"]);
+                if let redis::Value::Array(permit) = granted {
+                    let id: i64 = redis::from_redis_value(permit[0].clone()).expect("an id");
+                    evalsha(&mut connection, &before_release, &["{b}", "{b}:signal"], &[&id.to_string(), &permits]);
+                }
+            });
+            let now = rate(&connections[..threads], |connection, _| {
+                let mut connection = connection.lock().unwrap();
+                let token = Token::generate();
+                let keys = ["{n}", "{n}:settings", "{n}:ids", "{n}:tokens"];
+                evalsha(&mut connection, &now_acquire, &keys, &[&permits, "60000", token.as_str()]);
+                let release_keys = ["{n}", "{n}:signal", "{n}:tokens"];
+                evalsha(&mut connection, &now_release, &release_keys, &[token.as_str(), "", &permits]);
+            });
+            let plain = rate(&clients[..threads], |client, _| {
+                Counter::new(client, "cost-plain").unwrap().incr(1).unwrap();
+            });
+            let once = rate(&clients[..threads], |client, _| {
+                Counter::with_options(client, "cost-once", exactly_once()).unwrap().incr(1).unwrap();
+            });
+            if round > 0 {
+                for (rates, value) in rates.iter_mut().zip([before, now, plain, once]) {
+                    rates.push(value);
+                }
+                ratios[0].push(now / before);
+                ratios[1].push(once / plain);
             }
-        });
-        let now = rate(&connections, |connection, _| {
-            let mut connection = connection.lock().unwrap();
-            let token = Token::generate();
-            let keys = ["{n}", "{n}:settings", "{n}:ids", "{n}:tokens"];
-            evalsha(&mut connection, &now_acquire, &keys, &[&permits, "60000", token.as_str()]);
-            evalsha(
-                &mut connection,
-                &now_release,
-                &["{n}", "{n}:signal", "{n}:tokens"],
-                &[token.as_str(), "", &permits],
-            );
-        });
-        let plain = rate(&clients, |client, _| {
-            Counter::new(client, "cost-plain").unwrap().incr(1).unwrap();
-        });
-        let once = rate(&clients, |client, _| {
-            Counter::with_options(client, "cost-once", exactly_once()).unwrap().incr(1).unwrap();
-        });
-        if round > 0 {
-            tokens_ratio.push(now / before);
-            exactly_once_ratio.push(once / plain);
-            raw_rates.0.push(before);
-            raw_rates.1.push(now);
-            counter_rates.0.push(plain);
-            counter_rates.1.push(once);
         }
+        let [before, now, plain, once] = rates.map(median);
+        let [tokens, exactly] = ratios.map(median);
+        println!(
+            "4. cost, {threads} thread(s) x {OPS} operations, medians of {} interleaved rounds (of rates, and of \
+             each round's ratio):\n   semaphore acquire+release before tokens {before:.0}/s, with tokens \
+             {now:.0}/s: {tokens:.3}x\n   Counter::incr plain {plain:.0}/s, exactly-once {once:.0}/s: {exactly:.3}x",
+            COST_ROUNDS - 1
+        );
     }
-    println!(
-        "4. cost, {THREADS} threads x {OPS} operations, medians of {} interleaved rounds (of rates, and of each \
-         round's ratio):\n   semaphore acquire+release before tokens {:.0}/s, with tokens {:.0}/s: {:.3}x\n   \
-         Counter::incr plain {:.0}/s, exactly-once {:.0}/s: {:.3}x",
-        COST_ROUNDS - 1,
-        median(raw_rates.0),
-        median(raw_rates.1),
-        median(tokens_ratio),
-        median(counter_rates.0),
-        median(counter_rates.1),
-        median(exactly_once_ratio)
-    );
     Ok(())
 }
 
