@@ -1,11 +1,11 @@
 //! Throughput through a Redis Cluster of 3 masters against one server, on this
 //! machine, in one run: async tasks (64, single operations) and blocking
-//! pipelines (depth 64), each for a few seconds. Prints ops/s and the ratios
+//! pipelines (depth 64), in interleaved rounds. Prints ops/s and the ratios
 //! (per cluster node against the single server: the nodes share this machine's
 //! cores with each other and with the client).
 //!
 //! `cargo run --release --features testing,tokio --example topologies`
-//! (`TOPOLOGY_SECONDS=5` to measure longer). The failover figures — time from a
+//! (`TOPOLOGY_SECONDS=2` to measure each figure longer, `TOPOLOGY_ROUNDS=9` for more rounds). The failover figures — time from a
 //! promotion to each client's first success, acknowledged writes lost with and
 //! without durable writes — are printed by
 //! `cargo test --all-features --test high_availability -- --nocapture`.
@@ -18,7 +18,7 @@ use redisext::testing::{RedisCluster, RedisServer};
 use redisext::{AsyncClient, Client, Counter, Slots};
 
 fn seconds() -> Duration {
-    Duration::from_secs_f64(std::env::var("TOPOLOGY_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0))
+    Duration::from_secs_f64(std::env::var("TOPOLOGY_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0))
 }
 
 /// Operations per second of 64 async tasks incrementing counters of their own.
@@ -72,7 +72,14 @@ fn pipelined_ops_per_second(client: &Client) -> f64 {
     ops as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The median of `values` (not empty).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let rounds: usize = std::env::var("TOPOLOGY_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     let server = RedisServer::start()?;
     let cluster = RedisCluster::start(3)?;
     let mut builder = AsyncClient::builder();
@@ -82,20 +89,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         blocking = blocking.cluster(&url);
     }
     let (async_cluster, blocking_cluster) = (builder.build()?, blocking.build()?);
+    let (async_single, blocking_single) = (AsyncClient::open(&server.url())?, Client::open(&server.url())?);
 
-    let async_single = async_ops_per_second(&AsyncClient::open(&server.url())?);
-    let async_cluster = async_ops_per_second(&async_cluster);
-    let piped_single = pipelined_ops_per_second(&Client::open(&server.url())?);
-    let piped_cluster = pipelined_ops_per_second(&blocking_cluster);
+    // Interleaved rounds, so that each ratio compares runs that shared the
+    // machine's noise; the figures are medians over the rounds.
+    let mut measured: [Vec<f64>; 4] = Default::default();
+    let (mut async_ratios, mut piped_ratios) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let figures = [
+            async_ops_per_second(&async_single),
+            async_ops_per_second(&async_cluster),
+            pipelined_ops_per_second(&blocking_single),
+            pipelined_ops_per_second(&blocking_cluster),
+        ];
+        async_ratios.push(figures[1] / figures[0]);
+        piped_ratios.push(figures[3] / figures[2]);
+        for (all, figure) in measured.iter_mut().zip(figures) {
+            all.push(figure);
+        }
+    }
+    let [async_single, async_cluster, piped_single, piped_cluster] = measured.map(median);
+    let (async_ratio, piped_ratio) = (median(async_ratios), median(piped_ratios));
 
+    println!("{rounds} interleaved rounds of {:.1} s per figure, medians", seconds().as_secs_f64());
     println!("{:<44} {:>12} {:>12}", "", "one server", "cluster of 3");
     println!("{:<44} {async_single:>12.0} {async_cluster:>12.0}", "async, 64 tasks, ops/s");
     println!("{:<44} {piped_single:>12.0} {piped_cluster:>12.0}", "blocking pipelines of 64, ops/s");
-    println!(
-        "async cluster, per node / one server: {:.2} (all nodes: {:.2})",
-        async_cluster / 3.0 / async_single,
-        async_cluster / async_single
-    );
-    println!("pipelined, cluster of 3 / one server: {:.2}", piped_cluster / piped_single);
+    println!("async cluster, per node / one server: {:.2} (all nodes: {async_ratio:.2})", async_ratio / 3.0);
+    println!("pipelined, cluster of 3 / one server: {piped_ratio:.2}");
+    println!("(the cluster's 3 nodes, the single server and the client share this machine's cores)");
     Ok(())
 }

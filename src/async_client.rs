@@ -16,6 +16,7 @@ use crate::client::{Builder, Endpoints, Parts, command_error};
 use crate::connection::AsyncReuse;
 use crate::dispatch::{Dispatch, Step, name_node};
 use crate::error::Result;
+use crate::observe::{Counts, Metrics, Observer};
 use crate::op::{Executor, Op, Pause, Wait, Waiting};
 use crate::pipeline::{Pipeline, Taken};
 use crate::retry::{RetryPolicy, Retrying, Sending};
@@ -48,11 +49,12 @@ use crate::wire::{CommandError, Reply};
 pub struct AsyncClient<B: AsyncBackend = RedisAsyncBackend> {
     backend: Arc<B>,
     sending: Sending,
+    observer: Observer,
 }
 
 impl<B: AsyncBackend> Clone for AsyncClient<B> {
     fn clone(&self) -> Self {
-        AsyncClient { backend: Arc::clone(&self.backend), sending: self.sending }
+        AsyncClient { backend: Arc::clone(&self.backend), sending: self.sending, observer: self.observer.clone() }
     }
 }
 
@@ -78,12 +80,25 @@ impl AsyncClient {
 impl<B: AsyncBackend> AsyncClient<B> {
     /// A client on an async backend of your own (see [`AsyncBackend`]).
     pub fn with_backend(backend: B) -> AsyncClient<B> {
-        AsyncClient { backend: Arc::new(backend), sending: Sending::default() }
+        AsyncClient { backend: Arc::new(backend), sending: Sending::default(), observer: Observer::default() }
     }
 
     /// This client (same connections) with another retry policy.
     pub fn with_retry(&self, retry: RetryPolicy) -> AsyncClient<B> {
-        AsyncClient { backend: Arc::clone(&self.backend), sending: Sending { retry, ..self.sending } }
+        AsyncClient { sending: Sending { retry, ..self.sending }, ..self.clone() }
+    }
+
+    /// This client (same connections) reporting every operation to `metrics`
+    /// (see [`observe`](crate::observe)); [`Builder::metrics`] sets it when building.
+    pub fn with_metrics(&self, metrics: impl Metrics) -> AsyncClient<B> {
+        let metrics: Arc<dyn Metrics> = Arc::new(metrics);
+        AsyncClient { observer: Observer { metrics: Some(metrics), ..self.observer.clone() }, ..self.clone() }
+    }
+
+    /// This client (same connections) naming the keys of each operation in its
+    /// span, or not (see [`Builder::trace_keys`]).
+    pub fn with_trace_keys(&self, yes: bool) -> AsyncClient<B> {
+        AsyncClient { observer: Observer { trace_keys: yes, ..self.observer.clone() }, ..self.clone() }
     }
 
     /// The retry policy (see [`RetryPolicy`]).
@@ -94,7 +109,7 @@ impl<B: AsyncBackend> AsyncClient<B> {
     /// This client (same connections) with durable writes (see [`Durable`](crate::Durable))
     /// for the models that have no setting of their own; `None` turns them off.
     pub fn with_durable(&self, durable: Option<crate::Durable>) -> AsyncClient<B> {
-        AsyncClient { backend: Arc::clone(&self.backend), sending: Sending { durable, ..self.sending } }
+        AsyncClient { sending: Sending { durable, ..self.sending }, ..self.clone() }
     }
 
     /// The backend.
@@ -145,23 +160,23 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
     type Output<T: Send + 'static> = Pending<T>;
 
     fn execute<T: Send + 'static>(&self, op: Op<T>) -> Pending<T> {
-        let (backend, sending) = (Arc::clone(&self.backend), self.sending);
+        let (backend, sending, observer) = (Arc::clone(&self.backend), self.sending, self.observer.clone());
         Pending::new(async move {
             let call = op.call?;
-            let reply = run_call(&*backend, &call, sending).await?;
+            let reply = run_call(&*backend, &call, sending, &observer).await?;
             (op.decode)(reply, &call)
         })
     }
 
     fn execute_waiting<T: Send + 'static>(&self, op: Op<Option<T>>, wait: Wait) -> Pending<Option<T>> {
-        let (backend, sending) = (Arc::clone(&self.backend), self.sending);
+        let (backend, sending, observer) = (Arc::clone(&self.backend), self.sending, self.observer.clone());
         Pending::new(async move {
             let backend = &*backend;
             let call = op.call?;
             let mut waiting = Waiting::start(&wait);
             let mut signal_session = None;
             loop {
-                if let Some(value) = (op.decode)(run_call(backend, &call, sending).await?, &call)? {
+                if let Some(value) = (op.decode)(run_call(backend, &call, sending, &observer).await?, &call)? {
                     return Ok(Some(value));
                 }
                 match waiting.next_pause() {
@@ -191,23 +206,44 @@ impl<B: AsyncBackend> Executor for AsyncClient<B> {
 }
 
 /// Drives one script call through the dispatcher on async sessions, trying again
-/// as the retry policy says.
-pub(crate) async fn run_call<B: AsyncBackend>(backend: &B, call: &ScriptCall, sending: Sending) -> Result<Reply> {
+/// as the retry policy says: where every operation of the async client ends, and
+/// is observed.
+pub(crate) async fn run_call<B: AsyncBackend>(
+    backend: &B,
+    call: &ScriptCall,
+    sending: Sending,
+    observer: &Observer,
+) -> Result<Reply> {
     // Without a runtime there is no timer to wait with: the backend says why.
     let retry = if tokio::runtime::Handle::try_current().is_ok() { sending.retry } else { RetryPolicy::never() };
+    let observation = observer.start_call(call, || backend.describe(call.node));
+    let mut counts = Counts::default();
     let mut retrying = Retrying::start(retry);
-    loop {
-        match run_call_once(backend, call, sending.durable).await {
-            Err(error) => match retrying.after(&error, call.resendable) {
-                Some(pause) => tokio::time::sleep(pause).await,
-                None => return Err(error),
-            },
-            reply => return reply,
+    let attempts = observation.instrument(async {
+        loop {
+            match run_call_once(backend, call, sending.durable, &mut counts).await {
+                Err(error) => match retrying.after(&error, call.resendable) {
+                    Some(pause) => {
+                        observer.retrying(Some(call.script), retrying.attempts, pause, &error);
+                        tokio::time::sleep(pause).await
+                    }
+                    None => break Err(error),
+                },
+                reply => break reply,
+            }
         }
-    }
+    });
+    let result = attempts.await;
+    observer.finish_call(&observation, call, result.as_ref().err(), retrying.attempts, &counts);
+    result
 }
 
-async fn run_call_once<B: AsyncBackend>(backend: &B, call: &ScriptCall, durable: Option<Durable>) -> Result<Reply> {
+async fn run_call_once<B: AsyncBackend>(
+    backend: &B,
+    call: &ScriptCall,
+    durable: Option<Durable>,
+    counts: &mut Counts,
+) -> Result<Reply> {
     let describe = || backend.describe(call.node);
     let failed = |error| command_error(describe, call, error);
     let mut session = backend.session(call.node).await.map_err(failed)?;
@@ -223,15 +259,22 @@ async fn run_call_once<B: AsyncBackend>(backend: &B, call: &ScriptCall, durable:
             None => dispatch.advance(session.query(&request).await, session.is_fresh()),
         };
         match step {
-            Step::Send(next) => request = next,
+            Step::Send(next) => {
+                counts.noscript_reloads += u32::from(matches!(next, Request::Load(_)));
+                request = next
+            }
             Step::Reconnect(next) => {
+                counts.redirects += session.redirects();
                 drop(session);
                 // A new connection of its own: the next shared one may be just as
                 // stale as the one that failed.
                 session = backend.dedicated_session(call.node, Duration::ZERO).await.map_err(failed)?;
                 request = next;
             }
-            Step::Done(result) => return name_node(result, describe),
+            Step::Done(result) => {
+                counts.redirects += session.redirects();
+                return name_node(result, describe);
+            }
         }
     }
 }
@@ -241,47 +284,78 @@ impl<B: AsyncBackend> Pipeline<AsyncClient<B>> {
     /// slots: [`Pipeline::run`] of the blocking client, as a `Send + 'static`
     /// future. What was queued when this is called is what the future sends.
     pub fn run(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
-        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(false), self.client.sending)
+        run_taken_async(
+            Arc::clone(self.client.shared_backend()),
+            self.take(false),
+            self.client.sending,
+            self.client.observer.clone(),
+        )
     }
 
     /// Sends every queued operation as one MULTI/EXEC transaction on the master:
     /// [`Pipeline::run_atomic`] of the blocking client, as a future.
     pub fn run_atomic(&self) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
-        run_taken_async(Arc::clone(self.client.shared_backend()), self.take(true), self.client.sending)
+        run_taken_async(
+            Arc::clone(self.client.shared_backend()),
+            self.take(true),
+            self.client.sending,
+            self.client.observer.clone(),
+        )
     }
 }
 
-async fn run_taken_async<B: AsyncBackend>(backend: Arc<B>, taken: Taken, sending: Sending) -> Result<()> {
+async fn run_taken_async<B: AsyncBackend>(
+    backend: Arc<B>,
+    taken: Taken,
+    sending: Sending,
+    observer: Observer,
+) -> Result<()> {
     let backend = &*backend;
     for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
         taken.mark_sent();
-        let results = run_batch_async(backend, node, calls, taken.atomic, sending).await;
+        let results = run_batch_async(backend, node, calls, taken.atomic, sending, &observer).await;
         taken.record(indices, name_nodes(results, || backend.describe(node)));
     }
     taken.finish()
 }
 
 /// Drives one batch through the batch dispatcher on async sessions, sending it
-/// again as the retry policy says when none of it ran.
+/// again as the retry policy says when none of it ran. Where every pipelined
+/// operation of the async client ends, and is observed.
 async fn run_batch_async<B: AsyncBackend>(
     backend: &B,
     node: Node,
     calls: Vec<&ScriptCall>,
     atomic: bool,
     sending: Sending,
+    observer: &Observer,
 ) -> Vec<Outcome> {
     let retry = if tokio::runtime::Handle::try_current().is_ok() { sending.retry } else { RetryPolicy::never() };
+    let observation = observer.start_batch(calls.len(), atomic, || backend.describe(node));
     let mut retrying = Retrying::start(retry);
-    let mut outcomes = run_batch_once(backend, node, calls.clone(), atomic, sending.durable).await;
-    while let Some((pause, part)) = to_resend(&mut retrying, &outcomes, &calls, atomic) {
-        tokio::time::sleep(pause).await;
-        let again =
-            run_batch_once(backend, node, part.iter().map(|&index| calls[index]).collect(), atomic, sending.durable)
-                .await;
-        for (index, outcome) in part.into_iter().zip(again) {
-            outcomes[index] = outcome;
+    let sent = observation.instrument(async {
+        let mut outcomes = run_batch_once(backend, node, calls.clone(), atomic, sending.durable).await;
+        while let Some((pause, part)) = to_resend(&mut retrying, &outcomes, &calls, atomic) {
+            if let Some(error) = part.first().and_then(|&index| outcomes[index].error()) {
+                observer.retrying(None, retrying.attempts, pause, error);
+            }
+            tokio::time::sleep(pause).await;
+            let again = run_batch_once(
+                backend,
+                node,
+                part.iter().map(|&index| calls[index]).collect(),
+                atomic,
+                sending.durable,
+            )
+            .await;
+            for (index, outcome) in part.into_iter().zip(again) {
+                outcomes[index] = outcome;
+            }
         }
-    }
+        outcomes
+    });
+    let outcomes = sent.await;
+    observer.finish_batch(&observation, &calls, outcomes.iter().map(Outcome::error), retrying.attempts);
     outcomes
 }
 
@@ -334,7 +408,7 @@ pub type AsyncClientBuilder = Builder<AsyncReuse>;
 impl Builder<AsyncReuse> {
     /// Parses the DSNs and checks the settings. Connects to nothing.
     pub fn build(self) -> Result<AsyncClient> {
-        let Parts { endpoints, reuse, timeouts, retry, replica_reads, durable } = self.parts()?;
+        let Parts { endpoints, reuse, timeouts, retry, replica_reads, durable, observer } = self.parts()?;
         let backend = match endpoints {
             Endpoints::Standalone { master, replica } => {
                 RedisAsyncBackend::new(&master, replica.as_ref(), reuse, timeouts)?
@@ -344,7 +418,8 @@ impl Builder<AsyncReuse> {
                 RedisAsyncBackend::sentinel(&master_name, &sentinels, &data, reuse, timeouts, replica_reads)?
             }
         };
-        Ok(AsyncClient::with_backend(backend).with_retry(retry).with_durable(durable))
+        let client = AsyncClient::with_backend(backend).with_retry(retry).with_durable(durable);
+        Ok(AsyncClient { observer, ..client })
     }
 }
 

@@ -11,6 +11,7 @@ use crate::call::{Durable, Node, ScriptCall};
 use crate::connection::{Dsn, DsnError, Reuse, SentinelDsn, Timeouts};
 use crate::dispatch::{Dispatch, Step, name_node};
 use crate::error::{Error, Result};
+use crate::observe::{Counts, Metrics, Observer};
 use crate::op::{Executor, Op, Pause, Wait, Waiting};
 use crate::pipeline::{Pipeline, Taken};
 use crate::retry::{RetryPolicy, Retrying, Sending};
@@ -33,11 +34,12 @@ use crate::wire::{CommandError, Reply};
 pub struct Client<B: Backend = RedisBackend> {
     backend: Arc<B>,
     sending: Sending,
+    observer: Observer,
 }
 
 impl<B: Backend> Clone for Client<B> {
     fn clone(&self) -> Self {
-        Client { backend: Arc::clone(&self.backend), sending: self.sending }
+        Client { backend: Arc::clone(&self.backend), sending: self.sending, observer: self.observer.clone() }
     }
 }
 
@@ -58,12 +60,25 @@ impl Client {
 impl<B: Backend> Client<B> {
     /// A client on a backend of your own (see [`Backend`]).
     pub fn with_backend(backend: B) -> Client<B> {
-        Client { backend: Arc::new(backend), sending: Sending::default() }
+        Client { backend: Arc::new(backend), sending: Sending::default(), observer: Observer::default() }
     }
 
     /// This client (same connections) with another retry policy.
     pub fn with_retry(&self, retry: RetryPolicy) -> Client<B> {
-        Client { backend: Arc::clone(&self.backend), sending: Sending { retry, ..self.sending } }
+        Client { sending: Sending { retry, ..self.sending }, ..self.clone() }
+    }
+
+    /// This client (same connections) reporting every operation to `metrics`
+    /// (see [`observe`](crate::observe)); [`Builder::metrics`] sets it when building.
+    pub fn with_metrics(&self, metrics: impl Metrics) -> Client<B> {
+        let metrics: Arc<dyn Metrics> = Arc::new(metrics);
+        Client { observer: Observer { metrics: Some(metrics), ..self.observer.clone() }, ..self.clone() }
+    }
+
+    /// This client (same connections) naming the keys of each operation in its
+    /// span, or not (see [`Builder::trace_keys`]).
+    pub fn with_trace_keys(&self, yes: bool) -> Client<B> {
+        Client { observer: Observer { trace_keys: yes, ..self.observer.clone() }, ..self.clone() }
     }
 
     /// The retry policy (see [`RetryPolicy`]).
@@ -74,7 +89,7 @@ impl<B: Backend> Client<B> {
     /// This client (same connections) with durable writes (see [`Durable`](crate::Durable))
     /// for the models that have no setting of their own; `None` turns them off.
     pub fn with_durable(&self, durable: Option<crate::Durable>) -> Client<B> {
-        Client { backend: Arc::clone(&self.backend), sending: Sending { durable, ..self.sending } }
+        Client { sending: Sending { durable, ..self.sending }, ..self.clone() }
     }
 
     /// The backend.
@@ -85,7 +100,7 @@ impl<B: Backend> Client<B> {
     /// Runs one operation and decodes its result.
     pub fn run<T>(&self, op: Op<T>) -> Result<T> {
         let call = op.call?;
-        let reply = run_call(&*self.backend, &call, self.sending)?;
+        let reply = run_call(&*self.backend, &call, self.sending, &self.observer)?;
         (op.decode)(reply, &call)
     }
 }
@@ -104,7 +119,7 @@ impl<B: Backend> Executor for Client<B> {
         let mut waiting = Waiting::start(&wait);
         let mut signal_session = None;
         loop {
-            if let Some(value) = (op.decode)(run_call(&*self.backend, &call, self.sending)?, &call)? {
+            if let Some(value) = (op.decode)(run_call(&*self.backend, &call, self.sending, &self.observer)?, &call)? {
                 return Ok(Some(value));
             }
             match waiting.next_pause() {
@@ -151,21 +166,40 @@ impl<B: Backend> std::fmt::Debug for Client<B> {
 }
 
 /// Drives one script call through the dispatcher on blocking sessions, trying
-/// again as the retry policy says.
-pub(crate) fn run_call<B: Backend>(backend: &B, call: &ScriptCall, sending: Sending) -> Result<Reply> {
+/// again as the retry policy says: where every operation of the blocking client
+/// ends, and is observed.
+pub(crate) fn run_call<B: Backend>(
+    backend: &B,
+    call: &ScriptCall,
+    sending: Sending,
+    observer: &Observer,
+) -> Result<Reply> {
+    let observation = observer.start_call(call, || backend.describe(call.node));
+    let _entered = observation.enter();
+    let mut counts = Counts::default();
     let mut retrying = Retrying::start(sending.retry);
-    loop {
-        match run_call_once(backend, call, sending.durable) {
+    let result = loop {
+        match run_call_once(backend, call, sending.durable, &mut counts) {
             Err(error) => match retrying.after(&error, call.resendable) {
-                Some(pause) => std::thread::sleep(pause),
-                None => return Err(error),
+                Some(pause) => {
+                    observer.retrying(Some(call.script), retrying.attempts, pause, &error);
+                    std::thread::sleep(pause)
+                }
+                None => break Err(error),
             },
-            reply => return reply,
+            reply => break reply,
         }
-    }
+    };
+    observer.finish_call(&observation, call, result.as_ref().err(), retrying.attempts, &counts);
+    result
 }
 
-fn run_call_once<B: Backend>(backend: &B, call: &ScriptCall, durable: Option<Durable>) -> Result<Reply> {
+fn run_call_once<B: Backend>(
+    backend: &B,
+    call: &ScriptCall,
+    durable: Option<Durable>,
+    counts: &mut Counts,
+) -> Result<Reply> {
     let describe = || backend.describe(call.node);
     let mut session = backend.session(call.node).map_err(|error| command_error(describe, call, error))?;
     let (mut dispatch, mut request) = Dispatch::start(call, durable);
@@ -180,8 +214,12 @@ fn run_call_once<B: Backend>(backend: &B, call: &ScriptCall, durable: Option<Dur
             None => dispatch.advance(session.query(&request), session.is_fresh()),
         };
         match step {
-            Step::Send(next) => request = next,
+            Step::Send(next) => {
+                counts.noscript_reloads += u32::from(matches!(next, Request::Load(_)));
+                request = next
+            }
             Step::Reconnect(next) => {
+                counts.redirects += session.redirects();
                 drop(session);
                 // A new connection of its own: another shared or pooled one may be
                 // just as stale as the one that failed.
@@ -190,7 +228,10 @@ fn run_call_once<B: Backend>(backend: &B, call: &ScriptCall, durable: Option<Dur
                     .map_err(|error| command_error(describe, call, error))?;
                 request = next;
             }
-            Step::Done(result) => return name_node(result, describe),
+            Step::Done(result) => {
+                counts.redirects += session.redirects();
+                return name_node(result, describe);
+            }
         }
     }
 }
@@ -229,7 +270,7 @@ impl<B: Backend> Pipeline<Client<B>> {
         let backend = self.client.backend();
         for (node, calls, indices) in taken.groups(|node| backend.serving(node)) {
             taken.mark_sent();
-            let results = run_batch(backend, node, calls, taken.atomic, self.client.sending);
+            let results = run_batch(backend, node, calls, taken.atomic, self.client.sending, &self.client.observer);
             taken.record(indices, name_nodes(results, || backend.describe(node)));
         }
         taken.finish()
@@ -238,17 +279,24 @@ impl<B: Backend> Pipeline<Client<B>> {
 
 /// Drives one batch through the batch dispatcher on blocking sessions, sending it
 /// again as the retry policy says when none of it ran (or all of it settles a
-/// resend).
+/// resend). Where every pipelined operation of the blocking client ends, and is
+/// observed.
 fn run_batch<B: Backend>(
     backend: &B,
     node: Node,
     calls: Vec<&ScriptCall>,
     atomic: bool,
     sending: Sending,
+    observer: &Observer,
 ) -> Vec<Outcome> {
+    let observation = observer.start_batch(calls.len(), atomic, || backend.describe(node));
+    let _entered = observation.enter();
     let mut retrying = Retrying::start(sending.retry);
     let mut outcomes = run_batch_once(backend, node, calls.clone(), atomic, sending.durable);
     while let Some((pause, part)) = to_resend(&mut retrying, &outcomes, &calls, atomic) {
+        if let Some(error) = part.first().and_then(|&index| outcomes[index].error()) {
+            observer.retrying(None, retrying.attempts, pause, error);
+        }
         std::thread::sleep(pause);
         let again =
             run_batch_once(backend, node, part.iter().map(|&index| calls[index]).collect(), atomic, sending.durable);
@@ -256,6 +304,7 @@ fn run_batch<B: Backend>(
             outcomes[index] = outcome;
         }
     }
+    observer.finish_batch(&observation, &calls, outcomes.iter().map(Outcome::error), retrying.attempts);
     outcomes
 }
 
@@ -305,6 +354,7 @@ impl<B: Backend> Client<B> {
         Client {
             backend: Arc::new(OwnConnections { own: self.backend.fork(), shared: self.clone() }),
             sending: self.sending,
+            observer: self.observer.clone(),
         }
     }
 }
@@ -365,6 +415,7 @@ pub struct Builder<R> {
     reuse: R,
     timeouts: Timeouts,
     retry: RetryPolicy,
+    observer: Observer,
 }
 
 /// The builder of the blocking [`Client`].
@@ -385,6 +436,7 @@ pub(crate) struct Parts<R> {
     pub(crate) retry: RetryPolicy,
     pub(crate) replica_reads: bool,
     pub(crate) durable: Option<Durable>,
+    pub(crate) observer: Observer,
 }
 
 impl<R> Builder<R> {
@@ -503,6 +555,21 @@ impl<R> Builder<R> {
         self
     }
 
+    /// A hook told of every operation when it ends: its script, outcome,
+    /// attempts and latency, for your metrics (see [`observe`](crate::observe)).
+    /// Default: none, which costs one branch per operation.
+    pub fn metrics(mut self, metrics: impl Metrics) -> Self {
+        self.observer.metrics = Some(Arc::new(metrics));
+        self
+    }
+
+    /// Whether each operation's span (feature `tracing`) names its keys, in the
+    /// field `keys` (default: no — key names may be personal data).
+    pub fn trace_keys(mut self, yes: bool) -> Self {
+        self.observer.trace_keys = yes;
+        self
+    }
+
     /// The parsed endpoints and settings.
     pub(crate) fn parts(self) -> Result<Parts<R>> {
         let kinds = [self.master.is_some(), !self.cluster.is_empty(), self.sentinel.is_some()];
@@ -542,6 +609,7 @@ impl<R> Builder<R> {
             retry: self.retry,
             replica_reads: self.replica_reads,
             durable: self.durable,
+            observer: self.observer,
         })
     }
 }
@@ -549,7 +617,7 @@ impl<R> Builder<R> {
 impl Builder<Reuse> {
     /// Parses the DSNs and checks the settings. Connects to nothing.
     pub fn build(self) -> Result<Client> {
-        let Parts { endpoints, reuse, timeouts, retry, replica_reads, durable } = self.parts()?;
+        let Parts { endpoints, reuse, timeouts, retry, replica_reads, durable, observer } = self.parts()?;
         let backend = match endpoints {
             Endpoints::Standalone { master, replica } => RedisBackend::new(&master, replica.as_ref(), reuse, timeouts)?,
             Endpoints::Cluster { seeds } => RedisBackend::cluster(&seeds, reuse, timeouts, replica_reads)?,
@@ -557,7 +625,8 @@ impl Builder<Reuse> {
                 RedisBackend::sentinel(&master_name, &sentinels, &data, reuse, timeouts, replica_reads)?
             }
         };
-        Ok(Client::with_backend(backend).with_retry(retry).with_durable(durable))
+        let client = Client::with_backend(backend).with_retry(retry).with_durable(durable);
+        Ok(Client { observer, ..client })
     }
 }
 

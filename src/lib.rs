@@ -121,6 +121,7 @@ mod error;
 mod key;
 pub mod manifest;
 pub mod model;
+pub mod observe;
 mod once;
 mod op;
 mod pipeline;

@@ -612,6 +612,13 @@ impl Servers {
         }
     }
 
+    /// The addresses of the masters known, shard by shard: what an observer
+    /// compares before and after a refresh to see a failover.
+    pub(crate) fn masters(&self) -> Vec<String> {
+        let topology = self.read();
+        topology.shards.iter().filter_map(|shard| shard.master).map(|node| topology.address(node).to_owned()).collect()
+    }
+
     /// `node` could not be reached.
     pub(crate) fn unreachable(&self, node: NodeId) {
         self.write().failed(node, true);

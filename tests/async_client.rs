@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{info_number, server};
 use redisext::serializer::Str;
 use redisext::testing::RedisServer;
-use redisext::{AsyncClient, AsyncReuse, Counter, Delivery, Error, Map, Slots, Timeouts};
+use redisext::{AsyncClient, AsyncReuse, Counter, Delivery, Error, Map, Reply, Slots, Timeouts};
 
 fn async_client(server: &RedisServer) -> AsyncClient {
     AsyncClient::open(&server.url()).unwrap()
@@ -226,5 +226,31 @@ async fn after_a_restart_reads_on_several_multiplexed_connections_all_succeed() 
     server.restart().unwrap();
     for round in 0..4 {
         assert_eq!(map.get().await.unwrap(), None, "read {round} after the restart");
+    }
+}
+
+/// A client kept across runtimes (a `static` shared by `#[tokio::test]`s, or
+/// `block_on` on runtimes of their own): the shared connections' driver tasks
+/// die with the runtime that opened them. The next operation, on another
+/// runtime, must open its own connection rather than fail a write whose fate
+/// it cannot know.
+#[test]
+fn a_client_outlives_the_runtime_that_opened_its_connections() {
+    let server = server();
+    let client =
+        AsyncClient::builder().master(&server.url()).reuse(AsyncReuse::Multiplexed { connections: 2 }).build().unwrap();
+    let counter = Counter::new(&client, "across-runtimes").unwrap();
+    for round in 1..=4i64 {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            for _ in 0..3 {
+                counter.incr(1).await.expect("a write on a new runtime, never a broken pipe");
+            }
+        });
+        drop(runtime);
+        assert_eq!(
+            server.command(&["GET", "across-runtimes"]).unwrap(),
+            Reply::Bulk((round * 3).to_string().into_bytes())
+        );
     }
 }

@@ -73,6 +73,9 @@ fn every_compound_script_keeps_to_one_hash_slot() {
         jobs.counts().unwrap();
         assert_eq!(jobs.pop_dead().unwrap().as_deref(), Some("b"));
         jobs.push_delayed("later", LONG).unwrap();
+        assert!(jobs.expire(LONG).unwrap());
+        assert!(matches!(jobs.ttl().unwrap(), redisext::Ttl::Expires(_)));
+        assert!(jobs.persist().unwrap());
         jobs.clear().unwrap();
     }
 

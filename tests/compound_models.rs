@@ -83,6 +83,10 @@ fn resource_pool_leases_each_member_to_one_holder() {
     let after_clear = pool.checkout(LONG).unwrap().unwrap();
     assert!(after_clear.fence() > first.fence(), "clear keeps the fencing counter");
     assert_eq!(pool.remove("nobody").unwrap(), Removal::NotMember);
+    // The whole pool's expiry (tests/compound_ttl.rs tests it in depth).
+    assert!(pool.expire(LONG).unwrap());
+    assert!(matches!(pool.ttl().unwrap(), redisext::Ttl::Expires(_)));
+    assert!(pool.persist().unwrap());
     assert_every_script_ran(&server, "resource_pool");
     assert_every_script_ran(&server, "compound");
 }

@@ -115,6 +115,12 @@ pub trait Session {
     /// failure on a fresh connection is not a stale-connection problem.
     fn is_fresh(&self) -> bool;
 
+    /// How many cluster redirections (`MOVED`, `ASK`) this session has followed,
+    /// for the operation's span (feature `tracing`). The default: none.
+    fn redirects(&self) -> u32 {
+        0
+    }
+
     /// Sends several commands in one round trip and reads one result per command,
     /// in order. Once a command meets a connection error the connection is done
     /// for: every later command must carry a connection error too (with

@@ -290,10 +290,29 @@ impl Session for NodeSession {
     }
 
     fn query_pipelined(&mut self, requests: &[Request<'_>]) -> Vec<Result<Reply, CommandError>> {
-        let Some(connection) = self.connection() else {
-            return requests.iter().map(|_| Err(discarded())).collect();
+        let sent = self.send_pipelined(requests);
+        self.receive_pipelined(sent)
+    }
+}
+
+impl NodeSession {
+    /// The first half of [`Session::query_pipelined`]: writes the batch, so that
+    /// a batch spanning several nodes is written to all of them before any reply
+    /// is awaited (one round trip for the batch, not one per node).
+    pub(crate) fn send_pipelined(&mut self, requests: &[Request<'_>]) -> SentBatch {
+        match self.connection() {
+            Some(connection) => send_pipelined_connection(connection, requests),
+            None => SentBatch { count: requests.len(), failure: None, discarded: true },
+        }
+    }
+
+    /// The second half: reads one result per request sent.
+    pub(crate) fn receive_pipelined(&mut self, sent: SentBatch) -> Vec<Result<Reply, CommandError>> {
+        let connection = match self.connection() {
+            Some(connection) if !sent.discarded => connection,
+            _ => return (0..sent.count).map(|_| Err(discarded())).collect(),
         };
-        let results = query_pipelined_connection(connection, requests);
+        let results = receive_pipelined_connection(connection, sent);
         if results.iter().any(is_connection_error) {
             self.discard();
         }
@@ -328,25 +347,46 @@ pub(super) fn query_connection(
 /// Sends requests in one write on a blocking connection and reads one result
 /// per request (the contract of [`Session::query_pipelined`]). After a
 /// connection error the connection must not be used again.
+#[cfg(feature = "pool")]
 pub(super) fn query_pipelined_connection(
     connection: &mut redis::Connection,
     requests: &[Request<'_>],
 ) -> Vec<Result<Reply, CommandError>> {
+    let sent = send_pipelined_connection(connection, requests);
+    receive_pipelined_connection(connection, sent)
+}
+
+/// A batch written to a connection whose replies are still to be read.
+pub(crate) struct SentBatch {
+    count: usize,
+    /// The write's failure. Part of a pipeline may have been written (and run)
+    /// before a write fails: then no command's fate is known.
+    failure: Option<redis::RedisError>,
+    /// Nothing was sent: the session's connection had been discarded after an
+    /// earlier error.
+    discarded: bool,
+}
+
+fn send_pipelined_connection(connection: &mut redis::Connection, requests: &[Request<'_>]) -> SentBatch {
     let packed = write_resp_all(requests);
-    // Part of a pipeline may have been written (and run) before a write fails:
-    // then no command's fate is known.
-    let mut failure = connection.send_packed_command(&packed).err().map(|e| (Delivery::Unknown, e));
-    drop(packed);
-    let mut results = Vec::with_capacity(requests.len());
-    for _ in requests {
+    SentBatch { count: requests.len(), failure: connection.send_packed_command(&packed).err(), discarded: false }
+}
+
+fn receive_pipelined_connection(
+    connection: &mut redis::Connection,
+    sent: SentBatch,
+) -> Vec<Result<Reply, CommandError>> {
+    let mut failure = sent.failure;
+    let mut results = Vec::with_capacity(sent.count);
+    for _ in 0..sent.count {
         if failure.is_none() {
             match connection.recv_response() {
                 Ok(value) => results.push(reply_from(value)),
                 Err(error) if error.code().is_some() => results.push(Err(server_error_of(&error))),
-                Err(error) => failure = Some((Delivery::Unknown, error)),
+                Err(error) => failure = Some(error),
             }
         }
-        if let Some((delivery, error)) = &failure {
+        if let Some(error) = &failure {
             // The first failed command carries the error itself; the later
             // ones were in the same write, so their fate is just as unknown.
             let source: Box<dyn std::error::Error + Send + Sync> = if results.iter().any(is_connection_error) {
@@ -354,7 +394,7 @@ pub(super) fn query_pipelined_connection(
             } else {
                 error.to_string().into()
             };
-            results.push(Err(CommandError::Connection { delivery: *delivery, source }));
+            results.push(Err(CommandError::Connection { delivery: Delivery::Unknown, source }));
         }
     }
     results

@@ -54,6 +54,12 @@ pub trait AsyncSession: Send {
     /// shared): a failure on a fresh connection is not a stale-connection problem.
     fn is_fresh(&self) -> bool;
 
+    /// How many cluster redirections (`MOVED`, `ASK`) this session has followed,
+    /// for the operation's span (feature `tracing`). The default: none.
+    fn redirects(&self) -> u32 {
+        0
+    }
+
     /// Sends several commands in one round trip and reads one result per command,
     /// in order, with the contract of
     /// [`Session::query_pipelined`](super::Session::query_pipelined). The default

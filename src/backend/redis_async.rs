@@ -4,7 +4,7 @@
 //! `route` (the crate's routing core), as the blocking backend is.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -137,8 +137,16 @@ impl Shared {
     /// Reads the topology again when it is due; waits for it while nothing is known.
     async fn refresh(&self) -> Result<(), CommandError> {
         if let Some(plan) = self.servers.begin_refresh(Instant::now()) {
+            let before = crate::observe::topology_watched().then(|| self.servers.masters());
             let outcome = self.probe(&plan).await;
             self.servers.refreshed();
+            if let Some(before) = before {
+                crate::observe::topology_read(
+                    &before,
+                    &self.servers.masters(),
+                    outcome.as_ref().err().map(String::as_str),
+                );
+            }
             if let Err(why) = outcome
                 && self.servers.is_unknown()
             {
@@ -215,7 +223,7 @@ impl AsyncBackend for RedisAsyncBackend {
 
     fn session(&self, node: Node) -> impl Future<Output = Result<RedisAsyncSession, CommandError>> + Send {
         let shared = Arc::clone(&self.shared);
-        async move { Ok(RedisAsyncSession { shared, node, current: None, block: None }) }
+        async move { Ok(RedisAsyncSession { shared, node, current: None, block: None, redirects: 0 }) }
     }
 
     fn dedicated_session(
@@ -224,7 +232,7 @@ impl AsyncBackend for RedisAsyncBackend {
         block: Duration,
     ) -> impl Future<Output = Result<RedisAsyncSession, CommandError>> + Send {
         let shared = Arc::clone(&self.shared);
-        async move { Ok(RedisAsyncSession { shared, node, current: None, block: Some(block) }) }
+        async move { Ok(RedisAsyncSession { shared, node, current: None, block: Some(block), redirects: 0 }) }
     }
 
     fn describe(&self, node: Node) -> String {
@@ -266,8 +274,44 @@ enum Keeping {
 /// it only if it is still the one it used.
 #[derive(Default)]
 struct Slot {
-    connection: tokio::sync::Mutex<Option<(u64, MultiplexedConnection)>>,
+    connection: tokio::sync::Mutex<Option<(u64, MultiplexedConnection, RuntimeAlive)>>,
     generations: AtomicU64,
+}
+
+/// Whether the runtime a shared connection was opened on still runs. The
+/// connection's driver task lives on that runtime: once the runtime is dropped
+/// (a client kept across `#[tokio::test]`s, or across `block_on` calls on
+/// runtimes of their own), every request on it fails as "broken pipe" with no
+/// telling whether it went out. Checked before each use, it makes the next
+/// operation open a connection on its own runtime instead, with nothing sent.
+struct RuntimeAlive {
+    alive: Arc<AtomicBool>,
+    /// Dropped with the slot's connection: ends the watching task.
+    _watching: tokio::sync::oneshot::Sender<()>,
+}
+
+impl RuntimeAlive {
+    /// Watches the current runtime with a task that ends when it is dropped.
+    fn watch() -> RuntimeAlive {
+        struct Flag(Arc<AtomicBool>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let alive = Arc::new(AtomicBool::new(true));
+        let (watching, ended) = tokio::sync::oneshot::channel::<()>();
+        let flag = Flag(Arc::clone(&alive));
+        tokio::spawn(async move {
+            let _flag = flag;
+            let _ = ended.await;
+        });
+        RuntimeAlive { alive, _watching: watching }
+    }
+
+    fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
 }
 
 impl AsyncNode {
@@ -289,12 +333,15 @@ impl AsyncNode {
                 let index = next.fetch_add(1, Ordering::Relaxed) % slots.len();
                 let slot = &slots[index];
                 let mut held = slot.connection.lock().await;
-                if let Some((generation, connection)) = held.as_ref() {
-                    return Ok((connection.clone(), Some((index, *generation)), false));
+                match held.as_ref() {
+                    Some((generation, connection, runtime)) if runtime.is_alive() => {
+                        return Ok((connection.clone(), Some((index, *generation)), false));
+                    }
+                    _ => *held = None,
                 }
                 let connection = self.open(self.timeouts.response).await?;
                 let generation = slot.generations.fetch_add(1, Ordering::Relaxed);
-                *held = Some((generation, connection.clone()));
+                *held = Some((generation, connection.clone(), RuntimeAlive::watch()));
                 Ok((connection, Some((index, generation)), true))
             }
             Keeping::PerCommand => Ok((self.open(self.timeouts.response).await?, None, true)),
@@ -306,7 +353,7 @@ impl AsyncNode {
     async fn failed(&self, used: Option<(usize, u64)>) {
         if let (Keeping::Multiplexed { slots, .. }, Some((index, generation))) = (&self.keeping, used) {
             let mut held = slots[index].connection.lock().await;
-            if held.as_ref().is_some_and(|(current, _)| *current == generation) {
+            if held.as_ref().is_some_and(|(current, _, _)| *current == generation) {
                 *held = None;
             }
         }
@@ -349,6 +396,8 @@ pub struct RedisAsyncSession {
     /// Set for a dedicated session: connections of its own, with a response
     /// timeout long enough for a blocking command.
     block: Option<Duration>,
+    /// Cluster redirections followed, for observability.
+    redirects: u32,
 }
 
 /// The connection a session is on.
@@ -461,6 +510,8 @@ impl AsyncSession for RedisAsyncSession {
                                 "ERR too many cluster redirections for one command",
                             )));
                         };
+                        self.redirects += 1;
+                        crate::observe::redirected(|| self.shared.servers.address(redirect.node), redirect.asking);
                         tokio::time::sleep(pause).await;
                         (node, asking) = (redirect.node, redirect.asking);
                     }
@@ -471,6 +522,10 @@ impl AsyncSession for RedisAsyncSession {
 
     fn is_fresh(&self) -> bool {
         self.current.as_ref().is_none_or(|current| current.fresh)
+    }
+
+    fn redirects(&self) -> u32 {
+        self.redirects
     }
 
     /// Splits the batch by node (one group per node, as the routing core plans it): one round trip per node.

@@ -127,8 +127,16 @@ impl RedisBackend {
     fn refresh(&self) -> Result<(), CommandError> {
         let now = Instant::now();
         if let Some(plan) = self.servers.begin_refresh(now) {
+            let before = crate::observe::topology_watched().then(|| self.servers.masters());
             let outcome = self.probe(&plan);
             self.servers.refreshed();
+            if let Some(before) = before {
+                crate::observe::topology_read(
+                    &before,
+                    &self.servers.masters(),
+                    outcome.as_ref().err().map(String::as_str),
+                );
+            }
             if let Err(why) = outcome
                 && self.servers.is_unknown()
             {
@@ -251,7 +259,7 @@ impl Backend for RedisBackend {
     type Session<'a> = RedisSession<'a>;
 
     fn session(&self, node: Node) -> Result<RedisSession<'_>, CommandError> {
-        Ok(RedisSession { backend: self, node, current: None, block: None })
+        Ok(RedisSession { backend: self, node, current: None, block: None, redirects: 0 })
     }
 
     fn describe(&self, node: Node) -> String {
@@ -269,7 +277,7 @@ impl Backend for RedisBackend {
     }
 
     fn dedicated_session(&self, node: Node, block: Duration) -> Result<RedisSession<'_>, CommandError> {
-        Ok(RedisSession { backend: self, node, current: None, block: Some(block) })
+        Ok(RedisSession { backend: self, node, current: None, block: Some(block), redirects: 0 })
     }
 
     fn serving(&self, node: Node) -> Node {
@@ -299,6 +307,8 @@ pub struct RedisSession<'a> {
     /// Set for a dedicated session: connections of its own, with a read timeout
     /// long enough for a blocking command.
     block: Option<Duration>,
+    /// Cluster redirections followed, for observability.
+    redirects: u32,
 }
 
 impl RedisSession<'_> {
@@ -317,6 +327,22 @@ impl RedisSession<'_> {
             Some((_, session)) => Ok(session),
             None => Err(crate::route::unknown_topology("no session".into())),
         }
+    }
+
+    /// The session on `node`, taken out of this session (the current one if it
+    /// is there, else a new one): a batch holds one per node it spans.
+    fn take(&mut self, node: NodeId) -> Result<NodeSession, CommandError> {
+        if let Some((current, session)) = self.current.take() {
+            if current == node {
+                return Ok(session);
+            }
+            self.current = Some((current, session));
+        }
+        let opened = self.open(node);
+        if opened.is_err() {
+            self.backend.servers.unreachable(node);
+        }
+        opened
     }
 
     fn open(&self, node: NodeId) -> Result<NodeSession, CommandError> {
@@ -359,6 +385,8 @@ impl RedisSession<'_> {
                             "ERR too many cluster redirections for one command",
                         )));
                     };
+                    self.redirects += 1;
+                    crate::observe::redirected(|| self.backend.servers.address(redirect.node), redirect.asking);
                     std::thread::sleep(pause);
                     (node, asking) = (redirect.node, redirect.asking);
                 }
@@ -377,6 +405,10 @@ impl Session for RedisSession<'_> {
         self.current.as_ref().is_none_or(|(_, session)| session.is_fresh())
     }
 
+    fn redirects(&self) -> u32 {
+        self.redirects
+    }
+
     /// Splits the batch by node (one group per node, as the routing core plans it): one round trip per node.
     /// Commands redirected inside a batch did not run; they are sent again one by
     /// one.
@@ -390,14 +422,28 @@ impl Session for RedisSession<'_> {
             Ok(plan) => plan,
             Err(error) => return requests.iter().map(|_| Err(copy_error(&error))).collect(),
         };
-        let mut replies = Vec::with_capacity(plan.groups.len());
+        // Written to every node first, then read: one round trip for the batch,
+        // however many nodes it spans.
+        let mut sent = Vec::with_capacity(plan.groups.len());
         for (node, members) in &plan.groups {
             let batch: Vec<Request<'_>> = members.iter().map(|&index| requests[index]).collect();
-            let answered = match self.on(*node) {
-                Ok(session) => session.query_pipelined(&batch),
-                Err(error) => batch.iter().map(|_| Err(copy_error(&error))).collect(),
+            let written = self.take(*node).map(|mut session| {
+                let batch = session.send_pipelined(&batch);
+                (session, batch)
+            });
+            sent.push((*node, members, written));
+        }
+        let mut replies = Vec::with_capacity(sent.len());
+        for (node, members, written) in sent {
+            let answered = match written {
+                Ok((mut session, batch)) => {
+                    let answered = session.receive_pipelined(batch);
+                    self.current = Some((node, session));
+                    answered
+                }
+                Err(error) => members.iter().map(|_| Err(copy_error(&error))).collect(),
             };
-            replies.push((*node, members.clone(), answered));
+            replies.push((node, members.clone(), answered));
         }
         let merged = plan.merge(&self.backend.servers, replies);
         // A command redirected did not run: it is sent again on its own, and so are

@@ -69,6 +69,9 @@ impl Overflow {
 /// | [`size`](Self::size) | `bounded_queue/size` (read-only) |
 /// | [`stored_settings`](Self::stored_settings) | `bounded_queue/settings` (read-only) |
 /// | [`clear`](Self::clear) | `compound/clear` |
+/// | [`expire`](Self::expire) | `compound/expire` |
+/// | [`ttl`](Self::ttl) | `compound/ttl` |
+/// | [`persist`](Self::persist) | `compound/persist` |
 ///
 /// ```
 /// # let server = redisext::testing::RedisServer::start()?;
@@ -228,9 +231,16 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     /// Deletes the queue, its stored settings and its signal; returns how many keys
     /// existed. The next push stores its client's settings anew.
     pub fn clear(&self) -> E::Output<u64> {
-        self.core.clear([&self.settings, &self.signal])
+        self.core.clear(self.expiring())
+    }
+
+    /// The sibling keys that `clear` deletes and `expire` sets to expire: all of them.
+    fn expiring(&self) -> [&Key; 2] {
+        [&self.settings, &self.signal]
     }
 }
+
+super::compound_expiry!(impl[S: Serializer, E: Executor] BoundedQueue<S, E>, "queue");
 
 fn decode_evicted_one<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Option<S::Owned>> {
     Ok(decode::popped_list::<S>(reply, call)?.into_iter().next())

@@ -207,12 +207,18 @@ impl<E: Executor> Core<E> {
     }
 
     pub(crate) fn expire(&self, ttl: Option<Duration>) -> E::Output<bool> {
-        let call = match ttl.or(self.options.expire) {
-            None => Err(Error::NoDefaultExpiry { key: self.key.display() }),
-            Some(ttl) => millis(ttl, call::key::Expire::SCRIPT.name())
-                .and_then(|ms| call::key::Expire { key: &self.key, ttl_ms: ms.into() }.call(self.target())),
-        };
+        let call = self
+            .expiry_ms(ttl, call::key::Expire::SCRIPT)
+            .and_then(|ms| call::key::Expire { key: &self.key, ttl_ms: ms.into() }.call(self.target()));
         self.run(call, decode::flag)
+    }
+
+    /// `ttl`, else the model's default expiry, in milliseconds for `script`.
+    fn expiry_ms(&self, ttl: Option<Duration>, script: crate::Script) -> Result<u64> {
+        match ttl.or(self.options.expire) {
+            None => Err(Error::NoDefaultExpiry { key: self.key.display() }),
+            Some(ttl) => millis(ttl, script.name()),
+        }
     }
 
     pub(crate) fn ttl(&self) -> E::Output<Ttl> {
@@ -257,7 +263,73 @@ impl<E: Executor> Core<E> {
         let call = call::compound::Clear { key: &self.key, siblings: siblings.to_vec() }.call(self.target());
         self.run(call, decode::count)
     }
+
+    /// Sets the time to live of the model's key and the given sibling keys at
+    /// once (`ttl`, else the model's default); true when any of them exists.
+    pub(crate) fn expire_all(&self, ttl: Option<Duration>, siblings: &[&Key]) -> E::Output<bool> {
+        let call = self.expiry_ms(ttl, call::compound::Expire::SCRIPT).and_then(|ms| {
+            call::compound::Expire { key: &self.key, siblings: siblings.to_vec(), ttl_ms: ms.into() }
+                .call(self.target())
+        });
+        self.run(call, decode::flag)
+    }
+
+    /// The remaining time to live of the model's key and the given sibling keys:
+    /// the smallest among those that exist and expire.
+    pub(crate) fn ttl_all(&self, siblings: &[&Key]) -> E::Output<Ttl> {
+        self.run(call::compound::Ttl { key: &self.key, siblings: siblings.to_vec() }.call(self.target()), decode_ttl)
+    }
+
+    /// Removes the expiry of the model's key and the given sibling keys; true
+    /// when any had one.
+    pub(crate) fn persist_all(&self, siblings: &[&Key]) -> E::Output<bool> {
+        self.run(
+            call::compound::Persist { key: &self.key, siblings: siblings.to_vec() }.call(self.target()),
+            decode::flag,
+        )
+    }
 }
+
+/// Adds expire, ttl and persist to a compound model whose `fn expiring(&self) ->
+/// [&Key; N]` lists its sibling keys that `clear` deletes: all of them
+/// change at once, in one script, on the model's hash slot.
+macro_rules! compound_expiry {
+    (impl [$($generics:tt)*] $model:ty, $noun:literal) => {
+        impl<$($generics)*> $model {
+            #[doc = concat!("Sets the time to live of the whole ", $noun, " — its key and every")]
+            /// sibling key [`clear`](Self::clear) would delete, at once in one
+            /// script — to `ttl`, or with `None` the model's default
+            /// ([`ModelOptions::expire`](crate::ModelOptions::expire)); with neither
+            /// it is [`Error::NoDefaultExpiry`](crate::Error::NoDefaultExpiry). True
+            /// when any of those keys exists. Keys that do not exist yet get no
+            /// expiry when a later operation creates them: call it again after
+            /// writes to keep the whole model expiring (as with any Redis key). A
+            /// counter that keeps ids or fencing numbers growing is not touched, as
+            /// `clear` keeps it, so that they never start over. Millisecond
+            /// precision; below 1 ms or beyond 100 years is refused.
+            pub fn expire(&self, ttl: impl Into<Option<std::time::Duration>>) -> E::Output<bool> {
+                self.core.expire_all(ttl.into(), &self.expiring())
+            }
+
+            #[doc = concat!("The remaining time to live of the ", $noun, ": the smallest among its")]
+            /// keys that exist and expire (when the first part of it goes);
+            /// [`Ttl::Persistent`](crate::Ttl::Persistent) when keys exist but none
+            /// expires, [`Ttl::Missing`](crate::Ttl::Missing) when none exists. The
+            /// keys are those of [`expire`](Self::expire).
+            pub fn ttl(&self) -> E::Output<$crate::Ttl> {
+                self.core.ttl_all(&self.expiring())
+            }
+
+            #[doc = concat!("Removes the expiry of every key of the ", $noun, " (those of")]
+            /// [`expire`](Self::expire)) at once; true when any had one.
+            pub fn persist(&self) -> E::Output<bool> {
+                self.core.persist_all(&self.expiring())
+            }
+        }
+    };
+}
+
+pub(crate) use compound_expiry;
 
 /// Nil, or a new deadline in server milliseconds (the `extend` scripts).
 pub(crate) fn decode_deadline(reply: Reply, call: &ScriptCall) -> Result<Option<SystemTime>> {

@@ -41,6 +41,9 @@ use crate::wire::Reply;
 /// | [`counts`](Self::counts) | `reliable_queue/counts` (read-only) |
 /// | [`pop_dead`](Self::pop_dead) | `reliable_queue/pop_dead` |
 /// | [`clear`](Self::clear) | `compound/clear` |
+/// | [`expire`](Self::expire) | `compound/expire` |
+/// | [`ttl`](Self::ttl) | `compound/ttl` |
+/// | [`persist`](Self::persist) | `compound/persist` |
 ///
 /// **Delayed delivery:** [`push_delayed`](Self::push_delayed) and
 /// [`push_at`](Self::push_at) keep an item in `{key}:delayed` until it is due;
@@ -410,10 +413,18 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// the foreign elements set aside, and returns how many keys existed. The id
     /// counter is kept, so an old receipt never matches a new item.
     pub fn clear(&self) -> E::Output<u64> {
+        self.core.clear(self.expiring())
+    }
+
+    /// The sibling keys that `clear` deletes and `expire` sets to expire: all but
+    /// the id counter.
+    fn expiring(&self) -> [&Key; 8] {
         let QueueKeys { items, deliveries, inflight, ids: _, dead, foreign, signal, delayed, tokens } = &self.keys;
-        self.core.clear([items, deliveries, inflight, dead, foreign, signal, delayed, tokens])
+        [items, deliveries, inflight, dead, foreign, signal, delayed, tokens]
     }
 }
+
+super::compound_expiry!(impl[S: Serializer, E: Executor] ReliableQueue<S, E>, "queue");
 
 fn decode_delivered<S: Serializer>(reply: Reply, call: &ScriptCall) -> Result<Option<Delivered<S::Owned>>> {
     let mut items = match reply {

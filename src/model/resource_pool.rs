@@ -38,6 +38,9 @@ use crate::wire::Reply;
 /// | [`extend`](Self::extend) | `resource_pool/extend` |
 /// | [`counts`](Self::counts) | `resource_pool/counts` (read-only) |
 /// | [`clear`](Self::clear) | `compound/clear` |
+/// | [`expire`](Self::expire) | `compound/expire` |
+/// | [`ttl`](Self::ttl) | `compound/ttl` |
+/// | [`persist`](Self::persist) | `compound/persist` |
 ///
 /// **Settled by a token.** Every checkout carries a [`Token`] the client
 /// generates (or that you pass to [`checkout_with`](Self::checkout_with)); the
@@ -292,10 +295,18 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// numbers keep growing if the pool is filled again. Current holders' checkins
     /// then report false.
     pub fn clear(&self) -> E::Output<u64> {
+        self.core.clear(self.expiring())
+    }
+
+    /// The sibling keys that `clear` deletes and `expire` sets to expire: all but
+    /// the fencing counter.
+    fn expiring(&self) -> [&Key; 5] {
         let PoolKeys { leased, leases, fence: _, retiring, signal, tokens } = &self.keys;
-        self.core.clear([leased, leases, retiring, signal, tokens])
+        [leased, leases, retiring, signal, tokens]
     }
 }
+
+super::compound_expiry!(impl[S: Serializer, E: Executor] ResourcePool<S, E>, "pool");
 
 fn decode_removal(reply: Reply, call: &ScriptCall) -> Result<Removal> {
     match reply {

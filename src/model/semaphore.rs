@@ -48,6 +48,9 @@ use crate::wire::Reply;
 /// | [`extend`](Self::extend) | `semaphore/extend` |
 /// | [`held`](Self::held) | `semaphore/held` (read-only) |
 /// | [`clear`](Self::clear) | `compound/clear` |
+/// | [`expire`](Self::expire) | `compound/expire` |
+/// | [`ttl`](Self::ttl) | `compound/ttl` |
+/// | [`persist`](Self::persist) | `compound/persist` |
 ///
 /// ```
 /// # let server = redisext::testing::RedisServer::start()?;
@@ -245,9 +248,17 @@ impl<E: Executor> Semaphore<E> {
     /// Deletes the semaphore (holders, their tokens, stored settings, signal) and
     /// returns how many keys existed. The id counter is kept, so ids keep growing.
     pub fn clear(&self) -> E::Output<u64> {
-        self.core.clear([&self.settings, &self.signal, &self.tokens])
+        self.core.clear(self.expiring())
+    }
+
+    /// The sibling keys that `clear` deletes and `expire` sets to expire: all but
+    /// the id counter.
+    fn expiring(&self) -> [&Key; 3] {
+        [&self.settings, &self.signal, &self.tokens]
     }
 }
+
+super::compound_expiry!(impl[E: Executor] Semaphore<E>, "semaphore");
 
 fn decode_permit(reply: Reply, call: &ScriptCall) -> Result<Option<Permit>> {
     match reply {
