@@ -16,6 +16,7 @@
 //!
 //! ```text
 //! cargo run --release --features testing --example faults
+//! cargo run --release --features testing --example faults -- costs   # 4 and 5 only
 //! ```
 
 use std::collections::BTreeMap;
@@ -40,10 +41,13 @@ const KILL: [&str; 4] = ["CLIENT", "KILL", "TYPE", "normal"];
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let server = RedisServer::start()?;
-    under_client_kill(&server)?;
-    plain_writes_under_client_kill(&server)?;
-    under_script_flush(&server)?;
-    across_a_restart()?;
+    // `-- costs`: only the costs (4 and 5).
+    if std::env::args().nth(1).as_deref() != Some("costs") {
+        under_client_kill(&server)?;
+        plain_writes_under_client_kill(&server)?;
+        under_script_flush(&server)?;
+        across_a_restart()?;
+    }
     cost_of_tokens_and_exactly_once(&server)?;
     cost_of_detecting_a_closed_connection(&server)?;
     Ok(())
@@ -378,7 +382,7 @@ fn across_a_restart() -> Result<()> {
 // --- 4. the cost of tokens and of exactly-once ---------------------------------------
 
 const THREADS: usize = 8;
-const OPS: usize = 2_000;
+const OPS: usize = 5_000;
 /// The first round loads the scripts and warms up; the others are measured.
 const COST_ROUNDS: usize = 8;
 
@@ -413,6 +417,9 @@ fn cost_of_tokens_and_exactly_once(server: &RedisServer) -> Result<()> {
     let connections: Vec<Mutex<redis::Connection>> = (0..THREADS).map(|_| Mutex::new(raw())).collect();
     let clients: Vec<Client> = (0..THREADS).map(|_| Client::open(&server.url())).collect::<Result<_>>()?;
     let permits = CLIENTS.to_string();
+    let plain_counters: Vec<Counter> = clients.iter().map(|c| Counter::new(c, "cost-plain")).collect::<Result<_>>()?;
+    let once_counters: Vec<Counter> =
+        clients.iter().map(|c| Counter::with_options(c, "cost-once", exactly_once())).collect::<Result<_>>()?;
 
     // For 1 thread (latency) and THREADS threads (the server's CPU shared with
     // the clients on a small machine): rates before/with tokens, plain/exactly-once.
@@ -437,11 +444,11 @@ fn cost_of_tokens_and_exactly_once(server: &RedisServer) -> Result<()> {
                 let release_keys = ["{n}", "{n}:signal", "{n}:tokens"];
                 evalsha(&mut connection, &now_release, &release_keys, &[token.as_str(), "", &permits]);
             });
-            let plain = rate(&clients[..threads], |client, _| {
-                Counter::new(client, "cost-plain").unwrap().incr(1).unwrap();
+            let plain = rate(&plain_counters[..threads], |counter, _| {
+                counter.incr(1).unwrap();
             });
-            let once = rate(&clients[..threads], |client, _| {
-                Counter::with_options(client, "cost-once", exactly_once()).unwrap().incr(1).unwrap();
+            let once = rate(&once_counters[..threads], |counter, _| {
+                counter.incr(1).unwrap();
             });
             if round > 0 {
                 for (rates, value) in rates.iter_mut().zip([before, now, plain, once]) {

@@ -17,12 +17,39 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::wire::Delivery;
 
-/// How a client retries what is safe to retry (see the module documentation):
-/// for up to `deadline` after the first attempt, pausing `first_pause`, doubled
-/// after each attempt up to `max_pause` (with a little jitter, so that many
-/// clients do not retry in step). After a connection error the first retry goes
-/// at once, on a new connection: a connection the server closed (`CLIENT KILL`,
-/// an idle timeout) costs no pause; the pauses start when that one fails too.
+/// How a client retries what is safe to retry: for up to `deadline` after the
+/// first attempt, pausing `first_pause`, doubled after each attempt up to
+/// `max_pause` (with a little jitter, so that many clients do not retry in step).
+/// After a connection error the first retry goes at once, on a new connection: a
+/// connection the server closed (`CLIENT KILL`, an idle timeout) costs no pause;
+/// the pauses start when that one fails too.
+///
+/// # What settles and what surfaces
+///
+/// Retried for every operation: what surely did not run — a request not sent
+/// (the connection could not be opened, or failed before the write), `LOADING`,
+/// `BUSY`, `READONLY`, `MASTERDOWN`, `TRYAGAIN`, `CLUSTERDOWN`. (`NOSCRIPT` is no
+/// retry: the script is loaded and the call sent again, then sent as `EVAL`.)
+///
+/// Also retried, although the outcome is unknown (the request went out, no reply
+/// came): calls that settle a resend. They carry a client token — Semaphore
+/// acquire, release and extend, ResourcePool checkout, checkin and extend,
+/// ReliableQueue pop, ack and nack, Lock acquire, release and extend — or, in
+/// [exactly-once mode](crate::ModelOptions::exactly_once), an operation id; and
+/// every read. The same bytes go out again and the script answers what the first
+/// attempt got (the same permit, lease or delivery; the first result), so the
+/// caller sees a plain result. One consequence: a release, checkin or ack whose
+/// first attempt applied unseen answers `false` (no longer held) to the resend,
+/// as it would after a lapse; either way the capacity is free.
+///
+/// Surfaces: a plain write (no token, exactly-once off) with an unknown outcome,
+/// as [`Error::Connection`](crate::Error::Connection) whose
+/// [`may_have_applied`](crate::Error::may_have_applied) is true; any error once
+/// the deadline has passed (the last one); every refusal by the server (`OOM`,
+/// `WRONGTYPE`, the models' own). In a pipeline the same holds call by call,
+/// except that a call is not sent again once a later call on its key was
+/// answered (the resend would reorder them); a transaction
+/// ([`run_atomic`](crate::Pipeline::run_atomic)) is sent again whole or not at all.
 ///
 /// ```
 /// use std::time::Duration;
