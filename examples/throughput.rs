@@ -1,5 +1,5 @@
 //! Operations per second of one model operation (`Counter::incr`) through each way
-//! of running it: the figures behind the README's advice on pooling. Runs against
+//! of running it: the figures behind the pooling advice in docs/connections.md. Runs against
 //! `REDIS_URL` when set, else a throwaway server. Compare the rows of one run, not
 //! runs on different machines.
 //!

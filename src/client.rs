@@ -514,9 +514,10 @@ impl<R> Builder<R> {
 
     /// A seed node of a Redis Cluster (call again to add more; any node will do).
     /// Each operation then goes to the master serving its key's hash slot, every
-    /// key of a model being in one slot; reads go to masters too. Not combinable
-    /// with [`master`](Self::master) or [`replica`](Self::replica). The blocking
-    /// client only, for now.
+    /// key of a model being in one slot; reads go to masters too, unless
+    /// [`read_from_replicas`](Self::read_from_replicas). Not combinable with
+    /// [`master`](Self::master) or [`replica`](Self::replica). Blocking and async
+    /// clients alike (see `docs/connections.md`).
     ///
     /// With [`Reuse::Lazy`] each node keeps the connections it has opened (up to
     /// 16 idle) for reuse, so concurrent operations on one node do not queue

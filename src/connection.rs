@@ -424,7 +424,7 @@ pub enum AsyncReuse {
     /// and opened again on its next use after it failed;
     /// operations take them in turn. One is the default and enough for most
     /// services: a multiplexed connection already carries any number of concurrent
-    /// requests. More spread the load over several sockets (see the README).
+    /// requests. More spread the load over several sockets (see `docs/connections.md`).
     Multiplexed {
         /// How many connections per node (at least 1).
         connections: usize,

@@ -477,20 +477,20 @@ fn bench_refuses_bad_input_before_running() {
     let _ = std::fs::remove_dir_all(directory);
 }
 
-/// The README shows `redisext scripts list` with every SHA1: it must be the
-/// output of the scripts as they are now, so a reader auditing from the README
+/// docs/auditing.md shows `redisext scripts list` with every SHA1: it must be the
+/// output of the scripts as they are now, so a reader auditing from the docs
 /// reads the truth.
 #[test]
-fn the_readme_shows_the_current_script_list() {
-    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
-    let start = readme.find("$ redisext scripts list\n").expect("the README shows the list") + 24;
-    let shown = &readme[start..start + readme[start..].find("```").expect("the block ends")];
+fn the_auditing_page_shows_the_current_script_list() {
+    let page = std::fs::read_to_string(format!("{ROOT}/docs/auditing.md")).unwrap();
+    let start = page.find("$ redisext scripts list\n").expect("docs/auditing.md shows the list") + 24;
+    let shown = &page[start..start + page[start..].find("```").expect("the block ends")];
     let output = redisext(&["scripts", "list", "--format", "table"]);
     assert!(output.status.success());
     let current = String::from_utf8(output.stdout).unwrap();
     assert_eq!(
         shown.trim_end(),
         current.trim_end(),
-        "README.md's script list is stale: paste the output of `redisext scripts list --format table`"
+        "docs/auditing.md's script list is stale: paste the output of `redisext scripts list --format table`"
     );
 }

@@ -104,12 +104,31 @@ pub struct BoundedQueue<S: Serializer = Raw, E: Executor = Client> {
 impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     /// The queue at `key` holding at most `capacity` items (nothing is sent; a
     /// capacity of 0 is [`Error::Config`]).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::{BoundedQueue, Overflow, serializer::Str};
+    /// let inbox = BoundedQueue::<Str>::new(&client, "inbox", 100, Overflow::Reject)?;
+    /// assert_eq!(inbox.capacity(), 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(exec: &E, key: impl AsRef<[u8]>, capacity: u64, overflow: Overflow) -> Result<Self> {
         Self::with_options(exec, key, capacity, overflow, ModelOptions::default())
     }
 
     /// [`new`](Self::new) with model options (a namespace, read routing), the
     /// settings after the key as in `new`.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::{BoundedQueue, ModelOptions, Overflow, serializer::Str};
+    /// let options = ModelOptions::new().namespace("app:");
+    /// let inbox = BoundedQueue::<Str>::with_options(&client, "inbox", 100, Overflow::Reject, options)?;
+    /// assert_eq!(inbox.key().as_bytes(), b"app:inbox");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_options(
         exec: &E,
         key: impl AsRef<[u8]>,
@@ -132,6 +151,19 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     }
 
     /// This queue on another executor, same keys and settings.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{BoundedQueue, Overflow, serializer::Str};
+    /// # let inbox = BoundedQueue::<Str>::new(&client, "inbox", 2, Overflow::EvictOldest)?;
+    /// let pipe = client.pipeline();
+    /// let slot = inbox.on(&pipe).push("a");
+    /// pipe.run()?;
+    /// assert_eq!(slot.take()?, None); // nothing evicted
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on<E2: Executor>(&self, exec: &E2) -> BoundedQueue<S, E2> {
         BoundedQueue {
             core: self.core.rebind(exec),
@@ -144,16 +176,46 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     }
 
     /// The queue's key (the list; the namespace included).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{BoundedQueue, Overflow, serializer::Str};
+    /// # let inbox = BoundedQueue::<Str>::new(&client, "inbox", 2, Overflow::EvictOldest)?;
+    /// assert_eq!(inbox.key().as_bytes(), b"inbox");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn key(&self) -> &Key {
         self.core.key()
     }
 
     /// The capacity this client enforces (the stored one, or the push fails).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{BoundedQueue, Overflow, serializer::Str};
+    /// # let inbox = BoundedQueue::<Str>::new(&client, "inbox", 2, Overflow::EvictOldest)?;
+    /// assert_eq!(inbox.capacity(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(&self) -> u64 {
         self.capacity
     }
 
     /// The overflow policy this client enforces.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{BoundedQueue, Overflow, serializer::Str};
+    /// # let inbox = BoundedQueue::<Str>::new(&client, "inbox", 2, Overflow::EvictOldest)?;
+    /// assert_eq!(inbox.overflow(), Overflow::EvictOldest);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn overflow(&self) -> Overflow {
         self.overflow
     }
@@ -162,6 +224,18 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     /// oldest item, which is returned; with [`Overflow::Reject`] a full queue is
     /// [`Error::Full`] and nothing changes. An evicted item the serializer cannot
     /// decode is [`Error::PoppedUndecodable`], with its bytes: the push happened.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{BoundedQueue, Overflow, serializer::Str};
+    /// # let inbox = BoundedQueue::<Str>::new(&client, "inbox", 2, Overflow::EvictOldest)?;
+    /// assert_eq!(inbox.push("a")?, None);
+    /// assert_eq!(inbox.push("b")?, None);
+    /// assert_eq!(inbox.push("c")?.as_deref(), Some("a")); // full: the oldest goes
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push(&self, value: &S::Value) -> E::Output<Option<S::Owned>> {
         let call = self.core.encode::<S>(value).and_then(|value| self.push_call(vec![value]));
         self.core.run(call, decode_evicted_one::<S>)
@@ -171,6 +245,18 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     /// the push is refused ([`Error::Full`]), or with [`Overflow::EvictOldest`] the
     /// oldest items are dropped to make room and returned (oldest first). More
     /// values than the capacity are always refused.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{BoundedQueue, Overflow, serializer::Str};
+    /// # let inbox = BoundedQueue::<Str>::new(&client, "inbox", 2, Overflow::EvictOldest)?;
+    /// assert!(inbox.push_many(["a", "b"])?.is_empty());
+    /// assert_eq!(inbox.push_many(["c"])?, ["a"]);
+    /// assert!(inbox.push_many(["x", "y", "z"]).is_err()); // more than the capacity
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push_many<'v>(&self, values: impl IntoIterator<Item = &'v S::Value>) -> E::Output<Vec<S::Owned>>
     where
         S::Value: 'v,
@@ -200,6 +286,18 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     }
 
     /// Takes the oldest item, or `None` when the queue is empty.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{BoundedQueue, Overflow, serializer::Str};
+    /// # let inbox = BoundedQueue::<Str>::new(&client, "inbox", 2, Overflow::EvictOldest)?;
+    /// inbox.push("a")?;
+    /// assert_eq!(inbox.pop()?.as_deref(), Some("a"));
+    /// assert_eq!(inbox.pop()?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
         self.core.run(self.pop_call(), decode::popped::<S>)
     }
@@ -207,6 +305,18 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     /// Takes the oldest item, waiting up to `timeout` for one to be pushed (woken by
     /// pushes; checking again every 100 ms for writers that do not signal). `None`
     /// when the timeout passes first.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{BoundedQueue, Overflow, serializer::Str};
+    /// # let inbox = BoundedQueue::<Str>::new(&client, "inbox", 2, Overflow::EvictOldest)?;
+    /// inbox.push("a")?;
+    /// assert_eq!(inbox.pop_wait(Duration::from_secs(1))?.as_deref(), Some("a"));
+    /// assert_eq!(inbox.pop_wait(Duration::from_millis(50))?, None); // waited, nothing came
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_wait(&self, timeout: Duration) -> E::Output<Option<S::Owned>> {
         let wait = signal_wait(timeout, &self.signal);
         self.core.run_waiting(self.pop_call(), decode::popped::<S>, wait)
@@ -217,11 +327,34 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
     }
 
     /// The number of items.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{BoundedQueue, Overflow, serializer::Str};
+    /// # let inbox = BoundedQueue::<Str>::new(&client, "inbox", 2, Overflow::EvictOldest)?;
+    /// inbox.push("a")?;
+    /// assert_eq!(inbox.size()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn size(&self) -> E::Output<u64> {
         self.core.run(bounded_queue::Size { queue: self.core.key() }.call(self.core.target()), decode::count)
     }
 
     /// The capacity and policy stored by the first push, or `None` before it.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{BoundedQueue, Overflow, serializer::Str};
+    /// # let inbox = BoundedQueue::<Str>::new(&client, "inbox", 2, Overflow::EvictOldest)?;
+    /// assert_eq!(inbox.stored_settings()?, None); // stored by the first push
+    /// inbox.push("a")?;
+    /// assert_eq!(inbox.stored_settings()?, Some((2, Overflow::EvictOldest)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stored_settings(&self) -> E::Output<Option<(u64, Overflow)>> {
         let call =
             bounded_queue::Settings { queue: self.core.key(), settings: &self.settings }.call(self.core.target());
@@ -230,6 +363,18 @@ impl<S: Serializer, E: Executor> BoundedQueue<S, E> {
 
     /// Deletes the queue, its stored settings and its signal; returns how many keys
     /// existed. The next push stores its client's settings anew.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{BoundedQueue, Overflow, serializer::Str};
+    /// # let inbox = BoundedQueue::<Str>::new(&client, "inbox", 2, Overflow::EvictOldest)?;
+    /// inbox.push("a")?;
+    /// assert!(inbox.clear()? > 0); // keys deleted
+    /// assert_eq!(inbox.size()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clear(&self) -> E::Output<u64> {
         self.core.clear(self.expiring())
     }

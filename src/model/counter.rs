@@ -33,17 +33,49 @@ pub struct Counter<E: Executor = Client> {
 
 impl<E: Executor> Counter<E> {
     /// The counter at `key` (nothing is sent; an empty key is an error).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::Counter;
+    /// let hits = Counter::new(&client, "hits")?; // nothing sent yet
+    /// assert_eq!(hits.get()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(exec: &E, key: impl AsRef<[u8]>) -> Result<Self> {
         Self::with_options(exec, key, ModelOptions::default())
     }
 
     /// This counter on another executor (an async client, a pipeline), same key
     /// and options.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::Counter;
+    /// let hits = Counter::new(&client, "hits")?;
+    /// let pipe = client.pipeline();
+    /// let slot = hits.on(&pipe).incr(5);
+    /// pipe.run()?;
+    /// assert_eq!(slot.take()?, 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on<E2: Executor>(&self, exec: &E2) -> Counter<E2> {
         Counter { core: self.core.rebind(exec) }
     }
 
     /// The counter's value; 0 when the key does not exist (as `incr` counts from 0).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::Counter;
+    /// let hits = Counter::new(&client, "hits")?;
+    /// assert_eq!(hits.get()?, 0); // missing: 0 (Python: None)
+    /// hits.incr(3)?;
+    /// assert_eq!(hits.get()?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self) -> E::Output<i64> {
         self.core.run(counter::Get { counter: self.core.key() }.call(self.core.target()), decode_count)
     }
@@ -52,6 +84,16 @@ impl<E: Executor> Counter<E> {
     /// `i64` is [`Error::Overflow`](crate::Error::Overflow), a stored value that is
     /// no integer [`Error::NotAnInteger`](crate::Error::NotAnInteger); either way the
     /// value is left unchanged.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::Counter;
+    /// let hits = Counter::new(&client, "hits")?;
+    /// assert_eq!(hits.incr(10)?, 10);
+    /// assert_eq!(hits.incr(-4)?, 6);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn incr(&self, amount: i64) -> E::Output<i64> {
         let call = self.core.once(|ops, op| {
             counter::Incr { counter: self.core.key(), ops, amount: amount.into(), op }.call(self.core.target())

@@ -118,17 +118,60 @@ impl<E: ReleaseOnDrop> PermitGuard<E> {
     }
 
     /// The permit held.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, Semaphore, serializer::Str};
+    /// # let slots = Semaphore::new(&client, "slots", 1)?;
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # printers.add("p1")?;
+    /// # let d = Duration::from_secs(30);
+    /// let guard = slots.guard(d, Duration::ZERO)?.unwrap();
+    /// assert!(guard.permit().id() > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn permit(&self) -> &Permit {
         &self.permit
     }
 
     /// Moves the permit's deadline to `hold` from now (see [`Semaphore::extend`]).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, Semaphore, serializer::Str};
+    /// # let slots = Semaphore::new(&client, "slots", 1)?;
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # printers.add("p1")?;
+    /// # let d = Duration::from_secs(30);
+    /// let guard = slots.guard(d, Duration::ZERO)?.unwrap();
+    /// assert!(guard.extend(Duration::from_secs(60))?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn extend(&self, hold: Duration) -> E::Output<Option<SystemTime>> {
         self.semaphore.extend(&self.permit, hold)
     }
 
     /// Releases the permit now (see [`Semaphore::release`]), with its result and
     /// errors.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, Semaphore, serializer::Str};
+    /// # let slots = Semaphore::new(&client, "slots", 1)?;
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # printers.add("p1")?;
+    /// # let d = Duration::from_secs(30);
+    /// let guard = slots.guard(d, Duration::ZERO)?.unwrap();
+    /// assert!(guard.release()?);
+    /// assert_eq!(slots.held()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn release(mut self) -> E::Output<bool> {
         self.released = true;
         self.semaphore.release(&self.permit)
@@ -167,22 +210,79 @@ impl<S: Serializer, E: ReleaseOnDrop> LeaseGuard<S, E> {
     }
 
     /// The lease held.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, Semaphore, serializer::Str};
+    /// # let slots = Semaphore::new(&client, "slots", 1)?;
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # printers.add("p1")?;
+    /// # let d = Duration::from_secs(30);
+    /// let guard = printers.guard(d, Duration::ZERO)?.unwrap();
+    /// assert!(guard.lease().fence() > 0); // pass it to the printer
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lease(&self) -> &Lease<S::Owned> {
         &self.lease
     }
 
     /// The member leased.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, Semaphore, serializer::Str};
+    /// # let slots = Semaphore::new(&client, "slots", 1)?;
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # printers.add("p1")?;
+    /// # let d = Duration::from_secs(30);
+    /// let guard = printers.guard(d, Duration::ZERO)?.unwrap();
+    /// assert_eq!(guard.member(), "p1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn member(&self) -> &S::Owned {
         self.lease.member()
     }
 
     /// Moves the lease's deadline to `duration` from now (see [`ResourcePool::extend`]).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, Semaphore, serializer::Str};
+    /// # let slots = Semaphore::new(&client, "slots", 1)?;
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # printers.add("p1")?;
+    /// # let d = Duration::from_secs(30);
+    /// let guard = printers.guard(d, Duration::ZERO)?.unwrap();
+    /// assert!(guard.extend(Duration::from_secs(60))?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn extend(&self, duration: Duration) -> E::Output<Option<SystemTime>> {
         self.pool.extend(&self.lease, duration)
     }
 
     /// Checks the lease in now (see [`ResourcePool::checkin`]), with its result
     /// and errors.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, Semaphore, serializer::Str};
+    /// # let slots = Semaphore::new(&client, "slots", 1)?;
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # printers.add("p1")?;
+    /// # let d = Duration::from_secs(30);
+    /// let guard = printers.guard(d, Duration::ZERO)?.unwrap();
+    /// assert!(guard.checkin()?);
+    /// assert_eq!(printers.counts()?.idle, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn checkin(mut self) -> E::Output<bool> {
         self.released = true;
         self.pool.checkin(&self.lease)
@@ -213,6 +313,23 @@ impl<B: Backend> Semaphore<Client<B>> {
     /// when none came free. When the acquisition fails with an outcome unknown
     /// ([`Error::may_have_applied`](crate::Error::may_have_applied)), the permit
     /// its token may hold is released before the error is returned.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, Semaphore, serializer::Str};
+    /// # let slots = Semaphore::new(&client, "slots", 1)?;
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # printers.add("p1")?;
+    /// # let d = Duration::from_secs(30);
+    /// {
+    ///     let _permit = slots.guard(d, Duration::from_secs(1))?.expect("a permit");
+    ///     assert_eq!(slots.held()?, 1);
+    /// } // dropped: released
+    /// assert_eq!(slots.held()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn guard(&self, hold: Duration, wait: Duration) -> Result<Option<PermitGuard<Client<B>>>> {
         let token = Token::generate();
         let acquired = settled(|| self.acquire_with_wait(&token, hold, wait), || drop(self.release_token(&token)))?;
@@ -226,6 +343,23 @@ impl<S: Serializer, B: Backend> ResourcePool<S, Client<B>> {
     /// when none came free. When the checkout fails with an outcome unknown
     /// ([`Error::may_have_applied`](crate::Error::may_have_applied)), the lease
     /// its token may hold is checked in before the error is returned.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, Semaphore, serializer::Str};
+    /// # let slots = Semaphore::new(&client, "slots", 1)?;
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # printers.add("p1")?;
+    /// # let d = Duration::from_secs(30);
+    /// {
+    ///     let printer = printers.guard(d, Duration::from_secs(1))?.expect("an idle printer");
+    ///     assert_eq!(printer.member(), "p1");
+    /// } // dropped: checked in
+    /// assert_eq!(printers.counts()?.idle, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn guard(&self, lease: Duration, wait: Duration) -> Result<Option<LeaseGuard<S, Client<B>>>> {
         let token = Token::generate();
         let leased = settled(|| self.checkout_with_wait(&token, lease, wait), || drop(self.checkin_token(&token)))?;
@@ -268,6 +402,25 @@ mod nonblocking {
         /// the acquisition fails with an outcome unknown. (A plain
         /// [`acquire`](Self::acquire) future dropped in flight leaves such a
         /// permit held until its deadline.)
+        ///
+        /// ```
+        /// # let server = redisext::testing::RedisServer::start()?;
+        /// # let url = server.url();
+        /// # tokio::runtime::Runtime::new()?.block_on(async {
+        /// # use std::time::Duration;
+        /// # use redisext::{AsyncClient, ResourcePool, Semaphore, serializer::Str};
+        /// # let client = AsyncClient::open(&url)?;
+        /// # let slots = Semaphore::new(&client, "slots", 1)?;
+        /// # let printers = ResourcePool::<Str, _>::new(&client, "printers")?;
+        /// # printers.add("p1").await?;
+        /// # let d = Duration::from_secs(30);
+        /// let permit = slots.guard(d, Duration::from_secs(1)).await?.expect("a permit");
+        /// assert_eq!(slots.held().await?, 1);
+        /// assert!(permit.release().await?);
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// # })?;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         pub fn guard(
             &self,
             hold: Duration,
@@ -296,6 +449,25 @@ mod nonblocking {
         /// fails with an outcome unknown. (A plain [`checkout`](Self::checkout)
         /// future dropped in flight leaves such a member leased until its lease's
         /// deadline, when the next checkout reclaims it.)
+        ///
+        /// ```
+        /// # let server = redisext::testing::RedisServer::start()?;
+        /// # let url = server.url();
+        /// # tokio::runtime::Runtime::new()?.block_on(async {
+        /// # use std::time::Duration;
+        /// # use redisext::{AsyncClient, ResourcePool, Semaphore, serializer::Str};
+        /// # let client = AsyncClient::open(&url)?;
+        /// # let slots = Semaphore::new(&client, "slots", 1)?;
+        /// # let printers = ResourcePool::<Str, _>::new(&client, "printers")?;
+        /// # printers.add("p1").await?;
+        /// # let d = Duration::from_secs(30);
+        /// let printer = printers.guard(d, Duration::from_secs(1)).await?.expect("an idle printer");
+        /// assert_eq!(printer.member(), "p1");
+        /// assert!(printer.checkin().await?);
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// # })?;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         pub fn guard(
             &self,
             lease: Duration,

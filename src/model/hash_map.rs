@@ -39,6 +39,17 @@ pub struct HashMap<S: Serializer = Raw, E: Executor = Client> {
 impl<S: Serializer, E: Executor> HashMap<S, E> {
     /// The value of `field`, or `None` when the field (or the hash) does not exist.
     /// Bytes the serializer cannot read are [`Error::Decode`](crate::Error::Decode).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{HashMap, serializer::Str};
+    /// # let user = HashMap::<Str>::new(&client, "user:1")?;
+    /// user.set("name", "Ada")?;
+    /// assert_eq!(user.get("name")?.as_deref(), Some("Ada"));
+    /// assert_eq!(user.get("email")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self, field: impl AsRef<[u8]>) -> E::Output<Option<S::Owned>> {
         let call =
             hash_map::Get { hash: self.core.key(), field: field.as_ref().to_vec().into() }.call(self.core.target());
@@ -47,6 +58,16 @@ impl<S: Serializer, E: Executor> HashMap<S, E> {
 
     /// Stores `value` in `field`; true when the field is new, false when a value
     /// was replaced (Python returns HSET's 1 or 0).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{HashMap, serializer::Str};
+    /// # let user = HashMap::<Str>::new(&client, "user:1")?;
+    /// assert!(user.set("name", "Ada")?); // a new field
+    /// assert!(!user.set("name", "Grace")?); // replaced
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set(&self, field: impl AsRef<[u8]>, value: &S::Value) -> E::Output<bool> {
         let call = self.core.encode::<S>(value).and_then(|value| {
             self.core.once(|ops, op| {
@@ -58,6 +79,17 @@ impl<S: Serializer, E: Executor> HashMap<S, E> {
     }
 
     /// Deletes `field`; true when there was one.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{HashMap, serializer::Str};
+    /// # let user = HashMap::<Str>::new(&client, "user:1")?;
+    /// user.set("name", "Ada")?;
+    /// assert!(user.remove("name")?);
+    /// assert!(!user.remove("name")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn remove(&self, field: impl AsRef<[u8]>) -> E::Output<bool> {
         let call = self.core.once(|ops, op| {
             hash_map::Remove { hash: self.core.key(), ops, field: field.as_ref().to_vec().into(), op }

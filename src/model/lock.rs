@@ -117,11 +117,37 @@ impl LockToken {
     /// outcome is unknown can be settled with [`Lock::holds`]. Its
     /// [`fence`](Self::fence) is 0: the token an acquire returns carries the
     /// acquisition's number.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let token = LockToken::generate(); // known before sending
+    /// assert_eq!(token.fence(), 0);
+    /// let held = lock.acquire_with(&token, ttl)?.unwrap();
+    /// assert_eq!(held.as_str(), token.as_str());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn generate() -> LockToken {
         LockToken { value: Arc::from(Token::generate().as_str()), fence: 0 }
     }
 
     /// The token as stored at the lock's key.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let token = lock.acquire(ttl)?.unwrap();
+    /// assert_eq!(token.as_str().len(), 32); // random hex, stored at the key
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.value
     }
@@ -137,6 +163,20 @@ impl LockToken {
     /// one it has already seen: a holder whose lock expired (a long pause, a
     /// partition) is then fenced out even if it does not know it lost the lock.
     /// 0 for a token from [`generate`](Self::generate) that has not acquired yet.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let first = lock.acquire(ttl)?.unwrap();
+    /// lock.release(&first)?;
+    /// let second = lock.acquire(ttl)?.unwrap();
+    /// assert!(second.fence() > first.fence());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn fence(&self) -> u64 {
         self.fence
     }
@@ -150,17 +190,51 @@ impl std::fmt::Debug for LockToken {
 
 impl<E: Executor> Lock<E> {
     /// The lock at `key` (nothing is sent; an empty key is an error).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::Lock;
+    /// let lock = Lock::new(&client, "report")?;
+    /// assert!(!lock.locked()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(exec: &E, key: impl AsRef<[u8]>) -> Result<Self> {
         Self::with_options(exec, key, ModelOptions::default())
     }
 
     /// This lock on another executor (an async client, a pipeline), same key and
     /// options.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let pipe = client.pipeline();
+    /// let slot = lock.on(&pipe).acquire(ttl);
+    /// pipe.run()?;
+    /// assert!(slot.take()?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on<E2: Executor>(&self, exec: &E2) -> Lock<E2> {
         Lock { core: self.core.rebind(exec), fence: self.fence.clone(), signal: self.signal.clone() }
     }
 
     /// The lock's full key (namespace included).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// assert_eq!(lock.key().as_bytes(), b"report");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn key(&self) -> &Key {
         self.core.key()
     }
@@ -206,6 +280,19 @@ impl<E: Executor> Lock<E> {
     /// [`release`](Self::release) pushes to, so a released lock is taken at once;
     /// a lock that expires, or that Python redisext releases, is noticed within
     /// 100 ms.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let held = lock.acquire_wait(ttl, Duration::from_secs(1))?.unwrap();
+    /// assert!(lock.acquire_wait(ttl, Duration::from_millis(50))?.is_none()); // still held
+    /// lock.release(&held)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn acquire_wait(&self, ttl: impl Into<Option<Duration>>, wait: Duration) -> E::Output<Option<LockToken>> {
         self.acquire_with_wait(&LockToken::generate(), ttl, wait)
     }
@@ -217,12 +304,39 @@ impl<E: Executor> Lock<E> {
     /// changes nothing, so the client sends an acquire again by itself after an
     /// unknown outcome; knowing the token before sending also lets a caller
     /// settle the outcome with [`holds`](Self::holds).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let token = LockToken::generate();
+    /// let held = lock.acquire_with(&token, ttl)?.unwrap();
+    /// // Sent again with its token (a lost reply): the same acquisition.
+    /// assert_eq!(lock.acquire_with(&token, ttl)?.map(|t| t.fence()), Some(held.fence()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn acquire_with(&self, token: &LockToken, ttl: impl Into<Option<Duration>>) -> E::Output<Option<LockToken>> {
         self.core.run(self.acquire_call(token, ttl.into()), decode_acquired)
     }
 
     /// [`acquire_with`](Self::acquire_with), waiting up to `wait` as
     /// [`acquire_wait`](Self::acquire_wait) does.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let token = LockToken::generate();
+    /// let held = lock.acquire_with_wait(&token, ttl, Duration::from_secs(1))?;
+    /// assert!(held.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn acquire_with_wait(
         &self,
         token: &LockToken,
@@ -239,6 +353,21 @@ impl<E: Executor> Lock<E> {
     /// acquisition that took the lock, or `None` when the lock is free or held
     /// with another token (it was never taken with this one, or it expired, or it
     /// was released). Asked of the master, as [`locked`](Self::locked).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let token = LockToken::generate();
+    /// lock.acquire_with(&token, ttl)?;
+    /// // Did the acquire apply? Ask with the token.
+    /// assert!(lock.holds(&token)?.is_some_and(|held| held.fence() > 0));
+    /// assert!(lock.holds(&LockToken::generate())?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn holds(&self, token: &LockToken) -> E::Output<Option<LockToken>> {
         let call = lock::Holds { lock: self.core.key(), fence: &self.fence, token: token.as_arg() }
             .call(self.core.target().reads_from_master());
@@ -249,6 +378,20 @@ impl<E: Executor> Lock<E> {
     /// held by someone else (another token, a Python holder, or a new holder after
     /// this one's expiry) — also when an earlier attempt of this same call
     /// released it (the client sends a release again after an unknown outcome).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let token = lock.acquire(ttl)?.unwrap();
+    /// assert!(!lock.release(&LockToken::generate())?); // not the holder's token
+    /// assert!(lock.release(&token)?);
+    /// assert!(!lock.locked()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn release(&self, token: &LockToken) -> E::Output<bool> {
         let call = lock::Release { lock: self.core.key(), signal: &self.signal, token: token.as_arg() }
             .call(self.core.target())
@@ -259,6 +402,20 @@ impl<E: Executor> Lock<E> {
     /// Sets the expiry of a lock held with `token` to `ttl` from now (also on a
     /// lock that had none); false, and nothing changed, when it is not held with
     /// `token`.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let token = lock.acquire(Duration::from_secs(1))?.unwrap();
+    /// assert!(lock.extend(&token, Duration::from_secs(60))?);
+    /// lock.release(&token)?;
+    /// assert!(!lock.extend(&token, ttl)?); // no longer held
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn extend(&self, token: &LockToken, ttl: Duration) -> E::Output<bool> {
         let call = millis(ttl, lock::Extend::SCRIPT.name()).and_then(|ms| {
             lock::Extend { lock: self.core.key(), token: token.as_arg(), expiry_ms: ms.into() }
@@ -271,6 +428,19 @@ impl<E: Executor> Lock<E> {
     /// True when anyone holds the lock: the key exists (whatever its value or type,
     /// as in Python redisext). Always asked of the master, even when the client
     /// has a replica, since a replica may lag behind an acquire or a release.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// assert!(!lock.locked()?);
+    /// lock.acquire(ttl)?;
+    /// assert!(lock.locked()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn locked(&self) -> E::Output<bool> {
         let call = lock::Locked { lock: self.core.key() }.call(self.core.target().reads_from_master());
         self.core.run(call, decode::flag)
@@ -279,6 +449,20 @@ impl<E: Executor> Lock<E> {
     /// How long the lock stays held unless extended or released:
     /// [`Ttl::Missing`] when it is free, [`Ttl::Persistent`] when it has no
     /// expiry. Asked of the master, as [`locked`](Self::locked).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// use redisext::Ttl;
+    /// assert_eq!(lock.ttl()?, Ttl::Missing);
+    /// lock.acquire(ttl)?;
+    /// assert!(matches!(lock.ttl()?, Ttl::Expires(left) if left <= ttl));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ttl(&self) -> E::Output<Ttl> {
         let call = call::key::Ttl { key: self.core.key() }.call(self.core.target().reads_from_master());
         self.core.run(call, decode_ttl)
@@ -333,6 +517,21 @@ impl<B: Backend> Lock<Client<B>> {
     /// until its expiry. A release that fails on drop (a lost connection) is
     /// ignored, and the lock stays held until its expiry: call
     /// [`LockGuard::release`] to see such errors.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// {
+    ///     let _guard = lock.guard(ttl, Duration::from_secs(1))?.expect("free");
+    ///     assert!(lock.locked()?);
+    /// } // dropped: released
+    /// assert!(!lock.locked()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn guard(&self, ttl: impl Into<Option<Duration>>, wait: Duration) -> Result<Option<LockGuard<B>>> {
         let ttl = ttl.into();
         let Some((token, sent)) = self.take(ttl, wait)? else { return Ok(None) };
@@ -362,6 +561,20 @@ impl<B: Backend> Lock<Client<B>> {
     /// this client's other operations on a shared connection — a lazy client's
     /// single connection, or a pool at its limit. The renewing thread holds a clone of the client; it ends at its next
     /// wake-up once the guard is gone.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let guard = lock.renewing_guard(Duration::from_secs(3), Duration::ZERO)?.expect("free");
+    /// // ... long work: extended every second in the background ...
+    /// assert!(!guard.lost());
+    /// assert!(guard.release()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn renewing_guard(&self, ttl: Duration, wait: Duration) -> Result<Option<LockGuard<B>>> {
         let Some((token, sent)) = self.take(Some(ttl), wait)? else { return Ok(None) };
         let hold = Hold::new(sent, Some(ttl));
@@ -414,6 +627,18 @@ impl<B: Backend> LockGuard<B> {
     }
 
     /// The token the lock is held with.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let guard = lock.guard(ttl, Duration::ZERO)?.unwrap();
+    /// assert!(lock.holds(guard.token())?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn token(&self) -> &LockToken {
         &self.token
     }
@@ -421,6 +646,18 @@ impl<B: Backend> LockGuard<B> {
     /// Sets the lock's expiry to `ttl` from now; false when the lock is no longer
     /// held with this guard's token (it expired, and perhaps someone else took it),
     /// and [`lost`](Self::lost) is then true.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let guard = lock.guard(Duration::from_secs(1), Duration::ZERO)?.unwrap();
+    /// assert!(guard.extend(Duration::from_secs(60))?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn extend(&self, ttl: Duration) -> Result<bool> {
         let sent = Instant::now();
         let extended = self.lock.extend(&self.token, ttl)?;
@@ -444,6 +681,18 @@ impl<B: Backend> LockGuard<B> {
     ///
     /// Once true it stays true, and a renewing guard stops renewing. A lock taken
     /// without an expiry is lost only when an extend finds it gone.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let guard = lock.guard(ttl, Duration::ZERO)?.unwrap();
+    /// assert!(!guard.lost()); // check before writing to what the lock guards
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lost(&self) -> bool {
         self.hold.lost()
     }
@@ -451,6 +700,18 @@ impl<B: Backend> LockGuard<B> {
     /// Until when the lock is surely held (the moment [`lost`](Self::lost) turns
     /// true unless renewed), in this process's monotonic clock; `None` for a lock
     /// without an expiry.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let guard = lock.guard(ttl, Duration::ZERO)?.unwrap();
+    /// assert!(guard.valid_until().is_some_and(|until| until > std::time::Instant::now()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn valid_until(&self) -> Option<Instant> {
         self.hold.state().valid_until
     }
@@ -458,6 +719,18 @@ impl<B: Backend> LockGuard<B> {
     /// Releases the lock now (after stopping any renewal), reporting errors that
     /// dropping the guard would ignore; false when it was no longer held with this
     /// guard's token.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Lock, LockToken};
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let guard = lock.guard(ttl, Duration::ZERO)?.unwrap();
+    /// assert!(guard.release()?); // errors reported, unlike a drop
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn release(mut self) -> Result<bool> {
         self.released = true;
         self.renewer.take();

@@ -42,11 +42,33 @@ pub struct Map<S: Serializer = Raw, E: Executor = Client> {
 impl<S: Serializer, E: Executor> Map<S, E> {
     /// The stored value, or `None` when the key does not exist. Bytes the
     /// serializer cannot read are [`Error::Decode`](crate::Error::Decode).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{Map, serializer::Str};
+    /// # let name = Map::<Str>::new(&client, "name")?;
+    /// assert_eq!(name.get()?, None);
+    /// name.set("Ada")?;
+    /// assert_eq!(name.get()?.as_deref(), Some("Ada"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self) -> E::Output<Option<S::Owned>> {
         self.core.run(map::Get { map: self.core.key() }.call(self.core.target()), decode::optional::<S>)
     }
 
     /// Stores `value`, replacing the previous value and its expiry.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{Map, serializer::Str};
+    /// # let name = Map::<Str>::new(&client, "name")?;
+    /// name.set("Ada")?;
+    /// name.set("Grace")?; // replaces
+    /// assert_eq!(name.get()?.as_deref(), Some("Grace"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set(&self, value: &S::Value) -> E::Output<()> {
         let call = self.core.encode::<S>(value).and_then(|value| {
             self.core.once(|ops, op| map::Set { map: self.core.key(), ops, value, op }.call(self.core.target()))
@@ -56,6 +78,16 @@ impl<S: Serializer, E: Executor> Map<S, E> {
 
     /// Adds `amount` to an integer value (a missing value counts as 0) and returns
     /// the new value.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::Map;
+    /// # let n = Map::<redisext::serializer::Numeric>::new(&client, "n")?;
+    /// assert_eq!(n.incr(5)?, 5);
+    /// assert_eq!(n.get()?, Some(5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn incr(&self, amount: i64) -> E::Output<i64> {
         let call = self.core.once(|ops, op| {
             map::Incr { map: self.core.key(), ops, amount: amount.into(), op }.call(self.core.target())
@@ -65,6 +97,16 @@ impl<S: Serializer, E: Executor> Map<S, E> {
 
     /// Subtracts `amount` from an integer value (a missing value counts as 0) and
     /// returns the new value.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::Map;
+    /// # let n = Map::<redisext::serializer::Numeric>::new(&client, "n")?;
+    /// n.set(&10)?;
+    /// assert_eq!(n.decr(3)?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn decr(&self, amount: i64) -> E::Output<i64> {
         let call = self.core.once(|ops, op| {
             map::Decr { map: self.core.key(), ops, amount: amount.into(), op }.call(self.core.target())
@@ -73,12 +115,34 @@ impl<S: Serializer, E: Executor> Map<S, E> {
     }
 
     /// Deletes the value; true when there was one.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{Map, serializer::Str};
+    /// # let name = Map::<Str>::new(&client, "name")?;
+    /// name.set("Ada")?;
+    /// assert!(name.remove()?);
+    /// assert!(!name.remove()?); // already gone
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn remove(&self) -> E::Output<bool> {
         let call = self.core.once(|ops, op| map::Remove { map: self.core.key(), ops, op }.call(self.core.target()));
         self.core.run(call, decode::flag)
     }
 
     /// True when a value is stored.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{Map, serializer::Str};
+    /// # let name = Map::<Str>::new(&client, "name")?;
+    /// assert!(!name.exists()?);
+    /// name.set("Ada")?;
+    /// assert!(name.exists()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn exists(&self) -> E::Output<bool> {
         self.core.run(map::Exists { map: self.core.key() }.call(self.core.target()), decode::flag)
     }

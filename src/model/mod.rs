@@ -54,17 +54,49 @@ pub struct ModelOptions {
 impl ModelOptions {
     /// The defaults: no namespace, no default expiry, reads from the replica when
     /// the client has one.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Counter, Model, ModelOptions};
+    /// let visits = Counter::with_options(&client, "visits", ModelOptions::new())?;
+    /// assert_eq!(visits.key().as_bytes(), b"visits");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> ModelOptions {
         ModelOptions::default()
     }
 
     /// A prefix put before every key, as is (`"app:"` turns `users` into `app:users`).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Counter, Model, ModelOptions};
+    /// let visits = Counter::with_options(&client, "visits", ModelOptions::new().namespace("shop:"))?;
+    /// assert_eq!(visits.key().as_bytes(), b"shop:visits");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn namespace(mut self, prefix: impl AsRef<[u8]>) -> ModelOptions {
         self.namespace = Some(Arc::from(prefix.as_ref()));
         self
     }
 
     /// The expiry `expire(None)` applies (Python's `EXPIRE` attribute).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Counter, Model, ModelOptions};
+    /// let options = ModelOptions::new().expire(Duration::from_secs(3600));
+    /// let visits = Counter::with_options(&client, "visits", options)?;
+    /// visits.incr(1)?;
+    /// assert!(visits.expire(None)?); // the default: an hour
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn expire(mut self, ttl: Duration) -> ModelOptions {
         self.expire = Some(ttl);
         self
@@ -72,6 +104,18 @@ impl ModelOptions {
 
     /// Read from the master even when the client has a replica, so a read always
     /// sees this client's earlier writes (Python redisext cannot do this).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Counter, Model, ModelOptions};
+    /// // With a replica configured, this model still reads its own writes.
+    /// let visits = Counter::with_options(&client, "visits", ModelOptions::new().read_from_master(true))?;
+    /// visits.incr(1)?;
+    /// assert_eq!(visits.get()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_from_master(mut self, yes: bool) -> ModelOptions {
         self.read_from_master = yes;
         self
@@ -80,6 +124,19 @@ impl ModelOptions {
     /// Durable writes for this model: each write waits until `replicas` replicas
     /// acknowledged it, for up to `timeout` (see [`Durable`]); overrides the
     /// client's [`durable`](crate::ClientBuilder::durable) setting.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Counter, Model, ModelOptions};
+    /// # let replica = redisext::testing::RedisServer::start_replica_of(&server)?;
+    /// let options = ModelOptions::new().durable(1, Duration::from_secs(1));
+    /// let visits = Counter::with_options(&client, "visits", options)?;
+    /// assert_eq!(visits.incr(1)?, 1); // acknowledged by 1 replica too
+    /// # drop(replica);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn durable(mut self, replicas: u32, timeout: Duration) -> ModelOptions {
         self.durable = Some(Durable { replicas, timeout });
         self
@@ -109,6 +166,16 @@ impl ModelOptions {
     /// Costs: a longer script (one `HGET` before the write, an `HSET` and a
     /// `PEXPIRE` after), and a key containing `}` without a hash tag is refused
     /// (its sibling could not share its slot, see [`Key::sibling`](crate::Key::sibling)).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Counter, Model, ModelOptions};
+    /// let visits = Counter::with_options(&client, "visits", ModelOptions::new().exactly_once(true))?;
+    /// assert_eq!(visits.incr(1)?, 1); // safe for the client to resend after a lost reply
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn exactly_once(mut self, yes: bool) -> ModelOptions {
         self.exactly_once = yes.then_some(self.exactly_once.unwrap_or(Self::EXACTLY_ONCE_WINDOW));
         self
@@ -118,6 +185,17 @@ impl ModelOptions {
     /// remembering each operation for `window` after it (at least 1 ms, at most
     /// 100 years): a resend later than that may apply again. Keep it well above
     /// the client's retry deadline.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Counter, Model, ModelOptions};
+    /// let options = ModelOptions::new().exactly_once_window(Duration::from_secs(60));
+    /// let visits = Counter::with_options(&client, "visits", options)?;
+    /// assert_eq!(visits.incr(2)?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn exactly_once_window(mut self, window: Duration) -> ModelOptions {
         self.exactly_once = Some(window);
         self
@@ -307,6 +385,19 @@ macro_rules! compound_expiry {
             /// counter that keeps ids or fencing numbers growing is not touched, as
             /// `clear` keeps it, so that they never start over. Millisecond
             /// precision; below 1 ms or beyond 100 years is refused.
+            ///
+            /// ```
+            /// # let server = redisext::testing::RedisServer::start()?;
+            /// # let client = redisext::Client::open(&server.url())?;
+            /// # use std::time::Duration;
+            /// # use redisext::{Semaphore, Ttl};
+            /// # let slots = Semaphore::new(&client, "slots", 2)?;
+            /// // (the same on every compound model but RateLimiter)
+            /// assert!(!slots.expire(Duration::from_secs(60))?); // nothing stored yet
+            /// slots.acquire(Duration::from_secs(30))?;
+            /// assert!(slots.expire(Duration::from_secs(60))?); // the permits and their siblings
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn expire(&self, ttl: impl Into<Option<std::time::Duration>>) -> E::Output<bool> {
                 self.core.expire_all(ttl.into(), &self.expiring())
             }
@@ -316,12 +407,38 @@ macro_rules! compound_expiry {
             /// [`Ttl::Persistent`](crate::Ttl::Persistent) when keys exist but none
             /// expires, [`Ttl::Missing`](crate::Ttl::Missing) when none exists. The
             /// keys are those of [`expire`](Self::expire).
+            ///
+            /// ```
+            /// # let server = redisext::testing::RedisServer::start()?;
+            /// # let client = redisext::Client::open(&server.url())?;
+            /// # use std::time::Duration;
+            /// # use redisext::{Semaphore, Ttl};
+            /// # let slots = Semaphore::new(&client, "slots", 2)?;
+            /// assert_eq!(slots.ttl()?, Ttl::Missing);
+            /// slots.acquire(Duration::from_secs(30))?;
+            /// slots.expire(Duration::from_secs(60))?;
+            /// assert!(matches!(slots.ttl()?, Ttl::Expires(left) if left <= Duration::from_secs(60)));
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn ttl(&self) -> E::Output<$crate::Ttl> {
                 self.core.ttl_all(&self.expiring())
             }
 
             #[doc = concat!("Removes the expiry of every key of the ", $noun, " (those of")]
             /// [`expire`](Self::expire)) at once; true when any had one.
+            ///
+            /// ```
+            /// # let server = redisext::testing::RedisServer::start()?;
+            /// # let client = redisext::Client::open(&server.url())?;
+            /// # use std::time::Duration;
+            /// # use redisext::{Semaphore, Ttl};
+            /// # let slots = Semaphore::new(&client, "slots", 2)?;
+            /// slots.acquire(Duration::from_secs(30))?;
+            /// slots.expire(Duration::from_secs(60))?;
+            /// assert!(slots.persist()?);
+            /// assert!(!slots.persist()?); // nothing expires any more
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn persist(&self) -> E::Output<bool> {
                 self.core.persist_all(&self.expiring())
             }
@@ -438,23 +555,60 @@ impl<M: Model> Clone for ModelClass<M> {
 
 impl<M: Model> ModelClass<M> {
     /// A class of models on `exec` with default options and no fixed key.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::{Counter, ModelClass};
+    /// let visitors = ModelClass::<Counter>::new(&client);
+    /// assert_eq!(visitors.at("site")?.get()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(exec: &M::Executor) -> Self {
         ModelClass { exec: exec.clone(), options: ModelOptions::default(), fixed_key: None, model: PhantomData }
     }
 
     /// Replaces the options.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::{Counter, ModelClass, ModelOptions};
+    /// let visitors = ModelClass::<Counter>::new(&client).options(ModelOptions::new().namespace("v:"));
+    /// assert_eq!(visitors.at("site")?.key().as_bytes(), b"v:site");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn options(mut self, options: ModelOptions) -> Self {
         self.options = options;
         self
     }
 
     /// Binds the class to one key (Python's `KEY` attribute).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::{Counter, ModelClass};
+    /// let site = ModelClass::<Counter>::new(&client).fixed_key("site")?; // Python's KEY
+    /// assert_eq!(site.instance()?.incr(1)?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn fixed_key(mut self, key: impl AsRef<[u8]>) -> Result<Self> {
         self.fixed_key = Some(Key::new(key)?);
         Ok(self)
     }
 
     /// The model at the fixed key. Without one it is [`Error::Config`].
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::{Counter, ModelClass};
+    /// let visitors = ModelClass::<Counter>::new(&client);
+    /// assert!(visitors.instance().is_err()); // no fixed key
+    /// assert!(visitors.fixed_key("site")?.instance().is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn instance(&self) -> Result<M> {
         match &self.fixed_key {
             Some(key) => M::with_options(&self.exec, key.as_bytes(), self.options.clone()),
@@ -463,6 +617,17 @@ impl<M: Model> ModelClass<M> {
     }
 
     /// The model at `key`.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::{Counter, ModelClass};
+    /// let visitors = ModelClass::<Counter>::new(&client);
+    /// visitors.at("a")?.incr(1)?;
+    /// assert_eq!(visitors.at("a")?.get()?, 1);
+    /// assert_eq!(visitors.at("b")?.get()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn at(&self, key: impl AsRef<[u8]>) -> Result<M> {
         M::with_options(&self.exec, key, self.options.clone())
     }
@@ -473,6 +638,16 @@ macro_rules! key_commands {
     (impl [$($generics:tt)*] $model:ty) => {
         impl<$($generics)*> $model {
             /// The model's full key (namespace included).
+            ///
+            /// ```
+            /// # let server = redisext::testing::RedisServer::start()?;
+            /// # let client = redisext::Client::open(&server.url())?;
+            /// # use std::time::Duration;
+            /// # use redisext::{Counter, ModelOptions, Model, Ttl};
+            /// let visits = Counter::with_options(&client, "visits", ModelOptions::new().namespace("app:"))?;
+            /// assert_eq!(visits.key().as_bytes(), b"app:visits");
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn key(&self) -> &$crate::Key {
                 self.core.key()
             }
@@ -482,16 +657,56 @@ macro_rules! key_commands {
             /// neither it is [`Error::NoDefaultExpiry`](crate::Error::NoDefaultExpiry).
             /// True when the key exists. Millisecond precision; below 1 ms or beyond 100
             /// years is refused.
+            ///
+            /// ```
+            /// # let server = redisext::testing::RedisServer::start()?;
+            /// # let client = redisext::Client::open(&server.url())?;
+            /// # use std::time::Duration;
+            /// # use redisext::{Counter, ModelOptions, Model, Ttl};
+            /// let visits = Counter::new(&client, "visits")?;
+            /// assert!(!visits.expire(Duration::from_secs(60))?); // no key yet
+            /// visits.incr(1)?;
+            /// assert!(visits.expire(Duration::from_secs(60))?);
+            /// assert!(visits.expire(None).is_err()); // no default expiry in its options
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn expire(&self, ttl: impl Into<Option<std::time::Duration>>) -> E::Output<bool> {
                 self.core.expire(ttl.into())
             }
 
             /// The key's remaining time to live.
+            ///
+            /// ```
+            /// # let server = redisext::testing::RedisServer::start()?;
+            /// # let client = redisext::Client::open(&server.url())?;
+            /// # use std::time::Duration;
+            /// # use redisext::{Counter, ModelOptions, Model, Ttl};
+            /// let visits = Counter::new(&client, "visits")?;
+            /// assert_eq!(visits.ttl()?, Ttl::Missing);
+            /// visits.incr(1)?;
+            /// assert_eq!(visits.ttl()?, Ttl::Persistent);
+            /// visits.expire(Duration::from_secs(60))?;
+            /// assert!(matches!(visits.ttl()?, Ttl::Expires(_)));
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn ttl(&self) -> E::Output<$crate::Ttl> {
                 self.core.ttl()
             }
 
             /// Removes the key's expiry; true when there was one.
+            ///
+            /// ```
+            /// # let server = redisext::testing::RedisServer::start()?;
+            /// # let client = redisext::Client::open(&server.url())?;
+            /// # use std::time::Duration;
+            /// # use redisext::{Counter, ModelOptions, Model, Ttl};
+            /// let visits = Counter::new(&client, "visits")?;
+            /// visits.incr(1)?;
+            /// visits.expire(Duration::from_secs(60))?;
+            /// assert!(visits.persist()?);
+            /// assert_eq!(visits.ttl()?, Ttl::Persistent);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn persist(&self) -> E::Output<bool> {
                 self.core.persist()
             }
@@ -499,6 +714,19 @@ macro_rules! key_commands {
             /// Renames the key (namespace applied to `new_key`) when it exists, at
             /// once on the server; true when renamed. A value already at `new_key`
             /// is replaced. This model keeps using its old key.
+            ///
+            /// ```
+            /// # let server = redisext::testing::RedisServer::start()?;
+            /// # let client = redisext::Client::open(&server.url())?;
+            /// # use std::time::Duration;
+            /// # use redisext::{Counter, ModelOptions, Model, Ttl};
+            /// let visits = Counter::new(&client, "visits")?;
+            /// visits.incr(7)?;
+            /// assert!(visits.rename("visits:old")?);
+            /// assert_eq!(Counter::new(&client, "visits:old")?.get()?, 7);
+            /// assert_eq!(visits.get()?, 0); // this model keeps its old key
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn rename(&self, new_key: impl AsRef<[u8]>) -> E::Output<bool> {
                 self.core.rename(new_key.as_ref())
             }
@@ -516,11 +744,31 @@ macro_rules! serialized_model {
     ($model:ident, $redis_type:literal, $noun:literal) => {
         impl<S: $crate::serializer::Serializer, E: $crate::Executor> $model<S, E> {
             #[doc = concat!("The ", $noun, " at `key` (nothing is sent; an empty key is an error).")]
+            ///
+            /// ```
+            /// # let server = redisext::testing::RedisServer::start()?;
+            /// # let client = redisext::Client::open(&server.url())?;
+            #[doc = concat!("use redisext::{", stringify!($model), ", serializer::Str};")]
+            #[doc = concat!("let model = ", stringify!($model), "::<Str>::new(&client, \"things\")?;")]
+            /// assert_eq!(model.key().as_bytes(), b"things");
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn new(exec: &E, key: impl AsRef<[u8]>) -> $crate::Result<Self> {
                 <Self as $crate::Model>::with_options(exec, key, $crate::ModelOptions::default())
             }
 
             #[doc = concat!("This ", $noun, " on another executor (an async client, a pipeline), same key and options.")]
+            ///
+            /// ```
+            /// # let server = redisext::testing::RedisServer::start()?;
+            /// # let client = redisext::Client::open(&server.url())?;
+            #[doc = concat!("use redisext::{", stringify!($model), ", serializer::Str};")]
+            #[doc = concat!("let model = ", stringify!($model), "::<Str>::new(&client, \"things\")?;")]
+            /// let pipe = client.pipeline();
+            /// let queued = model.on(&pipe); // the same key, on the pipeline
+            /// assert_eq!(queued.key(), model.key());
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn on<E2: $crate::Executor>(&self, exec: &E2) -> $model<S, E2> {
                 $model { core: self.core.rebind(exec), serializer: std::marker::PhantomData }
             }

@@ -43,6 +43,16 @@ pub struct Pool<S: Serializer = Raw, E: Executor = Client> {
 
 impl<S: Serializer, E: Executor> Pool<S, E> {
     /// Adds `member`; true when it is new, false when it was already there.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{Pool, serializer::Str};
+    /// # let tags = Pool::<Str>::new(&client, "tags")?;
+    /// assert!(tags.push("rust")?);
+    /// assert!(!tags.push("rust")?); // already a member
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push(&self, member: &S::Value) -> E::Output<bool> {
         let call = self.core.encode::<S>(member).and_then(|member| {
             self.core.once(|ops, op| pool::Push { pool: self.core.key(), ops, member, op }.call(self.core.target()))
@@ -56,17 +66,52 @@ impl<S: Serializer, E: Executor> Pool<S, E> {
     /// A member the serializer cannot decode is still removed (the pop is one
     /// atomic step): the error, [`Error::PoppedUndecodable`](crate::Error::PoppedUndecodable),
     /// carries its bytes so it is not lost.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{Pool, serializer::Str};
+    /// # let tags = Pool::<Str>::new(&client, "tags")?;
+    /// tags.push("rust")?;
+    /// assert_eq!(tags.pop()?.as_deref(), Some("rust"));
+    /// assert_eq!(tags.pop()?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
         let call = self.core.once(|ops, op| pool::Pop { pool: self.core.key(), ops, op }.call(self.core.target()));
         self.core.run(call, decode::popped::<S>)
     }
 
     /// Every member, in no particular order (the whole set is read, as in Python).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{Pool, serializer::Str};
+    /// # let tags = Pool::<Str>::new(&client, "tags")?;
+    /// tags.push("a")?;
+    /// tags.push("b")?;
+    /// let mut all = tags.members()?;
+    /// all.sort();
+    /// assert_eq!(all, ["a", "b"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn members(&self) -> E::Output<Vec<S::Owned>> {
         self.core.run(pool::Members { pool: self.core.key() }.call(self.core.target()), decode::list::<S>)
     }
 
     /// True when `member` is in the pool (its encoded bytes are).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{Pool, serializer::Str};
+    /// # let tags = Pool::<Str>::new(&client, "tags")?;
+    /// tags.push("rust")?;
+    /// assert!(tags.contains("rust")?);
+    /// assert!(!tags.contains("go")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn contains(&self, member: &S::Value) -> E::Output<bool> {
         let call = self
             .core

@@ -52,6 +52,16 @@ impl<S: Serializer, E: Executor> PriorityQueue<S, E> {
     /// is new, false when it was already queued and only its priority changed.
     /// A priority beyond ±[`MAX_PRIORITY`] is [`Error::InvalidArgument`]: as a
     /// Redis score it would be rounded, and the order would no longer be exact.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{PriorityQueue, serializer::Str};
+    /// # let tasks = PriorityQueue::<Str>::new(&client, "tasks")?;
+    /// assert!(tasks.push("backup", 5)?); // a new item
+    /// assert!(!tasks.push("backup", 1)?); // its priority changed
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push(&self, item: &S::Value, priority: i64) -> E::Output<bool> {
         let call = checked_priority(priority).and_then(|priority| {
             let item = self.core.encode::<S>(item)?;
@@ -70,6 +80,19 @@ impl<S: Serializer, E: Executor> PriorityQueue<S, E> {
     /// An item the serializer cannot decode is still removed: the error,
     /// [`Error::PoppedUndecodable`], carries its
     /// bytes so it is not lost.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{PriorityQueue, serializer::Str};
+    /// # let tasks = PriorityQueue::<Str>::new(&client, "tasks")?;
+    /// tasks.push("later", 9)?;
+    /// tasks.push("now", 1)?;
+    /// assert_eq!(tasks.pop()?.as_deref(), Some("now")); // lowest priority first
+    /// assert_eq!(tasks.pop()?.as_deref(), Some("later"));
+    /// assert_eq!(tasks.pop()?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
         let call =
             self.core.once(|ops, op| priority_queue::Pop { queue: self.core.key(), ops, op }.call(self.core.target()));

@@ -39,6 +39,16 @@ pub struct Queue<S: Serializer = Raw, E: Executor = Client> {
 
 impl<S: Serializer, E: Executor> Queue<S, E> {
     /// Adds `item` behind every item already queued; returns the new length.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{Queue, serializer::Str};
+    /// # let jobs = Queue::<Str>::new(&client, "jobs")?;
+    /// assert_eq!(jobs.push("a")?, 1); // the new length
+    /// assert_eq!(jobs.push("b")?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push(&self, item: &S::Value) -> E::Output<u64> {
         let call = self.core.encode::<S>(item).and_then(|item| {
             self.core.once(|ops, op| queue::Push { queue: self.core.key(), ops, item, op }.call(self.core.target()))
@@ -52,17 +62,49 @@ impl<S: Serializer, E: Executor> Queue<S, E> {
     /// An item the serializer cannot decode is still removed (the pop is one
     /// atomic step): the error, [`Error::PoppedUndecodable`](crate::Error::PoppedUndecodable),
     /// carries its bytes so it is not lost.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{Queue, serializer::Str};
+    /// # let jobs = Queue::<Str>::new(&client, "jobs")?;
+    /// jobs.push("a")?;
+    /// jobs.push("b")?;
+    /// assert_eq!(jobs.pop()?.as_deref(), Some("a")); // oldest first
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
         let call = self.core.once(|ops, op| queue::Pop { queue: self.core.key(), ops, op }.call(self.core.target()));
         self.core.run(call, decode::popped::<S>)
     }
 
     /// The number of items queued.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{Queue, serializer::Str};
+    /// # let jobs = Queue::<Str>::new(&client, "jobs")?;
+    /// jobs.push("a")?;
+    /// assert_eq!(jobs.size()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn size(&self) -> E::Output<u64> {
         self.core.run(queue::Size { queue: self.core.key() }.call(self.core.target()), decode::count)
     }
 
     /// Every item, newest first (the order Python redisext returns), none removed.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{Queue, serializer::Str};
+    /// # let jobs = Queue::<Str>::new(&client, "jobs")?;
+    /// jobs.push("a")?;
+    /// jobs.push("b")?;
+    /// assert_eq!(jobs.items()?, ["b", "a"]); // newest first
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn items(&self) -> E::Output<Vec<S::Owned>> {
         self.core.run(queue::Items { queue: self.core.key() }.call(self.core.target()), decode::list::<S>)
     }

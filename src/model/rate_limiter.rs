@@ -21,17 +21,45 @@ pub struct Quota {
 
 impl Quota {
     /// `count` units per `period`, with a burst of `count`.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use std::time::Duration;
+    /// use redisext::Quota;
+    /// let quota = Quota::new(100, Duration::from_secs(60)); // 100 a minute
+    /// assert_eq!(quota, Quota::new(100, Duration::from_secs(60)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(count: u64, period: Duration) -> Quota {
         Quota { count, period, burst: count }
     }
 
     /// `count` units per second.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::Quota;
+    /// let quota = Quota::per_second(10);
+    /// assert_eq!(quota, Quota::new(10, std::time::Duration::from_secs(1)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn per_second(count: u64) -> Quota {
         Quota::new(count, Duration::from_secs(1))
     }
 
     /// The same rate with another burst: how many units may be taken at once
     /// after a quiet spell.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::Quota;
+    /// let quota = Quota::per_second(10).burst(50); // up to 50 at once after a quiet spell
+    /// assert_ne!(quota, Quota::per_second(10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn burst(self, burst: u64) -> Quota {
         Quota { burst, ..self }
     }
@@ -121,18 +149,50 @@ pub struct RateLimit {
 impl<E: Executor> RateLimiter<E> {
     /// The limiter at `key` admitting `quota` (nothing is sent; a quota of zero, or
     /// finer than 1 µs per unit, is [`Error::Config`]).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::{Quota, RateLimiter};
+    /// let api = RateLimiter::new(&client, "api", Quota::per_second(5))?;
+    /// assert!(api.acquire(1)?.allowed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(exec: &E, key: impl AsRef<[u8]>, quota: Quota) -> Result<Self> {
         Self::with_options(exec, key, quota, ModelOptions::default())
     }
 
     /// [`new`](Self::new) with model options (a namespace; it has no reads to
     /// route), the settings after the key as in `new`.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::{ModelOptions, Quota, RateLimiter};
+    /// let options = ModelOptions::new().namespace("tenant:7:");
+    /// let api = RateLimiter::with_options(&client, "api", Quota::per_second(5), options)?;
+    /// assert_eq!(api.key().as_bytes(), b"tenant:7:api");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_options(exec: &E, key: impl AsRef<[u8]>, quota: Quota, options: ModelOptions) -> Result<Self> {
         let (interval_us, tolerance_us) = quota.gcra()?;
         Ok(RateLimiter { core: Core::new(exec, key, options, "string")?, quota, interval_us, tolerance_us })
     }
 
     /// This limiter on another executor, same key and quota.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Quota, RateLimiter};
+    /// # let api = RateLimiter::new(&client, "api", Quota::per_second(2))?;
+    /// let pipe = client.pipeline();
+    /// let slot = api.on(&pipe).acquire(1);
+    /// pipe.run()?;
+    /// assert!(slot.take()?.allowed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on<E2: Executor>(&self, exec: &E2) -> RateLimiter<E2> {
         RateLimiter {
             core: self.core.rebind(exec),
@@ -143,11 +203,31 @@ impl<E: Executor> RateLimiter<E> {
     }
 
     /// The limiter's key (the namespace included).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Quota, RateLimiter};
+    /// # let api = RateLimiter::new(&client, "api", Quota::per_second(2))?;
+    /// assert_eq!(api.key().as_bytes(), b"api");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn key(&self) -> &Key {
         self.core.key()
     }
 
     /// The quota this client applies.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Quota, RateLimiter};
+    /// # let api = RateLimiter::new(&client, "api", Quota::per_second(2))?;
+    /// assert_eq!(api.quota(), Quota::per_second(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn quota(&self) -> Quota {
         self.quota
     }
@@ -155,6 +235,19 @@ impl<E: Executor> RateLimiter<E> {
     /// Takes `cost` units if the quota allows, else takes nothing and says how long
     /// to wait. A cost of 0 or above the burst is [`Error::InvalidArgument`] (it
     /// could never be admitted), before any round trip.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Quota, RateLimiter};
+    /// # let api = RateLimiter::new(&client, "api", Quota::per_second(2))?;
+    /// assert!(api.acquire(2)?.allowed);
+    /// let refused = api.acquire(1)?;
+    /// assert!(!refused.allowed);
+    /// assert!(refused.retry_after > Duration::ZERO); // when to try again
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn acquire(&self, cost: u64) -> E::Output<RateLimit> {
         let call = if cost == 0 || cost > self.quota.burst {
             Err(Error::InvalidArgument {
@@ -179,6 +272,18 @@ impl<E: Executor> RateLimiter<E> {
 
     /// Forgets all past requests (deletes the key): a full burst is available.
     /// True when there was state to forget.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{Quota, RateLimiter};
+    /// # let api = RateLimiter::new(&client, "api", Quota::per_second(2))?;
+    /// api.acquire(2)?;
+    /// assert!(api.reset()?);
+    /// assert!(api.acquire(2)?.allowed); // a full burst again
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reset(&self) -> E::Output<bool> {
         let call = compound::Clear { key: self.core.key(), siblings: Vec::new() }.call(self.core.target());
         self.core.run(call, decode::flag)

@@ -143,6 +143,20 @@ pub struct QueueCounts {
 impl QueueCounts {
     /// Every item not yet acknowledged nor dead: ready, delayed, in flight or
     /// overdue.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// jobs.push_many(["a", "b"])?;
+    /// jobs.pop(visibility)?;
+    /// let counts = jobs.counts()?;
+    /// assert_eq!((counts.ready, counts.in_flight, counts.total()), (1, 1, 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn total(&self) -> u64 {
         self.ready + self.delayed + self.in_flight + self.overdue
     }
@@ -155,6 +169,15 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// The queue at `key`, dead-lettering after
     /// [`DEFAULT_MAX_DELIVERIES`](Self::DEFAULT_MAX_DELIVERIES) deliveries (nothing
     /// is sent; an empty key, or a key with `}` but no hash tag, is an error).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::{ReliableQueue, serializer::Str};
+    /// let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// assert_eq!(jobs.counts()?.total(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(exec: &E, key: impl AsRef<[u8]>) -> Result<Self> {
         Self::with_options(exec, key, ModelOptions::default())
     }
@@ -162,6 +185,21 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// The same queue, dead-lettering an item after `max_deliveries` deliveries
     /// (at least 1). Clients of one queue should agree on it: each applies its own
     /// when it reclaims or nacks.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// use redisext::Nacked;
+    /// let jobs = jobs.with_max_deliveries(1)?;
+    /// jobs.push("flaky")?;
+    /// let delivery = jobs.pop(visibility)?.unwrap();
+    /// assert_eq!(jobs.nack(delivery.receipt())?, Nacked::DeadLettered);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_max_deliveries(mut self, max_deliveries: u32) -> Result<Self> {
         if max_deliveries == 0 {
             return Err(Error::Config("a reliable queue needs max_deliveries of at least 1".into()));
@@ -171,11 +209,36 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     }
 
     /// How many deliveries an item gets before it is dead-lettered.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// assert_eq!(jobs.with_max_deliveries(3)?.max_deliveries(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_deliveries(&self) -> u32 {
         self.max_deliveries
     }
 
     /// This queue on another executor, same keys and settings.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// let pipe = client.pipeline();
+    /// let slot = jobs.on(&pipe).push("a");
+    /// pipe.run()?;
+    /// assert_eq!(slot.take()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on<E2: Executor>(&self, exec: &E2) -> ReliableQueue<S, E2> {
         ReliableQueue {
             core: self.core.rebind(exec),
@@ -186,16 +249,49 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     }
 
     /// The queue's key (the ready list; the namespace included).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// assert_eq!(jobs.key().as_bytes(), b"jobs");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn key(&self) -> &Key {
         self.core.key()
     }
 
     /// Adds `value` under a new id; returns the number of ready items.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// assert_eq!(jobs.push("resize:42")?, 1); // ready items
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push(&self, value: &S::Value) -> E::Output<u64> {
         self.push_many([value])
     }
 
     /// Adds every value (oldest first) at once; returns the number of ready items.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// assert_eq!(jobs.push_many(["a", "b", "c"])?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push_many<'v>(&self, values: impl IntoIterator<Item = &'v S::Value>) -> E::Output<u64>
     where
         S::Value: 'v,
@@ -216,6 +312,19 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// server's clock: until then it waits in `{key}:delayed` (counted in
     /// [`QueueCounts::delayed`]), and no pop delivers it. Returns when it is due,
     /// in the server's time. Waiting pops notice it within 100 ms of its due time.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// let due = jobs.push_delayed("later", Duration::from_secs(60))?;
+    /// assert!(due > std::time::SystemTime::now());
+    /// assert!(jobs.pop(visibility)?.is_none()); // not due yet
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push_delayed(&self, value: &S::Value, delay: Duration) -> E::Output<SystemTime> {
         let call = millis(delay, reliable_queue::PushDelayed::SCRIPT.name())
             .and_then(|ms| self.push_delayed_call(value, 0, ms));
@@ -229,6 +338,19 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// `SystemTime::now()` is off by the difference between the two clocks; a time
     /// in the past is due at once. Returns `due` (to the millisecond). Times
     /// before the Unix epoch or more than 100 years ahead are refused.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// let at = std::time::SystemTime::now() + Duration::from_secs(3600);
+    /// jobs.push_at("in an hour", at)?;
+    /// assert!(jobs.pop(visibility)?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push_at(&self, value: &S::Value, due: SystemTime) -> E::Output<SystemTime> {
         let op = reliable_queue::PushDelayed::SCRIPT.name();
         let call = due
@@ -275,6 +397,21 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// An item the serializer cannot decode is
     /// [`Error::DeliveredUndecodable`], which
     /// carries its receipt: it is in flight like any other.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// jobs.push("a")?;
+    /// let delivery = jobs.pop(visibility)?.unwrap();
+    /// assert_eq!(delivery.value(), "a");
+    /// assert_eq!(delivery.delivery(), 1); // first delivery
+    /// jobs.ack(delivery.receipt())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop(&self, visibility: Duration) -> E::Output<Option<Delivered<S::Owned>>> {
         self.pop_with(&Token::generate(), visibility)
     }
@@ -284,6 +421,22 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// [`may have applied`](crate::Error::may_have_applied) or from another
     /// process, returns the delivery the token holds while it is in flight, or
     /// delivers an item under it when it holds none. Use a token for one pop only.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// use redisext::Token;
+    /// jobs.push("a")?;
+    /// let token = Token::generate();
+    /// let first = jobs.pop_with(&token, visibility)?.unwrap();
+    /// let again = jobs.pop_with(&token, visibility)?.unwrap(); // a resend: the same delivery
+    /// assert_eq!(first.receipt(), again.receipt());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_with(&self, token: &Token, visibility: Duration) -> E::Output<Option<Delivered<S::Owned>>> {
         self.core.run(self.pop_call(token, visibility), decode_delivered::<S>)
     }
@@ -291,12 +444,39 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// Like [`pop`](Self::pop), but waits up to `timeout` for an item: woken by
     /// pushes and nacks, and checking again every 100 ms for deadlines that pass.
     /// `None` when the timeout passes first.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// jobs.push("a")?;
+    /// let delivery = jobs.pop_wait(visibility, Duration::from_secs(1))?;
+    /// assert_eq!(delivery.map(|d| d.into_value()).as_deref(), Some("a"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_wait(&self, visibility: Duration, timeout: Duration) -> E::Output<Option<Delivered<S::Owned>>> {
         self.pop_with_wait(&Token::generate(), visibility, timeout)
     }
 
     /// [`pop_with`](Self::pop_with), waiting up to `timeout` as
     /// [`pop_wait`](Self::pop_wait) does.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// use redisext::Token;
+    /// jobs.push("a")?;
+    /// let delivery = jobs.pop_with_wait(&Token::generate(), visibility, Duration::from_secs(1))?;
+    /// assert!(delivery.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_with_wait(
         &self,
         token: &Token,
@@ -333,6 +513,20 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// been, delivered again), or it was acknowledged already (also by an earlier
     /// attempt of this same call, which the client sends again after an unknown
     /// outcome) — and then nothing changes. Works on a server out of memory.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// jobs.push("a")?;
+    /// let delivery = jobs.pop(visibility)?.unwrap();
+    /// assert!(jobs.ack(delivery.receipt())?);
+    /// assert!(!jobs.ack(delivery.receipt())?); // already acknowledged
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ack(&self, receipt: &Receipt) -> E::Output<bool> {
         let QueueKeys { items, deliveries, inflight, tokens, .. } = &self.keys;
         let call = reliable_queue::Ack {
@@ -353,6 +547,21 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// [`max_deliveries`](Self::max_deliveries), dead-lettered). [`Nacked::Stale`]
     /// also when an earlier attempt of this same call applied (the client sends it
     /// again after an unknown outcome). Works on a server out of memory.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// use redisext::Nacked;
+    /// jobs.push("a")?;
+    /// let delivery = jobs.pop(visibility)?.unwrap();
+    /// assert_eq!(jobs.nack(delivery.receipt())?, Nacked::Requeued);
+    /// assert_eq!(jobs.pop(visibility)?.unwrap().delivery(), 2); // delivered again
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn nack(&self, receipt: &Receipt) -> E::Output<Nacked> {
         let QueueKeys { items, deliveries, inflight, dead, signal, tokens, .. } = &self.keys;
         let call = reliable_queue::Nack {
@@ -374,6 +583,20 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
 
     /// Moves a delivery's deadline to `visibility` from now (server time) and
     /// returns it; `None` when the receipt is stale (nothing changes).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// jobs.push("a")?;
+    /// let delivery = jobs.pop(Duration::from_secs(1))?.unwrap();
+    /// let until = jobs.extend(delivery.receipt(), Duration::from_secs(60))?;
+    /// assert!(until.is_some_and(|until| until > delivery.deadline()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn extend(&self, receipt: &Receipt, visibility: Duration) -> E::Output<Option<SystemTime>> {
         let call = millis(visibility, reliable_queue::Extend::SCRIPT.name()).and_then(|ms| {
             let QueueKeys { deliveries, inflight, .. } = &self.keys;
@@ -393,6 +616,19 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
 
     /// How many items are ready, delayed, in flight, overdue and dead, and how
     /// many foreign elements `pop` has set aside.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// jobs.push("a")?;
+    /// let counts = jobs.counts()?;
+    /// assert_eq!((counts.ready, counts.in_flight, counts.overdue, counts.dead), (1, 0, 0, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn counts(&self) -> E::Output<QueueCounts> {
         let QueueKeys { inflight, dead, foreign, delayed, .. } = &self.keys;
         let call = reliable_queue::Counts { ready: self.core.key(), inflight, dead, foreign, delayed }
@@ -402,6 +638,21 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
 
     /// Takes the oldest dead letter (an item delivered
     /// [`max_deliveries`](Self::max_deliveries) times without an ack), or `None`.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// let jobs = jobs.with_max_deliveries(1)?;
+    /// jobs.push("poison")?;
+    /// let delivery = jobs.pop(visibility)?.unwrap();
+    /// jobs.nack(delivery.receipt())?; // dead-lettered
+    /// assert_eq!(jobs.pop_dead()?.as_deref(), Some("poison"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_dead(&self) -> E::Output<Option<S::Owned>> {
         let call = self.core.once(|ops, op| {
             reliable_queue::PopDead { ready: self.core.key(), dead: &self.keys.dead, ops, op }.call(self.core.target())
@@ -412,6 +663,19 @@ impl<S: Serializer, E: Executor> ReliableQueue<S, E> {
     /// Deletes every item (ready, delayed, in flight with their tokens, dead) and
     /// the foreign elements set aside, and returns how many keys existed. The id
     /// counter is kept, so an old receipt never matches a new item.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ReliableQueue, serializer::Str};
+    /// # let jobs = ReliableQueue::<Str>::new(&client, "jobs")?;
+    /// # let visibility = Duration::from_secs(30);
+    /// jobs.push("a")?;
+    /// jobs.clear()?;
+    /// assert_eq!(jobs.counts()?.total(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clear(&self) -> E::Output<u64> {
         self.core.clear(self.expiring())
     }

@@ -124,6 +124,21 @@ pub struct PoolCounts {
 
 impl PoolCounts {
     /// Every member: idle, leased or expired.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, serializer::Str};
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # let lease = Duration::from_secs(30);
+    /// # printers.add("p1")?;
+    /// printers.checkout(lease)?;
+    /// printers.add("p2")?;
+    /// let counts = printers.counts()?;
+    /// assert_eq!((counts.idle, counts.leased, counts.total()), (1, 1, 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn total(&self) -> u64 {
         self.idle + self.leased + self.expired
     }
@@ -132,11 +147,35 @@ impl PoolCounts {
 impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// The pool at `key` (nothing is sent; an empty key, or a key with `}` but no
     /// hash tag, is an error).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::{ResourcePool, serializer::Str};
+    /// let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// assert_eq!(printers.counts()?.total(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(exec: &E, key: impl AsRef<[u8]>) -> Result<Self> {
         Self::with_options(exec, key, ModelOptions::default())
     }
 
     /// This pool on another executor, same keys and options.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, serializer::Str};
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # let lease = Duration::from_secs(30);
+    /// # printers.add("p1")?;
+    /// let pipe = client.pipeline();
+    /// let slot = printers.on(&pipe).counts();
+    /// pipe.run()?;
+    /// assert_eq!(slot.take()?.idle, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on<E2: Executor>(&self, exec: &E2) -> ResourcePool<S, E2> {
         ResourcePool { core: self.core.rebind(exec), keys: self.keys.clone(), serializer: PhantomData }
     }
@@ -147,6 +186,18 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     }
 
     /// The pool's key (the idle set; the namespace included).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, serializer::Str};
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # let lease = Duration::from_secs(30);
+    /// # printers.add("p1")?;
+    /// assert_eq!(printers.key().as_bytes(), b"printers");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn key(&self) -> &Key {
         self.core.key()
     }
@@ -154,6 +205,19 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// Adds `member` to the idle set and wakes one waiter. True when it was added;
     /// false when it already belonged. Adding a member that is leased and being
     /// removed cancels the removal (true).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, serializer::Str};
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # let lease = Duration::from_secs(30);
+    /// # printers.add("p1")?;
+    /// assert!(printers.add("p2")?); // new, and idle
+    /// assert!(!printers.add("p2")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add(&self, member: &S::Value) -> E::Output<bool> {
         let call = self.core.encode::<S>(member).and_then(|member| {
             let PoolKeys { leased, retiring, signal, .. } = &self.keys;
@@ -165,6 +229,24 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// Takes `member` out of the pool: at once when idle; when leased, after its
     /// holder checks it in or the lease is reclaimed ([`Removal::Retiring`]), so a
     /// removed member is never leased to anyone else meanwhile.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, serializer::Str};
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # let lease = Duration::from_secs(30);
+    /// # printers.add("p1")?;
+    /// use redisext::Removal;
+    /// printers.add("p2")?;
+    /// assert_eq!(printers.remove("p2")?, Removal::Removed);
+    /// let held = printers.checkout(lease)?.unwrap();
+    /// assert_eq!(printers.remove("p1")?, Removal::Retiring); // leaves at checkin
+    /// printers.checkin(&held)?;
+    /// assert_eq!(printers.counts()?.total(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn remove(&self, member: &S::Value) -> E::Output<Removal> {
         let call = self.core.encode::<S>(member).and_then(|member| {
             let PoolKeys { leased, retiring, .. } = &self.keys;
@@ -177,6 +259,20 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// `None` when every member is leased. Expired leases are reclaimed first (up
     /// to 100 per call). The checkout carries a new [`Token`], so it is safe to
     /// send again (see the type's documentation).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, serializer::Str};
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # let lease = Duration::from_secs(30);
+    /// # printers.add("p1")?;
+    /// let held = printers.checkout(lease)?.unwrap();
+    /// assert_eq!(held.member(), "p1");
+    /// assert!(printers.checkout(lease)?.is_none()); // none idle
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn checkout(&self, lease: Duration) -> E::Output<Option<Lease<S::Owned>>> {
         self.checkout_with(&Token::generate(), lease)
     }
@@ -184,6 +280,20 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// Like [`checkout`](Self::checkout), but waits up to `timeout` for a member to
     /// become idle: woken by a checkin or an add, and checking again every 100 ms
     /// for leases that expire. `None` when the timeout passes first.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, serializer::Str};
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # let lease = Duration::from_secs(30);
+    /// # printers.add("p1")?;
+    /// let held = printers.checkout_wait(lease, Duration::from_secs(1))?;
+    /// assert!(held.is_some());
+    /// assert!(printers.checkout_wait(lease, Duration::from_millis(50))?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn checkout_wait(&self, lease: Duration, timeout: Duration) -> E::Output<Option<Lease<S::Owned>>> {
         self.checkout_with_wait(&Token::generate(), lease, timeout)
     }
@@ -193,12 +303,43 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// [`may have applied`](crate::Error::may_have_applied) or from another
     /// process, returns the lease the token holds, or takes one under it when it
     /// holds none. Use a token for one checkout only.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, serializer::Str};
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # let lease = Duration::from_secs(30);
+    /// # printers.add("p1")?;
+    /// use redisext::Token;
+    /// let token = Token::generate();
+    /// let first = printers.checkout_with(&token, lease)?.unwrap();
+    /// let again = printers.checkout_with(&token, lease)?.unwrap(); // a resend: the same lease
+    /// assert_eq!(first.fence(), again.fence());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn checkout_with(&self, token: &Token, lease: Duration) -> E::Output<Option<Lease<S::Owned>>> {
         self.core.run(self.checkout_call(token, lease), decode_lease::<S>)
     }
 
     /// [`checkout_with`](Self::checkout_with), waiting up to `timeout` as
     /// [`checkout_wait`](Self::checkout_wait) does.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, serializer::Str};
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # let lease = Duration::from_secs(30);
+    /// # printers.add("p1")?;
+    /// use redisext::Token;
+    /// let token = Token::generate();
+    /// let held = printers.checkout_with_wait(&token, lease, Duration::from_secs(1))?;
+    /// assert_eq!(held.map(|lease| lease.token()), Some(token));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn checkout_with_wait(
         &self,
         token: &Token,
@@ -237,6 +378,20 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// Any lease of this pool is accepted, whatever its member's type: the
     /// [`LeasedUndecodable`](crate::Error::LeasedUndecodable) error carries one with
     /// the member's raw bytes.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, serializer::Str};
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # let lease = Duration::from_secs(30);
+    /// # printers.add("p1")?;
+    /// let held = printers.checkout(lease)?.unwrap();
+    /// assert!(printers.checkin(&held)?);
+    /// assert!(!printers.checkin(&held)?); // not the current lease any more
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn checkin<T>(&self, lease: &Lease<T>) -> E::Output<bool> {
         self.core.run(self.checkin_call(&lease.token, Some(lease.fence)), decode::flag)
     }
@@ -266,6 +421,20 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// Moves the lease's deadline to `duration` from now (server time) and returns
     /// it; `None` when the lease was no longer this holder's (nothing changes).
     /// Any lease of this pool is accepted, as by [`checkin`](Self::checkin).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, serializer::Str};
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # let lease = Duration::from_secs(30);
+    /// # printers.add("p1")?;
+    /// let held = printers.checkout(Duration::from_secs(1))?.unwrap();
+    /// let until = printers.extend(&held, Duration::from_secs(60))?;
+    /// assert!(until.is_some_and(|until| until > held.deadline()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn extend<T>(&self, lease: &Lease<T>, duration: Duration) -> E::Output<Option<SystemTime>> {
         let call = millis(duration, resource_pool::Extend::SCRIPT.name()).and_then(|ms| {
             let PoolKeys { leased, leases, .. } = &self.keys;
@@ -284,6 +453,19 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     }
 
     /// How many members are idle, leased, expired (not yet reclaimed) and retiring.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, serializer::Str};
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # let lease = Duration::from_secs(30);
+    /// # printers.add("p1")?;
+    /// let counts = printers.counts()?;
+    /// assert_eq!((counts.idle, counts.leased, counts.expired, counts.retiring), (1, 0, 0, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn counts(&self) -> E::Output<PoolCounts> {
         let PoolKeys { leased, retiring, .. } = &self.keys;
         let call = resource_pool::Counts { idle: self.core.key(), leased, retiring }.call(self.core.target());
@@ -294,6 +476,19 @@ impl<S: Serializer, E: Executor> ResourcePool<S, E> {
     /// returns how many keys existed. The fencing counter is kept, so fencing
     /// numbers keep growing if the pool is filled again. Current holders' checkins
     /// then report false.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::{ResourcePool, serializer::Str};
+    /// # let printers = ResourcePool::<Str>::new(&client, "printers")?;
+    /// # let lease = Duration::from_secs(30);
+    /// # printers.add("p1")?;
+    /// printers.clear()?;
+    /// assert_eq!(printers.counts()?.total(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clear(&self) -> E::Output<u64> {
         self.core.clear(self.expiring())
     }

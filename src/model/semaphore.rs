@@ -89,17 +89,56 @@ pub struct Permit {
 impl Permit {
     /// The permit's id: larger than every earlier permit's of this semaphore (a
     /// fencing number).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::Semaphore;
+    /// # let slots = Semaphore::new(&client, "render-slots", 2)?;
+    /// # let hold = Duration::from_secs(30);
+    /// let first = slots.acquire(hold)?.unwrap();
+    /// let second = slots.acquire(hold)?.unwrap();
+    /// assert!(second.id() > first.id()); // ids only grow: fencing numbers
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn id(&self) -> u64 {
         self.id
     }
 
     /// When the permit lapses unless released or extended, in the server's time.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::Semaphore;
+    /// # let slots = Semaphore::new(&client, "render-slots", 2)?;
+    /// # let hold = Duration::from_secs(30);
+    /// let permit = slots.acquire(hold)?.unwrap();
+    /// assert!(permit.deadline() > std::time::SystemTime::now());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn deadline(&self) -> SystemTime {
         self.deadline
     }
 
     /// The token the permit was acquired with: an acquire sent again with it
     /// returns this permit while it is held.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::Semaphore;
+    /// # let slots = Semaphore::new(&client, "render-slots", 2)?;
+    /// # let hold = Duration::from_secs(30);
+    /// use redisext::Token;
+    /// let token = Token::generate();
+    /// let permit = slots.acquire_with(&token, hold)?.unwrap();
+    /// assert_eq!(permit.token(), token);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn token(&self) -> Token {
         self.token
     }
@@ -108,12 +147,30 @@ impl Permit {
 impl<E: Executor> Semaphore<E> {
     /// The semaphore at `key` with `permits` permits (nothing is sent; 0 permits is
     /// [`Error::Config`]).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::Semaphore;
+    /// let slots = Semaphore::new(&client, "render-slots", 4)?;
+    /// assert_eq!(slots.permits(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(exec: &E, key: impl AsRef<[u8]>, permits: u32) -> Result<Self> {
         Self::with_options(exec, key, permits, ModelOptions::default())
     }
 
     /// [`new`](Self::new) with model options (a namespace, read routing), the
     /// settings after the key as in `new`.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// use redisext::{ModelOptions, Semaphore};
+    /// let slots = Semaphore::with_options(&client, "render", 4, ModelOptions::new().namespace("app:"))?;
+    /// assert_eq!(slots.key().as_bytes(), b"app:render");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_options(exec: &E, key: impl AsRef<[u8]>, permits: u32, options: ModelOptions) -> Result<Self> {
         if permits == 0 {
             return Err(Error::Config("a semaphore needs at least 1 permit".into()));
@@ -130,6 +187,20 @@ impl<E: Executor> Semaphore<E> {
     }
 
     /// This semaphore on another executor, same keys and settings.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::Semaphore;
+    /// # let slots = Semaphore::new(&client, "render-slots", 2)?;
+    /// # let hold = Duration::from_secs(30);
+    /// let pipe = client.pipeline();
+    /// let slot = slots.on(&pipe).held();
+    /// pipe.run()?;
+    /// assert_eq!(slot.take()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on<E2: Executor>(&self, exec: &E2) -> Semaphore<E2> {
         Semaphore {
             core: self.core.rebind(exec),
@@ -147,11 +218,33 @@ impl<E: Executor> Semaphore<E> {
     }
 
     /// The semaphore's key (the holders; the namespace included).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::Semaphore;
+    /// # let slots = Semaphore::new(&client, "render-slots", 2)?;
+    /// # let hold = Duration::from_secs(30);
+    /// assert_eq!(slots.key().as_bytes(), b"render-slots");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn key(&self) -> &Key {
         self.core.key()
     }
 
     /// The number of permits this client enforces.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::Semaphore;
+    /// # let slots = Semaphore::new(&client, "render-slots", 2)?;
+    /// # let hold = Duration::from_secs(30);
+    /// assert_eq!(slots.permits(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn permits(&self) -> u32 {
         self.permits
     }
@@ -159,6 +252,20 @@ impl<E: Executor> Semaphore<E> {
     /// Takes a permit for `hold` (server time), or `None` when all are held.
     /// Permits past their deadline are dropped first. The acquire carries a new
     /// [`Token`], so it is safe to send again (see the type's documentation).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::Semaphore;
+    /// # let slots = Semaphore::new(&client, "render-slots", 2)?;
+    /// # let hold = Duration::from_secs(30);
+    /// let a = slots.acquire(hold)?;
+    /// let b = slots.acquire(hold)?;
+    /// assert!(a.is_some() && b.is_some());
+    /// assert!(slots.acquire(hold)?.is_none()); // both permits held
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn acquire(&self, hold: Duration) -> E::Output<Option<Permit>> {
         self.acquire_with(&Token::generate(), hold)
     }
@@ -166,6 +273,18 @@ impl<E: Executor> Semaphore<E> {
     /// Like [`acquire`](Self::acquire), but waits up to `timeout` for a permit:
     /// woken by releases, and checking again every 100 ms for permits that lapse.
     /// `None` when the timeout passes first.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::Semaphore;
+    /// # let slots = Semaphore::new(&client, "render-slots", 2)?;
+    /// # let hold = Duration::from_secs(30);
+    /// let permit = slots.acquire_wait(hold, Duration::from_secs(1))?;
+    /// assert!(permit.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn acquire_wait(&self, hold: Duration, timeout: Duration) -> E::Output<Option<Permit>> {
         self.acquire_with_wait(&Token::generate(), hold, timeout)
     }
@@ -175,12 +294,43 @@ impl<E: Executor> Semaphore<E> {
     /// [`may have applied`](crate::Error::may_have_applied) or from another
     /// process, returns the permit the token holds, or takes one under it when it
     /// holds none. Use a token for one acquisition only.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::Semaphore;
+    /// # let slots = Semaphore::new(&client, "render-slots", 2)?;
+    /// # let hold = Duration::from_secs(30);
+    /// use redisext::Token;
+    /// let token = Token::generate();
+    /// let first = slots.acquire_with(&token, hold)?.unwrap();
+    /// // Sent again with the same token: the same permit, not a second one.
+    /// let again = slots.acquire_with(&token, hold)?.unwrap();
+    /// assert_eq!(first.id(), again.id());
+    /// assert_eq!(slots.held()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn acquire_with(&self, token: &Token, hold: Duration) -> E::Output<Option<Permit>> {
         self.core.run(self.acquire_call(token, hold), decode_permit)
     }
 
     /// [`acquire_with`](Self::acquire_with), waiting up to `timeout` as
     /// [`acquire_wait`](Self::acquire_wait) does.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::Semaphore;
+    /// # let slots = Semaphore::new(&client, "render-slots", 2)?;
+    /// # let hold = Duration::from_secs(30);
+    /// use redisext::Token;
+    /// let token = Token::generate();
+    /// let permit = slots.acquire_with_wait(&token, hold, Duration::from_secs(1))?;
+    /// assert_eq!(permit.map(|p| p.token()), Some(token));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn acquire_with_wait(&self, token: &Token, hold: Duration, timeout: Duration) -> E::Output<Option<Permit>> {
         let wait = signal_wait(timeout, &self.signal);
         self.core.run_waiting(self.acquire_call(token, hold), decode_permit, wait)
@@ -206,6 +356,19 @@ impl<E: Executor> Semaphore<E> {
     /// earlier attempt of this same call, which the client sends again after an
     /// unknown outcome: either way the permit is free). Works on a server out of
     /// memory.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::Semaphore;
+    /// # let slots = Semaphore::new(&client, "render-slots", 2)?;
+    /// # let hold = Duration::from_secs(30);
+    /// let permit = slots.acquire(hold)?.unwrap();
+    /// assert!(slots.release(&permit)?);
+    /// assert!(!slots.release(&permit)?); // already released
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn release(&self, permit: &Permit) -> E::Output<bool> {
         self.core.run(self.release_call(&permit.token, Some(permit.id)), decode::flag)
     }
@@ -231,6 +394,19 @@ impl<E: Executor> Semaphore<E> {
 
     /// Moves the permit's deadline to `hold` from now (server time) and returns it;
     /// `None` when the permit is no longer held (nothing changes).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::Semaphore;
+    /// # let slots = Semaphore::new(&client, "render-slots", 2)?;
+    /// # let hold = Duration::from_secs(30);
+    /// let permit = slots.acquire(Duration::from_secs(1))?.unwrap();
+    /// let until = slots.extend(&permit, Duration::from_secs(60))?;
+    /// assert!(until.is_some_and(|until| until > permit.deadline()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn extend(&self, permit: &Permit, hold: Duration) -> E::Output<Option<SystemTime>> {
         let call = millis(hold, semaphore::Extend::SCRIPT.name()).and_then(|ms| {
             semaphore::Extend { holders: self.core.key(), id: permit.id.into(), hold_ms: ms.into() }
@@ -241,12 +417,37 @@ impl<E: Executor> Semaphore<E> {
     }
 
     /// The number of permits held now (deadline ahead).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::Semaphore;
+    /// # let slots = Semaphore::new(&client, "render-slots", 2)?;
+    /// # let hold = Duration::from_secs(30);
+    /// slots.acquire(hold)?;
+    /// assert_eq!(slots.held()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn held(&self) -> E::Output<u64> {
         self.core.run(semaphore::Held { holders: self.core.key() }.call(self.core.target()), decode::count)
     }
 
     /// Deletes the semaphore (holders, their tokens, stored settings, signal) and
     /// returns how many keys existed. The id counter is kept, so ids keep growing.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use std::time::Duration;
+    /// # use redisext::Semaphore;
+    /// # let slots = Semaphore::new(&client, "render-slots", 2)?;
+    /// # let hold = Duration::from_secs(30);
+    /// slots.acquire(hold)?;
+    /// slots.clear()?;
+    /// assert_eq!(slots.held()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clear(&self) -> E::Output<u64> {
         self.core.clear(self.expiring())
     }

@@ -72,6 +72,16 @@ pub struct Scored<T> {
 impl<S: Serializer, E: Executor> SortedSet<S, E> {
     /// Adds `member` with `score`, or changes the score of a member already
     /// there; true when the member is new.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{SortedSet, serializer::Str};
+    /// # let board = SortedSet::<Str>::new(&client, "board")?;
+    /// assert!(board.add("ann", 10.0)?); // new
+    /// assert!(!board.add("ann", 12.5)?); // score updated
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add(&self, member: &S::Value, score: f64) -> E::Output<bool> {
         let call = score_arg(score, sorted_set::Add::SCRIPT).and_then(|score| {
             let member = self.core.encode::<S>(member)?;
@@ -84,6 +94,17 @@ impl<S: Serializer, E: Executor> SortedSet<S, E> {
     }
 
     /// Removes `member`; true when it was there.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{SortedSet, serializer::Str};
+    /// # let board = SortedSet::<Str>::new(&client, "board")?;
+    /// board.add("ann", 1.0)?;
+    /// assert!(board.rem("ann")?);
+    /// assert!(!board.rem("ann")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn rem(&self, member: &S::Value) -> E::Output<bool> {
         let call = self.core.encode::<S>(member).and_then(|member| {
             self.core.once(|ops, op| sorted_set::Rem { set: self.core.key(), ops, member, op }.call(self.core.target()))
@@ -92,6 +113,20 @@ impl<S: Serializer, E: Executor> SortedSet<S, E> {
     }
 
     /// The number of members whose score is in `scores` (`..` counts them all).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{SortedSet, serializer::Str};
+    /// # let board = SortedSet::<Str>::new(&client, "board")?;
+    /// # board.add("ann", 1.0)?;
+    /// # board.add("bob", 2.0)?;
+    /// # board.add("cat", 3.0)?;
+    /// // board: ann 1, bob 2, cat 3
+    /// assert_eq!(board.length(..)?, 3);
+    /// assert_eq!(board.length(2.0..)?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn length(&self, scores: impl RangeBounds<f64>) -> E::Output<u64> {
         let call = range(&scores, sorted_set::Length::SCRIPT)
             .and_then(|(min, max)| sorted_set::Length { set: self.core.key(), min, max }.call(self.core.target()));
@@ -100,6 +135,18 @@ impl<S: Serializer, E: Executor> SortedSet<S, E> {
 
     /// Every member, highest score first (members with equal scores in reverse
     /// byte order), as Python's `members()`.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{SortedSet, serializer::Str};
+    /// # let board = SortedSet::<Str>::new(&client, "board")?;
+    /// # board.add("ann", 1.0)?;
+    /// # board.add("bob", 2.0)?;
+    /// # board.add("cat", 3.0)?;
+    /// assert_eq!(board.members()?, ["cat", "bob", "ann"]); // highest first
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn members(&self) -> E::Output<Vec<S::Owned>> {
         let call = sorted_set::Members { set: self.core.key(), with_scores: false.into() }.call(self.core.target());
         self.core.run(call, decode::list::<S>)
@@ -107,6 +154,19 @@ impl<S: Serializer, E: Executor> SortedSet<S, E> {
 
     /// Every member with its score, highest score first (Python's
     /// `members(with_scores=True)`).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{SortedSet, serializer::Str};
+    /// # let board = SortedSet::<Str>::new(&client, "board")?;
+    /// # board.add("ann", 1.0)?;
+    /// # board.add("bob", 2.0)?;
+    /// # board.add("cat", 3.0)?;
+    /// let top = &board.members_with_scores()?[0];
+    /// assert_eq!((top.member.as_str(), top.score), ("cat", 3.0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn members_with_scores(&self) -> E::Output<Vec<Scored<S::Owned>>> {
         let call = sorted_set::Members { set: self.core.key(), with_scores: true.into() }.call(self.core.target());
         self.core.run(call, decode_scored::<S>)
@@ -114,16 +174,55 @@ impl<S: Serializer, E: Executor> SortedSet<S, E> {
 
     /// The members whose score is in `scores`, lowest score first (Python's
     /// `members_by_score(min, max)`; `..` for all of them).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{SortedSet, serializer::Str};
+    /// # let board = SortedSet::<Str>::new(&client, "board")?;
+    /// # board.add("ann", 1.0)?;
+    /// # board.add("bob", 2.0)?;
+    /// # board.add("cat", 3.0)?;
+    /// assert_eq!(board.members_by_score(1.5..=3.0)?, ["bob", "cat"]); // lowest first
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn members_by_score(&self, scores: impl RangeBounds<f64>) -> E::Output<Vec<S::Owned>> {
         self.core.run(self.by_score(&scores, false), decode::list::<S>)
     }
 
     /// The members whose score is in `scores`, with their scores, lowest first.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{SortedSet, serializer::Str};
+    /// # let board = SortedSet::<Str>::new(&client, "board")?;
+    /// # board.add("ann", 1.0)?;
+    /// # board.add("bob", 2.0)?;
+    /// # board.add("cat", 3.0)?;
+    /// let low = board.members_by_score_with_scores(..2.0)?;
+    /// assert_eq!(low.len(), 1);
+    /// assert_eq!((low[0].member.as_str(), low[0].score), ("ann", 1.0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn members_by_score_with_scores(&self, scores: impl RangeBounds<f64>) -> E::Output<Vec<Scored<S::Owned>>> {
         self.core.run(self.by_score(&scores, true), decode_scored::<S>)
     }
 
     /// True when `member` is in the set.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{SortedSet, serializer::Str};
+    /// # let board = SortedSet::<Str>::new(&client, "board")?;
+    /// # board.add("ann", 1.0)?;
+    /// # board.add("bob", 2.0)?;
+    /// # board.add("cat", 3.0)?;
+    /// assert!(board.contains("bob")?);
+    /// assert!(!board.contains("dan")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn contains(&self, member: &S::Value) -> E::Output<bool> {
         let call = self
             .core
@@ -134,6 +233,19 @@ impl<S: Serializer, E: Executor> SortedSet<S, E> {
 
     /// Keeps the `keep` members with the highest scores and removes the others;
     /// returns how many were removed (`truncate(0)` empties the set).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{SortedSet, serializer::Str};
+    /// # let board = SortedSet::<Str>::new(&client, "board")?;
+    /// # board.add("ann", 1.0)?;
+    /// # board.add("bob", 2.0)?;
+    /// # board.add("cat", 3.0)?;
+    /// assert_eq!(board.truncate(2)?, 1); // removed ann, the lowest
+    /// assert_eq!(board.members()?, ["cat", "bob"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn truncate(&self, keep: u64) -> E::Output<u64> {
         let call = self.core.once(|ops, op| {
             sorted_set::Truncate { set: self.core.key(), ops, keep: keep.into(), op }.call(self.core.target())
@@ -143,6 +255,19 @@ impl<S: Serializer, E: Executor> SortedSet<S, E> {
 
     /// Deletes the whole set; true when it existed. A key holding another Redis
     /// type is left alone: [`Error::WrongType`].
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{SortedSet, serializer::Str};
+    /// # let board = SortedSet::<Str>::new(&client, "board")?;
+    /// # board.add("ann", 1.0)?;
+    /// # board.add("bob", 2.0)?;
+    /// # board.add("cat", 3.0)?;
+    /// assert!(board.clean()?);
+    /// assert_eq!(board.length(..)?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clean(&self) -> E::Output<bool> {
         let call =
             self.core.once(|ops, op| sorted_set::Clean { set: self.core.key(), ops, op }.call(self.core.target()));
@@ -151,6 +276,19 @@ impl<S: Serializer, E: Executor> SortedSet<S, E> {
 
     /// Removes the members whose score is in `scores`; returns how many were
     /// removed (Python returns whether any were).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{SortedSet, serializer::Str};
+    /// # let board = SortedSet::<Str>::new(&client, "board")?;
+    /// # board.add("ann", 1.0)?;
+    /// # board.add("bob", 2.0)?;
+    /// # board.add("cat", 3.0)?;
+    /// assert_eq!(board.clean_by_score(..2.5)?, 2);
+    /// assert_eq!(board.members()?, ["cat"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clean_by_score(&self, scores: impl RangeBounds<f64>) -> E::Output<u64> {
         let call = range(&scores, sorted_set::CleanByScore::SCRIPT).and_then(|(min, max)| {
             self.core.once(|ops, op| {

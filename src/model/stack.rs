@@ -36,6 +36,15 @@ pub struct Stack<S: Serializer = Raw, E: Executor = Client> {
 
 impl<S: Serializer, E: Executor> Stack<S, E> {
     /// Puts `item` on top; returns the stack's new height.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{Stack, serializer::Str};
+    /// # let undo = Stack::<Str>::new(&client, "undo")?;
+    /// assert_eq!(undo.push("type")?, 1); // the new length
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push(&self, item: &S::Value) -> E::Output<u64> {
         let call = self.core.encode::<S>(item).and_then(|item| {
             self.core.once(|ops, op| stack::Push { stack: self.core.key(), ops, item, op }.call(self.core.target()))
@@ -49,6 +58,17 @@ impl<S: Serializer, E: Executor> Stack<S, E> {
     /// An item the serializer cannot decode is still removed (the pop is one
     /// atomic step): the error, [`Error::PoppedUndecodable`](crate::Error::PoppedUndecodable),
     /// carries its bytes so it is not lost.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let client = redisext::Client::open(&server.url())?;
+    /// # use redisext::{Stack, serializer::Str};
+    /// # let undo = Stack::<Str>::new(&client, "undo")?;
+    /// undo.push("type")?;
+    /// undo.push("delete")?;
+    /// assert_eq!(undo.pop()?.as_deref(), Some("delete")); // last in, first out
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop(&self) -> E::Output<Option<S::Owned>> {
         let call = self.core.once(|ops, op| stack::Pop { stack: self.core.key(), ops, op }.call(self.core.target()));
         self.core.run(call, decode::popped::<S>)

@@ -1,5 +1,5 @@
 //! Static checks of the bundled Lua scripts against the crate's script
-//! conventions (the README's "Script conventions"), shared by the test suite and
+//! conventions ("Script conventions" in docs/auditing.md), shared by the test suite and
 //! `redisext scripts lint`.
 //!
 //! Each [`Finding`] names a file, a line and a [`Rule`]:

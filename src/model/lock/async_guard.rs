@@ -59,6 +59,23 @@ impl<B: AsyncBackend> Lock<AsyncClient<B>> {
     /// [`LockToken::generate`]): knowing it before acquiring lets a caller find
     /// and release a lock whose acquire was dropped in flight or failed with an
     /// unknown outcome.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let url = server.url();
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// # use std::time::Duration;
+    /// # use redisext::{AsyncClient, Lock, LockToken};
+    /// # let client = AsyncClient::open(&url)?;
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let token = LockToken::generate();
+    /// let guard = lock.guard_with(&token, ttl, Duration::ZERO).await?.expect("free");
+    /// assert_eq!(guard.token().as_str(), token.as_str());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn guard_with(
         &self,
         token: &LockToken,
@@ -78,12 +95,47 @@ impl<B: AsyncBackend> Lock<AsyncClient<B>> {
     /// same loss rules: see [`AsyncLockGuard::lost`]). Renewals share the client's
     /// multiplexed connection, on which they do not queue behind other
     /// operations' replies; each must complete within about `ttl / 2`.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let url = server.url();
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// # use std::time::Duration;
+    /// # use redisext::{AsyncClient, Lock, LockToken};
+    /// # let client = AsyncClient::open(&url)?;
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let guard = lock.renewing_guard(Duration::from_secs(3), Duration::ZERO).await?.expect("free");
+    /// assert!(!guard.lost());
+    /// assert!(guard.release().await?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn renewing_guard(&self, ttl: Duration, wait: Duration) -> Result<Option<AsyncLockGuard<B>>> {
         self.renewing_guard_with(&LockToken::generate(), ttl, wait).await
     }
 
     /// [`renewing_guard`](Self::renewing_guard) storing `token` (see
     /// [`guard_with`](Self::guard_with)).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let url = server.url();
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// # use std::time::Duration;
+    /// # use redisext::{AsyncClient, Lock, LockToken};
+    /// # let client = AsyncClient::open(&url)?;
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let token = LockToken::generate();
+    /// let guard = lock.renewing_guard_with(&token, Duration::from_secs(3), Duration::ZERO).await?.unwrap();
+    /// assert!(lock.holds(&token).await?.is_some());
+    /// drop(guard); // released on a spawned task
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn renewing_guard_with(
         &self,
         token: &LockToken,
@@ -241,6 +293,22 @@ pub struct AsyncLockGuard<B: AsyncBackend = crate::backend::RedisAsyncBackend> {
 impl<B: AsyncBackend> AsyncLockGuard<B> {
     /// The token the lock is held with (its [`fence`](LockToken::fence) fences
     /// writes to the guarded resource).
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let url = server.url();
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// # use std::time::Duration;
+    /// # use redisext::{AsyncClient, Lock, LockToken};
+    /// # let client = AsyncClient::open(&url)?;
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let guard = lock.guard(ttl, Duration::ZERO).await?.unwrap();
+    /// assert!(guard.token().fence() > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn token(&self) -> &LockToken {
         &self.token
     }
@@ -251,6 +319,22 @@ impl<B: AsyncBackend> AsyncLockGuard<B> {
     /// acquire or extend was sent, less a margin for clock drift) — exactly as
     /// [`LockGuard::lost`](super::LockGuard::lost). Once true it stays true, and
     /// renewing stops.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let url = server.url();
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// # use std::time::Duration;
+    /// # use redisext::{AsyncClient, Lock, LockToken};
+    /// # let client = AsyncClient::open(&url)?;
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let guard = lock.guard(ttl, Duration::ZERO).await?.unwrap();
+    /// assert!(!guard.lost());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lost(&self) -> bool {
         self.hold.hold.lost()
     }
@@ -259,6 +343,25 @@ impl<B: AsyncBackend> AsyncLockGuard<B> {
     /// finds the lock gone, or when its expiry passes unrenewed. Never resolves
     /// for a lock without an expiry that nobody takes away. Await it beside the
     /// work (`select!`) to stop as soon as the lock is lost.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let url = server.url();
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// # use std::time::Duration;
+    /// # use redisext::{AsyncClient, Lock, LockToken};
+    /// # let client = AsyncClient::open(&url)?;
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let guard = lock.renewing_guard(Duration::from_secs(3), Duration::ZERO).await?.unwrap();
+    /// tokio::select! {
+    ///     _ = guard.lost_notification() => unreachable!("the lock is renewed"),
+    ///     _ = tokio::time::sleep(Duration::from_millis(50)) => {} // the work, done first
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn lost_notification(&self) {
         loop {
             let notified = self.hold.notify.notified();
@@ -280,12 +383,44 @@ impl<B: AsyncBackend> AsyncLockGuard<B> {
 
     /// Until when the lock is surely held, in this process's monotonic clock;
     /// `None` for a lock without an expiry.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let url = server.url();
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// # use std::time::Duration;
+    /// # use redisext::{AsyncClient, Lock, LockToken};
+    /// # let client = AsyncClient::open(&url)?;
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let guard = lock.guard(ttl, Duration::ZERO).await?.unwrap();
+    /// assert!(guard.valid_until().is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn valid_until(&self) -> Option<Instant> {
         self.hold.hold.state().valid_until
     }
 
     /// Sets the lock's expiry to `ttl` from now; false when the lock is no longer
     /// held with this guard's token, and [`lost`](Self::lost) is then true.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let url = server.url();
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// # use std::time::Duration;
+    /// # use redisext::{AsyncClient, Lock, LockToken};
+    /// # let client = AsyncClient::open(&url)?;
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let guard = lock.guard(Duration::from_secs(1), Duration::ZERO).await?.unwrap();
+    /// assert!(guard.extend(Duration::from_secs(60)).await?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn extend(&self, ttl: Duration) -> Result<bool> {
         let sent = Instant::now();
         let extended = self.lock.extend(&self.token, ttl).await?;
@@ -300,6 +435,23 @@ impl<B: AsyncBackend> AsyncLockGuard<B> {
     /// Releases the lock now (after stopping any renewal), reporting errors that
     /// dropping the guard would ignore; false when it was no longer held with this
     /// guard's token.
+    ///
+    /// ```
+    /// # let server = redisext::testing::RedisServer::start()?;
+    /// # let url = server.url();
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// # use std::time::Duration;
+    /// # use redisext::{AsyncClient, Lock, LockToken};
+    /// # let client = AsyncClient::open(&url)?;
+    /// # let lock = Lock::new(&client, "report")?;
+    /// # let ttl = Duration::from_secs(30);
+    /// let guard = lock.guard(ttl, Duration::ZERO).await?.unwrap();
+    /// assert!(guard.release().await?);
+    /// assert!(!lock.locked().await?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn release(mut self) -> Result<bool> {
         self.released = true;
         self.stop_renewing();
