@@ -3,7 +3,7 @@
 //! and batches).
 //!
 //! Retried, until the policy's deadline: what surely did not run — a command not
-//! sent (the connection could not be opened, or was found closed before writing),
+//! sent (the connection could not be opened, or failed before the write),
 //! a server still `LOADING` its data, `BUSY` with a long script, a replica that
 //! refuses writes (`READONLY`: a failover demoted the node) or has lost its master
 //! (`MASTERDOWN`), a cluster slot in migration (`TRYAGAIN`) or a cluster without
@@ -17,10 +17,39 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::wire::Delivery;
 
-/// How a client retries what is safe to retry (see the module documentation):
-/// for up to `deadline` after the first attempt, pausing `first_pause`, doubled
-/// after each attempt up to `max_pause` (with a little jitter, so that many
-/// clients do not retry in step).
+/// How a client retries what is safe to retry: for up to `deadline` after the
+/// first attempt, pausing `first_pause`, doubled after each attempt up to
+/// `max_pause` (with a little jitter, so that many clients do not retry in step).
+/// After a connection error the first retry goes at once, on a new connection: a
+/// connection the server closed (`CLIENT KILL`, an idle timeout) costs no pause;
+/// the pauses start when that one fails too.
+///
+/// # What settles and what surfaces
+///
+/// Retried for every operation: what surely did not run — a request not sent
+/// (the connection could not be opened, or failed before the write), `LOADING`,
+/// `BUSY`, `READONLY`, `MASTERDOWN`, `TRYAGAIN`, `CLUSTERDOWN`. (`NOSCRIPT` is no
+/// retry: the script is loaded and the call sent again, then sent as `EVAL`.)
+///
+/// Also retried, although the outcome is unknown (the request went out, no reply
+/// came): calls that settle a resend. They carry a client token — Semaphore
+/// acquire, release and extend, ResourcePool checkout, checkin and extend,
+/// ReliableQueue pop, ack and nack, Lock acquire, release and extend — or, in
+/// [exactly-once mode](crate::ModelOptions::exactly_once), an operation id; and
+/// every read. The same bytes go out again and the script answers what the first
+/// attempt got (the same permit, lease or delivery; the first result), so the
+/// caller sees a plain result. One consequence: a release, checkin or ack whose
+/// first attempt applied unseen answers `false` (no longer held) to the resend,
+/// as it would after a lapse; either way the capacity is free.
+///
+/// Surfaces: a plain write (no token, exactly-once off) with an unknown outcome,
+/// as [`Error::Connection`](crate::Error::Connection) whose
+/// [`may_have_applied`](crate::Error::may_have_applied) is true; any error once
+/// the deadline has passed (the last one); every refusal by the server (`OOM`,
+/// `WRONGTYPE`, the models' own). In a pipeline the same holds call by call,
+/// except that a call is not sent again once a later call on its key was
+/// answered (the resend would reorder them); a transaction
+/// ([`run_atomic`](crate::Pipeline::run_atomic)) is sent again whole or not at all.
 ///
 /// ```
 /// use std::time::Duration;
@@ -126,9 +155,15 @@ impl Retrying {
         }
         let elapsed = self.started.elapsed();
         let left = self.policy.deadline.checked_sub(elapsed).filter(|left| !left.is_zero())?;
+        self.attempts += 1;
+        if self.attempts == 2 && matches!(error, Error::Connection { .. }) {
+            // The failed connection is replaced by a new one: a connection the
+            // server closed (a kill, an idle timeout) costs no pause. Pauses
+            // start if the new one fails too (the server is down or restarting).
+            return Some(Duration::ZERO);
+        }
         let pause = jitter(self.next_pause).min(left);
         self.next_pause = self.next_pause.saturating_mul(2).min(self.policy.max_pause);
-        self.attempts += 1;
         Some(pause)
     }
 }
@@ -178,13 +213,19 @@ mod tests {
             .deadline(Duration::from_secs(60))
             .backoff(Duration::from_millis(8), Duration::from_millis(20));
         let mut retrying = Retrying::start(policy);
-        let error = connection(Delivery::NotSent);
+        let error = server("LOADING");
         let pauses: Vec<Duration> = (0..4).map(|_| retrying.after(&error, false).unwrap()).collect();
         for (pause, nominal) in pauses.iter().zip([8, 16, 20, 20]) {
             let nominal = Duration::from_millis(nominal);
             assert!(*pause <= nominal && *pause >= nominal - nominal / 4, "{pause:?} for {nominal:?}");
         }
         assert_eq!(retrying.attempts, 5);
+        // After a failed connection the first retry, on a new one, is at once.
+        let mut retrying = Retrying::start(policy);
+        let error = connection(Delivery::NotSent);
+        assert_eq!(retrying.after(&error, false), Some(Duration::ZERO));
+        let pause = retrying.after(&error, false).unwrap();
+        assert!(pause <= Duration::from_millis(8) && pause >= Duration::from_millis(6), "then {pause:?}");
         assert_eq!(Retrying::start(RetryPolicy::never()).after(&error, false), None);
         let mut expired = Retrying::start(RetryPolicy::default().deadline(Duration::from_nanos(1)));
         std::thread::sleep(Duration::from_millis(1));

@@ -355,18 +355,7 @@ impl RedisServer {
     }
 
     fn run(&self, connection: &mut redis::Connection, args: &[&[u8]]) -> Result<Reply, ServerError> {
-        let name = args.first().map(|name| String::from_utf8_lossy(name).to_ascii_uppercase()).unwrap_or_default();
-        let mut command = redis::Cmd::new();
-        for arg in args {
-            command.arg(*arg);
-        }
-        let value = redis::ConnectionLike::req_command(connection, &command)
-            .map_err(|error| ServerError::Command(format!("{name} on port {}: {error}", self.port)))?;
-        // Only a top-level error reply converts to a top-level `Reply::Error`.
-        match Reply::from(value) {
-            Reply::Error(error) => Err(ServerError::ErrorReply { command: name, port: self.port, error }),
-            reply => Ok(reply),
-        }
+        run_on(self.port, connection, args)
     }
 
     fn connect(&self) -> Result<redis::Connection, ServerError> {
@@ -438,6 +427,41 @@ impl RedisServer {
     /// Waits (up to 10 s) until `key` exists here: replication has caught up with it.
     pub fn wait_for_key(&self, key: &str) -> Result<(), ServerError> {
         self.wait_until(Duration::from_secs(10), |server| Ok(server.command(&["EXISTS", key])? == Reply::Int(1)))
+    }
+
+    /// Runs `args` every `period` on a connection of its own, from a thread of its
+    /// own, until [`Repeating::stop`]: a fault under load (`CLIENT KILL TYPE
+    /// normal`, which spares the caller's own connection, or `SCRIPT FLUSH`).
+    /// An error reply stops the loop; `stop` returns it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use redisext::testing::RedisServer;
+    /// let server = RedisServer::start()?;
+    /// let flushing = server.repeat(Duration::from_millis(10), &["SCRIPT", "FLUSH"]);
+    /// std::thread::sleep(Duration::from_millis(50));
+    /// assert!(flushing.stop()?.runs > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn repeat(&self, period: Duration, args: &[&str]) -> Repeating {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = std::sync::Arc::clone(&stop);
+        let connection = self.connect();
+        let (port, args) = (self.port, owned(args));
+        let runs = std::thread::spawn(move || {
+            let mut connection = connection?;
+            let mut repeated = Repeated::default();
+            let args: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
+            while !stopping.load(Ordering::SeqCst) {
+                if let Reply::Int(n) = run_on(port, &mut connection, &args)? {
+                    repeated.sum += n;
+                }
+                repeated.runs += 1;
+                std::thread::sleep(period);
+            }
+            Ok(repeated)
+        });
+        Repeating { stop, runs: Some(runs) }
     }
 
     /// Stops the server if it runs and starts it again on the same port: a server
@@ -512,6 +536,45 @@ impl RedisServer {
             let _ = std::fs::remove_dir_all(&self.dir);
             self.dir = PathBuf::new();
         }
+    }
+}
+
+/// A command repeated on a server ([`RedisServer::repeat`]) until stopped.
+#[derive(Debug)]
+pub struct Repeating {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    runs: Option<std::thread::JoinHandle<Result<Repeated, ServerError>>>,
+}
+
+/// What a [`Repeating`] command did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Repeated {
+    /// How many times it ran.
+    pub runs: u64,
+    /// The sum of its integer replies (for `CLIENT KILL`: the connections closed).
+    pub sum: i64,
+}
+
+impl Repeating {
+    /// Stops repeating (after the run under way) and says what was done, or the
+    /// error that stopped it earlier.
+    pub fn stop(mut self) -> Result<Repeated, ServerError> {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> Result<Repeated, ServerError> {
+        self.stop.store(true, Ordering::SeqCst);
+        match self.runs.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(repeated)) => repeated,
+            Some(Err(_)) => Err(ServerError::Command("the repeating thread panicked".into())),
+            None => Ok(Repeated::default()),
+        }
+    }
+}
+
+impl Drop for Repeating {
+    fn drop(&mut self) {
+        let _ = self.halt();
     }
 }
 
@@ -650,3 +713,19 @@ fn die_with_parent(command: &mut Command) {
 
 #[cfg(not(target_os = "linux"))]
 fn die_with_parent(_command: &mut Command) {}
+
+/// Runs one command on a connection to the server on `port`.
+fn run_on(port: u16, connection: &mut redis::Connection, args: &[&[u8]]) -> Result<Reply, ServerError> {
+    let name = args.first().map(|name| String::from_utf8_lossy(name).to_ascii_uppercase()).unwrap_or_default();
+    let mut command = redis::Cmd::new();
+    for arg in args {
+        command.arg(*arg);
+    }
+    let value = redis::ConnectionLike::req_command(connection, &command)
+        .map_err(|error| ServerError::Command(format!("{name} on port {port}: {error}")))?;
+    // Only a top-level error reply converts to a top-level `Reply::Error`.
+    match Reply::from(value) {
+        Reply::Error(error) => Err(ServerError::ErrorReply { command: name, port, error }),
+        reply => Ok(reply),
+    }
+}
