@@ -74,11 +74,6 @@ impl Outcome {
     }
 }
 
-/// A call's durable-write setting: its own, else the client's; none for a read.
-fn durable_of(call: &ScriptCall, default: Option<Durable>) -> Option<Durable> {
-    if call.script.is_read_only() { None } else { call.durable.as_deref().copied().or(default) }
-}
-
 /// Which calls of a batch to send again, and after what pause, as the retry
 /// policy allows: those that surely did not run (or settle a resend), unless a
 /// later call on the same key was answered — sending it again would reorder them.
@@ -183,7 +178,7 @@ impl<'c> Batch<'c> {
     ) -> (Batch<'c>, Vec<Request<'c>>) {
         let wait = calls
             .iter()
-            .filter_map(|call| durable_of(call, default))
+            .filter_map(|call| call.durable_or(default))
             .reduce(|a, b| Durable { replicas: a.replicas.max(b.replicas), timeout: a.timeout.max(b.timeout) });
         let batch = Batch {
             outcomes: calls.iter().map(|_| None).collect(),
@@ -409,7 +404,7 @@ impl<'c> Batch<'c> {
         if let Some(acked) = self.acked {
             for (index, outcome) in self.outcomes.iter_mut().enumerate() {
                 if let (Some(durable), Some(Outcome::Answered(result @ Ok(_)))) =
-                    (durable_of(self.calls[index], self.default_durable), outcome.as_mut())
+                    (self.calls[index].durable_or(self.default_durable), outcome.as_mut())
                     && let Ok(reply) = std::mem::replace(result, Ok(Reply::Nil))
                 {
                     *result = check_replicated(

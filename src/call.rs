@@ -285,6 +285,12 @@ pub struct ScriptCall {
 }
 
 impl ScriptCall {
+    /// This call's durable-write setting: its own, else `default` (the
+    /// client's); none for a read.
+    pub(crate) fn durable_or(&self, default: Option<Durable>) -> Option<Durable> {
+        if self.script.is_read_only() { None } else { self.durable.as_deref().copied().or(default) }
+    }
+
     /// A call of `script` (which the generated structs name), refusing arguments
     /// over the server's bulk limit before anything is sent.
     pub(crate) fn new(

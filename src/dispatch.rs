@@ -49,7 +49,7 @@ impl<'c> Dispatch<'c> {
     /// Starts a call: the first request is always its `EVALSHA`. A write is
     /// durable as the call says, else as `default` (the client's setting) says.
     pub(crate) fn start(call: &'c ScriptCall, default: Option<Durable>) -> (Dispatch<'c>, Request<'c>) {
-        let durable = if call.script.is_read_only() { None } else { call.durable.as_deref().copied().or(default) };
+        let durable = call.durable_or(default);
         (Dispatch { call, stage: Stage::Eval, reconnected: false, durable }, Request::Eval(call))
     }
 

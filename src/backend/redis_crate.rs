@@ -321,11 +321,7 @@ impl RedisSession<'_> {
         if self.current.as_ref().is_none_or(|(current, _)| *current != node) {
             // Hand back the previous node's connection before taking another.
             self.current = None;
-            let opened = self.open(node);
-            if opened.is_err() {
-                self.backend.servers.unreachable(node);
-            }
-            self.current = Some((node, opened?));
+            self.current = Some((node, self.take(node)?));
         }
         match self.current.as_mut() {
             Some((_, session)) => Ok(session),
