@@ -228,3 +228,41 @@ fn a_cluster_client_refuses_a_master_too_and_database_numbers() {
     let error = Counter::new(&client, "c").unwrap().incr(1).unwrap_err();
     assert!(matches!(error, Error::Connection { .. }) && !error.may_have_applied(), "{error:?}");
 }
+
+/// A batch over many keys on every node, blocking and async: each batch is
+/// sent to every node before any reply is read, and every slot still gets its
+/// own call's reply, in the order the calls were queued.
+#[test]
+fn pipelines_over_many_nodes_answer_each_call_in_order_blocking_and_async() {
+    let cluster = RedisCluster::start(3).unwrap();
+    let client = cluster_client(&cluster);
+    let keys: Vec<String> = (0..48).map(|n| format!("spread:{n}")).collect();
+    let nodes_used: std::collections::HashSet<u16> = keys.iter().map(|key| owner(&cluster, key).port()).collect();
+    assert_eq!(nodes_used.len(), 3, "the keys span every node");
+    let counters: Vec<Counter> = keys.iter().map(|key| Counter::new(&client, key).unwrap()).collect();
+    let pipe = client.pipeline();
+    let slots: Vec<_> = counters.iter().zip(1..).map(|(counter, n)| counter.on(&pipe).incr(n)).collect();
+    pipe.run().unwrap();
+    let values: Vec<i64> = slots.into_iter().map(|slot| slot.take().unwrap()).collect();
+    assert_eq!(values, (1..=48).collect::<Vec<i64>>());
+
+    #[cfg(feature = "tokio")]
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let async_client = redisext::AsyncClient::builder().cluster(&cluster.url()).build().unwrap();
+        let values: Vec<i64> = runtime.block_on(async {
+            let pipe = async_client.pipeline();
+            let slots: Vec<_> = counters.iter().zip(1..).map(|(counter, n)| counter.on(&pipe).incr(n * 100)).collect();
+            pipe.run().await.unwrap();
+            slots.into_iter().map(|slot| slot.take().unwrap()).collect()
+        });
+        assert_eq!(values, (1..=48).map(|n| n * 101).collect::<Vec<i64>>());
+    }
+    for (key, n) in keys.iter().zip(1..) {
+        let expected = if cfg!(feature = "tokio") { n * 101 } else { n };
+        assert_eq!(
+            owner(&cluster, key).command(&["GET", key]).unwrap(),
+            Reply::Bulk(expected.to_string().into_bytes())
+        );
+    }
+}

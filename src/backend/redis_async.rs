@@ -418,13 +418,25 @@ impl RedisAsyncSession {
     async fn on(&mut self, node: NodeId) -> Result<&mut Current, CommandError> {
         if self.current.as_ref().is_none_or(|current| current.node != node) {
             self.current = None;
-            let opened = self.open(node).await;
-            if opened.is_err() {
-                self.shared.servers.unreachable(node);
-            }
-            self.current = Some(opened?);
+            self.current = Some(self.take(node).await?);
         }
         self.current.as_mut().ok_or_else(|| unknown_topology("no session".into()))
+    }
+
+    /// The connection to `node`, taken out of this session (the current one if
+    /// it is there, else a new one): a batch holds one per node it spans.
+    async fn take(&mut self, node: NodeId) -> Result<Current, CommandError> {
+        if let Some(current) = self.current.take() {
+            if current.node == node {
+                return Ok(current);
+            }
+            self.current = Some(current);
+        }
+        let opened = self.open(node).await;
+        if opened.is_err() {
+            self.shared.servers.unreachable(node);
+        }
+        opened
     }
 
     async fn open(&self, node: NodeId) -> Result<Current, CommandError> {
@@ -453,9 +465,14 @@ impl RedisAsyncSession {
     }
 
     async fn drop_current(&mut self) {
-        if let Some(current) = self.current.take()
-            && let Ok(found) = self.shared.node(current.node)
-        {
+        if let Some(current) = self.current.take() {
+            self.failed(current).await;
+        }
+    }
+
+    /// Drops a connection that failed, so that the next operation opens another.
+    async fn failed(&self, current: Current) {
+        if let Ok(found) = self.shared.node(current.node) {
             found.failed(current.shared).await;
         }
     }
@@ -546,12 +563,18 @@ impl AsyncSession for RedisAsyncSession {
                 Ok(plan) => plan,
                 Err(error) => return requests.iter().map(|_| Err(copy_error(&error))).collect(),
             };
-            let mut replies = Vec::with_capacity(plan.groups.len());
-            for (node, members) in &plan.groups {
-                let batch: Vec<Request<'_>> = members.iter().map(|&index| requests[index]).collect();
-                let answered = self.send_batch(*node, &batch).await;
-                replies.push((*node, members.clone(), answered));
-            }
+            let batches: Vec<(NodeId, Vec<Request<'_>>)> = plan
+                .groups
+                .iter()
+                .map(|(node, members)| (*node, members.iter().map(|&index| requests[index]).collect()))
+                .collect();
+            let answers = self.send_batches(&batches).await;
+            let replies = plan
+                .groups
+                .iter()
+                .zip(answers)
+                .map(|((node, members), answered)| (*node, members.clone(), answered))
+                .collect();
             let merged = plan.merge(&self.shared.servers, replies);
             // A command redirected did not run: it is sent again on its own, and so
             // are the keyless commands after it (a `WAIT` must follow it).
@@ -580,17 +603,53 @@ impl RedisAsyncSession {
             Err(error) => return batch.iter().map(|_| Err(copy_error(&error))).collect(),
         };
         let results = query_pipelined_on(&mut current.connection, &pipeline(batch)).await;
-        let broken = results.first().and_then(|result| result.as_ref().err()).is_some_and(|error| match error {
-            CommandError::Connection { source, .. } => {
-                !source.downcast_ref::<redis::RedisError>().is_some_and(redis::RedisError::is_timeout)
-            }
-            CommandError::Server(_) => false,
-        });
-        if broken {
+        if is_broken_batch(&results) {
             self.drop_current().await;
         }
         results
     }
+
+    /// Sends each node's part of a batch, all at once: one round trip for the
+    /// batch however many nodes it spans.
+    async fn send_batches(&mut self, batches: &[(NodeId, Vec<Request<'_>>)]) -> Vec<Vec<Result<Reply, CommandError>>> {
+        if let [(node, batch)] = batches {
+            return vec![self.send_batch(*node, batch).await];
+        }
+        let mut taken = Vec::with_capacity(batches.len());
+        for (node, _) in batches {
+            taken.push(self.take(*node).await);
+        }
+        let sending = taken.into_iter().zip(batches).map(|(current, (_, batch))| async move {
+            match current {
+                Ok(mut current) => {
+                    let results = query_pipelined_on(&mut current.connection, &pipeline(batch)).await;
+                    (Some(current), results)
+                }
+                Err(error) => (None, batch.iter().map(|_| Err(copy_error(&error))).collect()),
+            }
+        });
+        let mut answers = Vec::with_capacity(batches.len());
+        for (current, results) in futures_util::future::join_all(sending).await {
+            match current {
+                Some(current) if is_broken_batch(&results) => self.failed(current).await,
+                Some(current) => self.current = Some(current),
+                None => {}
+            }
+            answers.push(results);
+        }
+        answers
+    }
+}
+
+/// True when a batch's connection is done for: its first command failed on the
+/// connection, other than by a timeout (see [`is_broken`]).
+fn is_broken_batch(results: &[Result<Reply, CommandError>]) -> bool {
+    results.first().and_then(|result| result.as_ref().err()).is_some_and(|error| match error {
+        CommandError::Connection { source, .. } => {
+            !source.downcast_ref::<redis::RedisError>().is_some_and(redis::RedisError::is_timeout)
+        }
+        CommandError::Server(_) => false,
+    })
 }
 
 /// Requests as one redis crate pipeline (see [`query_pipelined_on`]).
