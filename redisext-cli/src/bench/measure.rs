@@ -216,6 +216,7 @@ fn contended(
                 let barrier = &barrier;
                 scope.spawn(move || {
                     barrier.wait();
+                    let started = Instant::now();
                     let mut achieved = Attempt::default();
                     let wanted = per_client as u64;
                     // A bound against a path that can never succeed: give up.
@@ -225,20 +226,22 @@ fn contended(
                     {
                         achieved.add(worker.once()?);
                     }
-                    Ok::<_, BenchError>((achieved, Instant::now()))
+                    Ok::<_, BenchError>((achieved, started, Instant::now()))
                 })
             })
             .collect();
         barrier.wait();
-        let start = Instant::now();
+        // The window runs from the first client's start to the last one's finish,
+        // each read on its own thread: a clock read here, after the barrier, could
+        // come after a short run had already ended (0 s, and no rate).
+        let mut window: Option<(Instant, Instant)> = None;
         let mut achieved = Attempt::default();
-        let mut end = start;
         let mut failure = None;
         for handle in handles {
             match handle.join() {
-                Ok(Ok((attempt, finished))) => {
+                Ok(Ok((attempt, started, finished))) => {
                     achieved.add(attempt);
-                    end = end.max(finished);
+                    window = Some(window.map_or((started, finished), |(s, e)| (s.min(started), e.max(finished))));
                 }
                 Ok(Err(error)) => {
                     failure.get_or_insert(error);
@@ -250,7 +253,7 @@ fn contended(
         }
         match failure {
             Some(error) => Err(error),
-            None => Ok((achieved, end - start)),
+            None => Ok((achieved, window.map_or(Duration::ZERO, |(start, end)| end - start))),
         }
     })
 }
