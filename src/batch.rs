@@ -6,7 +6,10 @@
 //! Its rules, on top of the single-call ones:
 //!
 //! 1. Every script of the batch is loaded (`SCRIPT LOAD`) in the same round trip,
-//!    before the first `EVALSHA`: a batch never relies on scripts being cached.
+//!    before the first `EVALSHA`: a batch never relies on scripts being cached
+//!    (another client's commands may run between its calls, see 3). A plain
+//!    batch of one call is sent as a single call is, without a load: nothing can
+//!    run inside it, so its `NOSCRIPT` is handled by 3 as the whole tail.
 //! 2. Atomic batches are `MULTI`, the loads, the `EVALSHA`s, `EXEC`. The loads run
 //!    inside the transaction, so nothing can flush the scripts between a load and
 //!    its `EVALSHA`. (Redis 7.0 queues an `EVALSHA` of a missing script without
@@ -212,9 +215,14 @@ impl<'c> Batch<'c> {
         self.resent >= 2
     }
 
-    /// The scripts loaded ahead of the calls from `from` on.
+    /// The scripts loaded ahead of the calls from `from` on. A plain batch of one
+    /// call sends none, at first, as a single call does: its `NOSCRIPT` is always
+    /// the whole tail (nothing of the batch ran), so loading and sending it again
+    /// costs a round trip only when the script is missing, while a load ahead of
+    /// every one-call batch would double its commands.
     fn loads(&self, from: usize) -> Vec<Script> {
-        if self.by_source() { Vec::new() } else { self.scripts(from) }
+        let lone_call = !self.atomic && self.resent == 0 && self.calls.len() - from == 1;
+        if self.by_source() || lone_call { Vec::new() } else { self.scripts(from) }
     }
 
     fn run_requests(&self, from: usize) -> Vec<Request<'c>> {
@@ -524,6 +532,20 @@ mod tests {
         assert_eq!(names(&requests).first().map(String::as_str), Some("multi"));
         assert_eq!(names(&requests)[1..3], ["load counter/incr", "load map/incr"]);
         assert_eq!(names(&requests).last().map(String::as_str), Some("exec"));
+    }
+
+    #[test]
+    fn a_plain_batch_of_one_call_is_sent_as_a_single_call_and_loaded_on_noscript() {
+        let calls = [call(COUNTER_INCR, "a")];
+        let (mut batch, requests) = Batch::start(calls.iter().collect(), false, None);
+        assert_eq!(names(&requests), ["eval counter/incr"]);
+        let BatchStep::Send(again) = batch.advance(vec![server("NOSCRIPT")], true) else { panic!("no retry") };
+        assert_eq!(names(&again), ["load counter/incr", "eval counter/incr"]);
+        let outcomes = done(batch.advance(vec![loaded(COUNTER_INCR), Ok(Reply::Int(1))], true));
+        assert!(matches!(outcomes[..], [Outcome::Answered(Ok(Reply::Int(1)))]), "{outcomes:?}");
+        // In a transaction the load stays inside it (a NOSCRIPT at EXEC is not resent).
+        let (_, requests) = Batch::start(calls.iter().collect(), true, None);
+        assert_eq!(names(&requests), ["multi", "load counter/incr", "eval counter/incr", "exec"]);
     }
 
     #[test]

@@ -47,7 +47,9 @@ use crate::wire::Reply;
 /// and an operation: the operations refused with `NOSCRIPT` did not run, and when
 /// they are the whole end of the batch they are sent again once, in order.
 /// Otherwise run returns [`Error::BatchIncomplete`], naming which operations ran;
-/// no operation is ever dropped silently or applied twice.
+/// no operation is ever dropped silently or applied twice. A plain run of a single
+/// operation sends no load, as a lone call does: it is loaded and sent again only
+/// if the server answers `NOSCRIPT`.
 ///
 /// **Routing.** A plain run sends each operation where the blocking client would:
 /// writes to the master, reads to the replica when the client has one — one batch
