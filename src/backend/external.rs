@@ -138,7 +138,7 @@ pub struct R2d2Session {
 #[cfg(feature = "pool")]
 impl Session for R2d2Session {
     fn query(&mut self, request: &Request<'_>) -> Result<Reply, CommandError> {
-        query_connection(&mut self.connection, request)
+        query_connection(&mut *self.connection, request)
     }
 
     fn is_fresh(&self) -> bool {
@@ -147,6 +147,6 @@ impl Session for R2d2Session {
     }
 
     fn query_pipelined(&mut self, requests: &[Request<'_>]) -> Vec<Result<Reply, CommandError>> {
-        query_pipelined_connection(&mut self.connection, requests)
+        query_pipelined_connection(&mut *self.connection, requests)
     }
 }
