@@ -250,3 +250,65 @@ pub(super) fn can_own(dsn: &Dsn) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::RedisServer;
+
+    fn open(server: &RedisServer) -> OwnConnection {
+        OwnConnection::open(&Dsn::parse(&server.url()).unwrap(), Timeouts::default(), false).unwrap()
+    }
+
+    fn ping(connection: &mut OwnConnection) -> redis::Value {
+        connection.send(b"*1\r\n$4\r\nPING\r\n").unwrap();
+        connection.recv().unwrap()
+    }
+
+    #[test]
+    fn an_idle_connection_is_open_until_the_server_closes_it() {
+        let server = RedisServer::start().unwrap();
+        let mut connection = open(&server);
+        assert!(!connection.closed_while_idle(), "just opened");
+        assert_eq!(ping(&mut connection), redis::Value::SimpleString("PONG".into()));
+        assert!(!connection.closed_while_idle(), "idle, every reply read");
+        server.command(&["CLIENT", "KILL", "TYPE", "normal"]).unwrap();
+        server
+            .wait_until(Duration::from_secs(5), |_| Ok(connection.closed_while_idle()))
+            .expect("the close is seen without a read or a write");
+    }
+
+    #[test]
+    fn a_connection_with_a_reply_nobody_asked_for_is_out_of_step() {
+        let server = RedisServer::start().unwrap();
+        let mut connection = open(&server);
+        // A reply left unread, as after a caller gave up on it.
+        connection.send(b"*1\r\n$4\r\nPING\r\n").unwrap();
+        server
+            .wait_until(Duration::from_secs(5), |_| Ok(connection.closed_while_idle()))
+            .expect("the unread reply makes it unusable");
+    }
+
+    #[test]
+    fn the_handshake_selects_the_database_and_reports_a_refusal_as_not_sent() {
+        let server = RedisServer::start().unwrap();
+        let url = format!("redis://127.0.0.1:{}/5", server.port());
+        let mut connection = OwnConnection::open(&Dsn::parse(&url).unwrap(), Timeouts::default(), false).unwrap();
+        connection.send(b"*2\r\n$6\r\nCLIENT\r\n$4\r\nINFO\r\n").unwrap();
+        let redis::Value::BulkString(info) = connection.recv().unwrap() else { panic!("CLIENT INFO") };
+        assert!(String::from_utf8(info).unwrap().contains(" db=5 "), "on database 5");
+
+        let refused = |url: String, readonly: bool, what: &str| {
+            let Err(CommandError::Connection { delivery, source }) =
+                OwnConnection::open(&Dsn::parse(&url).unwrap(), Timeouts::default(), readonly)
+            else {
+                panic!("{what} was not refused")
+            };
+            assert_eq!(delivery, Delivery::NotSent, "{what}");
+            assert!(source.to_string().contains(what), "{what}: {source}");
+        };
+        refused(format!("redis://127.0.0.1:{}/16", server.port()), false, "SELECT 16");
+        // A server outside a cluster refuses READONLY.
+        refused(format!("redis://127.0.0.1:{}/0", server.port()), true, "READONLY");
+    }
+}
