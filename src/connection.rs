@@ -392,6 +392,12 @@ impl SentinelDsn {
 }
 
 /// How connections are opened and reused.
+///
+/// Whichever is chosen, a reused connection that the server closed while it sat
+/// idle (`CLIENT KILL`, an idle `timeout`, a restart) is seen before a command is
+/// written to it and replaced, so the operation goes out on the new one: for
+/// plain TCP and Unix-socket DSNs, whose connections are this crate's own. TLS
+/// connections are the redis crate's and cannot be checked without a round trip.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Reuse {

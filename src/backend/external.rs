@@ -24,6 +24,12 @@ impl Client {
     /// settings, [`RedisBackend::from_redis_client`] and
     /// [`Client::with_backend`].
     ///
+    /// Its connections are the redis crate's, which cannot be checked before a
+    /// write: one the server closed while idle (`CLIENT KILL`, an idle timeout, a
+    /// restart) fails the operation written to it, "may have applied" for a plain
+    /// write. [`Client::open`] on the same plain TCP or Unix-socket DSN uses
+    /// connections of this crate's own, replaced before the write instead.
+    ///
     /// ```
     /// # let server = redisext::testing::RedisServer::start()?;
     /// # let url = server.url();
@@ -45,7 +51,8 @@ impl Client {
 /// The pool's connections get this backend's [`Timeouts`] as their read and
 /// write timeouts each time one is taken (a blocking wait, longer), so that a
 /// dead server fails an operation instead of hanging it; other users of the
-/// pool then see those timeouts too. A connection on which a command failed is
+/// pool then see those timeouts too. Like [`Client::from_redis_client`]'s, the
+/// pool's connections cannot be checked before a write. A connection on which a command failed is
 /// given back to the pool, which tells a closed one by `is_open` (the redis
 /// crate skips a late reply on one that timed out). A blocking wait holds one of
 /// the pool's connections for as long as it blocks (at most 100 ms at a time).
@@ -138,7 +145,7 @@ pub struct R2d2Session {
 #[cfg(feature = "pool")]
 impl Session for R2d2Session {
     fn query(&mut self, request: &Request<'_>) -> Result<Reply, CommandError> {
-        query_connection(&mut self.connection, request)
+        query_connection(&mut *self.connection, request)
     }
 
     fn is_fresh(&self) -> bool {
@@ -147,6 +154,6 @@ impl Session for R2d2Session {
     }
 
     fn query_pipelined(&mut self, requests: &[Request<'_>]) -> Vec<Result<Reply, CommandError>> {
-        query_pipelined_connection(&mut self.connection, requests)
+        query_pipelined_connection(&mut *self.connection, requests)
     }
 }

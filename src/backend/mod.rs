@@ -31,6 +31,7 @@ mod redis_async;
 mod redis_conversions;
 mod redis_crate;
 mod request;
+mod socket;
 
 #[cfg(feature = "deadpool")]
 #[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]

@@ -1,12 +1,20 @@
 //! Blocking connections to one server, shared by the standalone and the cluster
 //! backends: opening them (timeouts applied), keeping them for reuse (lazy, an
 //! idle list, per command, an r2d2 pool), and sending requests on them.
+//!
+//! Plain TCP and Unix-socket connections are this crate's own (`socket`): a
+//! reused one is looked at before it takes a command, and one the server closed
+//! while it sat idle is replaced before anything is written, so the operation
+//! goes out on the new one. TLS connections and those of a `redis::Client` you
+//! gave are the `redis` crate's, which cannot be looked at: a write into one the
+//! server closed fails only when its reply is awaited ("may have applied").
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::ThreadId;
 use std::time::Duration;
 
 use super::redis_conversions::{redis_client, reply_from, server_error_of};
+use super::socket::{OwnConnection, can_own};
 use super::{Request, Session, write_resp_all};
 use crate::connection::{Dsn, Reuse, Timeouts};
 #[cfg(feature = "pool")]
@@ -19,43 +27,114 @@ use crate::wire::{CommandError, Delivery, Reply, is_connection_error};
 /// Opens configured connections (timeouts applied) to one node.
 #[derive(Clone)]
 pub(super) struct Opener {
-    client: redis::Client,
+    target: Target,
     timeouts: Timeouts,
     /// Send `READONLY` on each new connection: a cluster node whose replicas serve reads.
     readonly: bool,
 }
 
+#[derive(Clone)]
+enum Target {
+    /// Plain TCP or a Unix socket: connections of this crate's own.
+    Own(Dsn),
+    /// TLS, or a `redis::Client` the user configured: the crate's connections.
+    Crate(redis::Client),
+}
+
 impl Opener {
     pub(super) fn new(dsn: &Dsn, timeouts: Timeouts) -> Result<Opener> {
-        Ok(Opener { client: redis_client(dsn)?, timeouts, readonly: false })
+        let target = if can_own(dsn) { Target::Own(dsn.clone()) } else { Target::Crate(redis_client(dsn)?) };
+        Ok(Opener { target, timeouts, readonly: false })
     }
 
     /// An opener on a `redis::Client` the user configured.
     pub(super) fn from_client(client: redis::Client, timeouts: Timeouts) -> Opener {
-        Opener { client, timeouts, readonly: false }
+        Opener { target: Target::Crate(client), timeouts, readonly: false }
     }
 
     /// A connection for a blocking command that may hold it for up to `block`.
-    pub(super) fn open_blocking(&self, block: Duration) -> Result<redis::Connection, CommandError> {
+    pub(super) fn open_blocking(&self, block: Duration) -> Result<NodeConnection, CommandError> {
         let connection = self.open()?;
         // The reply may take as long as the block itself: wait that long, plus the
         // usual response timeout for the network.
-        connection
-            .set_read_timeout(self.timeouts.response.map(|t| t.saturating_add(block)))
-            .map_err(|e| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() })?;
+        let timeout = self.timeouts.response.map(|t| t.saturating_add(block));
+        let set = match &connection {
+            NodeConnection::Own(own) => own.set_read_timeout(timeout).map_err(redis::RedisError::from),
+            NodeConnection::Crate(crate_connection) => crate_connection.set_read_timeout(timeout),
+        };
+        set.map_err(|e| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() })?;
         Ok(connection)
     }
 
-    pub(super) fn open(&self) -> Result<redis::Connection, CommandError> {
+    pub(super) fn open(&self) -> Result<NodeConnection, CommandError> {
+        let client = match &self.target {
+            Target::Own(dsn) => {
+                return Ok(NodeConnection::Own(OwnConnection::open(dsn, self.timeouts, self.readonly)?));
+            }
+            Target::Crate(client) => client,
+        };
         let not_sent =
             |e: redis::RedisError| CommandError::Connection { delivery: Delivery::NotSent, source: e.into() };
-        let mut connection = self.client.get_connection_with_timeout(self.timeouts.connect).map_err(not_sent)?;
+        let mut connection = client.get_connection_with_timeout(self.timeouts.connect).map_err(not_sent)?;
         connection.set_read_timeout(self.timeouts.response).map_err(not_sent)?;
         connection.set_write_timeout(self.timeouts.response).map_err(not_sent)?;
         if self.readonly {
             redis::cmd("READONLY").exec(&mut connection).map_err(not_sent)?;
         }
-        Ok(connection)
+        Ok(NodeConnection::Crate(connection))
+    }
+}
+
+/// A blocking connection to one node: this crate's own (plain TCP, Unix socket),
+/// or the `redis` crate's (TLS, a user's `redis::Client`).
+pub(crate) enum NodeConnection {
+    Own(OwnConnection),
+    Crate(redis::Connection),
+}
+
+impl NodeConnection {
+    /// True when a connection used before was closed by the server (or got out
+    /// of step) while idle: it must not take a command. Always false for the
+    /// crate's connections, which cannot be looked at without a round trip.
+    fn closed_while_idle(&self) -> bool {
+        match self {
+            NodeConnection::Own(own) => own.closed_while_idle(),
+            NodeConnection::Crate(_) => false,
+        }
+    }
+}
+
+/// The two halves of an exchange on a blocking connection, ours or the crate's.
+pub(super) trait Exchange {
+    /// Writes packed commands.
+    fn send_packed(&mut self, bytes: &[u8]) -> redis::RedisResult<()>;
+    /// Reads one reply (an error reply may be `Ok(ServerError)` or an `Err` with a code).
+    fn receive(&mut self) -> redis::RedisResult<redis::Value>;
+}
+
+impl Exchange for redis::Connection {
+    fn send_packed(&mut self, bytes: &[u8]) -> redis::RedisResult<()> {
+        self.send_packed_command(bytes)
+    }
+
+    fn receive(&mut self) -> redis::RedisResult<redis::Value> {
+        self.recv_response()
+    }
+}
+
+impl Exchange for NodeConnection {
+    fn send_packed(&mut self, bytes: &[u8]) -> redis::RedisResult<()> {
+        match self {
+            NodeConnection::Own(own) => own.send(bytes),
+            NodeConnection::Crate(connection) => connection.send_packed_command(bytes),
+        }
+    }
+
+    fn receive(&mut self) -> redis::RedisResult<redis::Value> {
+        match self {
+            NodeConnection::Own(own) => own.recv(),
+            NodeConnection::Crate(connection) => connection.receive(),
+        }
     }
 }
 
@@ -68,7 +147,7 @@ enum Keeping {
     /// a time.
     Lazy(Arc<Lazy>),
     /// Connections opened as needed and kept for reuse, up to [`MAX_IDLE`] idle.
-    Idle(Arc<Mutex<Vec<redis::Connection>>>),
+    Idle(Arc<Mutex<Vec<NodeConnection>>>),
     PerCommand,
     #[cfg(feature = "pool")]
     Pooled(r2d2::Pool<PoolManager>),
@@ -86,7 +165,7 @@ struct Lazy {
 #[derive(Default)]
 struct LazySlot {
     /// The connection, when open and not lent.
-    connection: Option<redis::Connection>,
+    connection: Option<NodeConnection>,
     /// The thread it is lent to.
     lent_to: Option<ThreadId>,
     /// Sessions waiting for it: handing it back wakes one only when there is
@@ -148,7 +227,9 @@ impl NodeConnections {
                     }
                     slot.waiting -= 1;
                 }
-                let reused = slot.connection.take();
+                // One the server closed while it was idle is replaced before
+                // anything is written: the operation goes out on the new one.
+                let reused = slot.connection.take().filter(|connection| !connection.closed_while_idle());
                 slot.lent_to = Some(me);
                 drop(slot);
                 let fresh = reused.is_none();
@@ -157,28 +238,41 @@ impl NodeConnections {
                 if fresh {
                     lease.connection = Some(self.opener.open()?);
                 }
-                Ok(NodeSession { held: Held::Lazy(lease), fresh })
+                Ok(NodeSession::new(Held::Lazy(lease), fresh))
             }
             Keeping::Idle(idle) => {
-                let reused = lock(idle).pop();
+                // The newest idle connection the server has not closed (those it
+                // closed are dropped: one killed need not mean all were).
+                let reused = std::iter::from_fn(|| lock(idle).pop()).find(|connection| !connection.closed_while_idle());
                 let fresh = reused.is_none();
                 let connection = match reused {
                     Some(connection) => connection,
                     None => self.opener.open()?,
                 };
-                Ok(NodeSession {
-                    held: Held::Idle(IdleLease { connection: Some(connection), home: Arc::clone(idle) }),
-                    fresh,
-                })
+                let lease = IdleLease { connection: Some(connection), home: Arc::clone(idle) };
+                Ok(NodeSession::new(Held::Idle(lease), fresh))
             }
             Keeping::PerCommand => Ok(NodeSession::owned(self.opener.open()?)),
             #[cfg(feature = "pool")]
             Keeping::Pooled(pool) => {
-                let connection = pool
+                let mut connection = pool
                     .get()
                     .map_err(|e| CommandError::Connection { delivery: Delivery::NotSent, source: Box::new(e) })?;
-                let fresh = connection.returned == 0;
-                Ok(NodeSession { held: Held::Pooled(connection), fresh })
+                let mut fresh = connection.returned == 0;
+                // Even one never lent may have waited in the pool (r2d2 opens
+                // some ahead of need).
+                if connection.connection.closed_while_idle() {
+                    // Replaced in its pool slot, before anything is written on it.
+                    let born = connection.epoch.load(std::sync::atomic::Ordering::SeqCst);
+                    match self.opener.open() {
+                        Ok(opened) => (connection.connection, connection.born, fresh) = (opened, born, true),
+                        Err(error) => {
+                            connection.broken = true;
+                            return Err(error);
+                        }
+                    }
+                }
+                Ok(NodeSession::new(Held::Pooled(connection), fresh))
             }
         }
     }
@@ -195,12 +289,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct NodeSession {
     held: Held,
     fresh: bool,
+    /// Something was written in this session: a later write is looked at first
+    /// (a dedicated session waits on one connection for long), but a connection
+    /// found closed then is not replaced, as the session's state (`MULTI`, what
+    /// a `WAIT` counts) went with it.
+    wrote: bool,
 }
 
 enum Held {
     /// The node's lazy connection, lent.
     Lazy(LazyLease),
-    Owned(Option<redis::Connection>),
+    Owned(Option<NodeConnection>),
     #[cfg(feature = "pool")]
     Pooled(r2d2::PooledConnection<PoolManager>),
     /// Taken from the node's idle connections; handed back when the session ends
@@ -212,7 +311,7 @@ enum Held {
 /// dropped, waking one waiting session.
 struct LazyLease {
     lazy: Arc<Lazy>,
-    connection: Option<redis::Connection>,
+    connection: Option<NodeConnection>,
 }
 
 impl Drop for LazyLease {
@@ -229,12 +328,35 @@ impl Drop for LazyLease {
 }
 
 impl NodeSession {
-    /// A session on a connection of its own, closed at the end.
-    pub(super) fn owned(connection: redis::Connection) -> NodeSession {
-        NodeSession { held: Held::Owned(Some(connection)), fresh: true }
+    fn new(held: Held, fresh: bool) -> NodeSession {
+        NodeSession { held, fresh, wrote: false }
     }
 
-    fn connection(&mut self) -> Option<&mut redis::Connection> {
+    /// A session on a connection of its own, closed at the end.
+    pub(super) fn owned(connection: NodeConnection) -> NodeSession {
+        NodeSession::new(Held::Owned(Some(connection)), true)
+    }
+
+    /// The connection, ready for a write: `Err` (not sent) when it was discarded
+    /// after an earlier error, or when the server closed it since this
+    /// session's last command (it is discarded then).
+    fn writable(&mut self) -> Result<&mut NodeConnection, CommandError> {
+        let check = std::mem::replace(&mut self.wrote, true);
+        let closed = match self.connection() {
+            None => return Err(discarded()),
+            Some(connection) => check && connection.closed_while_idle(),
+        };
+        if closed {
+            self.discard();
+            return Err(CommandError::Connection {
+                delivery: Delivery::NotSent,
+                source: "the server closed the connection since the session's last command".into(),
+            });
+        }
+        self.connection().ok_or_else(discarded)
+    }
+
+    fn connection(&mut self) -> Option<&mut NodeConnection> {
         match &mut self.held {
             Held::Lazy(lease) => lease.connection.as_mut(),
             Held::Owned(connection) => connection.as_mut(),
@@ -268,8 +390,8 @@ impl NodeSession {
 /// A connection taken from an idle list, given back when dropped (unless the
 /// session discarded it after an error).
 struct IdleLease {
-    connection: Option<redis::Connection>,
-    home: Arc<Mutex<Vec<redis::Connection>>>,
+    connection: Option<NodeConnection>,
+    home: Arc<Mutex<Vec<NodeConnection>>>,
 }
 
 impl Drop for IdleLease {
@@ -285,10 +407,7 @@ impl Drop for IdleLease {
 
 impl Session for NodeSession {
     fn query(&mut self, request: &Request<'_>) -> Result<Reply, CommandError> {
-        let Some(connection) = self.connection() else {
-            return Err(discarded());
-        };
-        let result = query_connection(connection, request);
+        let result = self.writable().and_then(|connection| query_connection(connection, request));
         if is_connection_error(&result) {
             self.discard();
         }
@@ -310,9 +429,9 @@ impl NodeSession {
     /// a batch spanning several nodes is written to all of them before any reply
     /// is awaited (one round trip for the batch, not one per node).
     pub(crate) fn send_pipelined(&mut self, requests: &[Request<'_>]) -> SentBatch {
-        match self.connection() {
-            Some(connection) => send_pipelined_connection(connection, requests),
-            None => SentBatch { count: requests.len(), failure: None, discarded: true },
+        match self.writable() {
+            Ok(connection) => send_pipelined_connection(connection, requests),
+            Err(_) => SentBatch { count: requests.len(), failure: None, discarded: true },
         }
     }
 
@@ -332,18 +451,15 @@ impl NodeSession {
 
 /// Sends one request on a blocking connection and reads its reply. After a
 /// connection error the connection must not be used again.
-pub(super) fn query_connection(
-    connection: &mut redis::Connection,
-    request: &Request<'_>,
-) -> Result<Reply, CommandError> {
+pub(super) fn query_connection(connection: &mut impl Exchange, request: &Request<'_>) -> Result<Reply, CommandError> {
     let mut packed = Vec::with_capacity(request.resp_len());
     request.write_resp(&mut packed);
     // A write that fails leaves the command incomplete on the server, which
     // never runs a partial command: not sent. A failure while reading the
     // reply leaves the outcome unknown.
-    let outcome = match connection.send_packed_command(&packed) {
+    let outcome = match connection.send_packed(&packed) {
         Err(e) => Err((Delivery::NotSent, e)),
-        Ok(()) => connection.recv_response().map_err(|e| (Delivery::Unknown, e)),
+        Ok(()) => connection.receive().map_err(|e| (Delivery::Unknown, e)),
     };
     match outcome {
         Ok(value) => reply_from(value),
@@ -359,7 +475,7 @@ pub(super) fn query_connection(
 /// connection error the connection must not be used again.
 #[cfg(feature = "pool")]
 pub(super) fn query_pipelined_connection(
-    connection: &mut redis::Connection,
+    connection: &mut impl Exchange,
     requests: &[Request<'_>],
 ) -> Vec<Result<Reply, CommandError>> {
     let sent = send_pipelined_connection(connection, requests);
@@ -377,20 +493,17 @@ pub(crate) struct SentBatch {
     discarded: bool,
 }
 
-fn send_pipelined_connection(connection: &mut redis::Connection, requests: &[Request<'_>]) -> SentBatch {
+fn send_pipelined_connection(connection: &mut impl Exchange, requests: &[Request<'_>]) -> SentBatch {
     let packed = write_resp_all(requests);
-    SentBatch { count: requests.len(), failure: connection.send_packed_command(&packed).err(), discarded: false }
+    SentBatch { count: requests.len(), failure: connection.send_packed(&packed).err(), discarded: false }
 }
 
-fn receive_pipelined_connection(
-    connection: &mut redis::Connection,
-    sent: SentBatch,
-) -> Vec<Result<Reply, CommandError>> {
+fn receive_pipelined_connection(connection: &mut impl Exchange, sent: SentBatch) -> Vec<Result<Reply, CommandError>> {
     let mut failure = sent.failure;
     let mut results = Vec::with_capacity(sent.count);
     for _ in 0..sent.count {
         if failure.is_none() {
-            match connection.recv_response() {
+            match connection.receive() {
                 Ok(value) => results.push(reply_from(value)),
                 Err(error) if error.code().is_some() => results.push(Err(server_error_of(&error))),
                 Err(error) => failure = Some(error),
@@ -437,7 +550,7 @@ fn pool(opener: &Opener, max_size: u32) -> Result<r2d2::Pool<PoolManager>> {
 /// A pooled connection with a flag for "must not be reused".
 #[cfg(feature = "pool")]
 pub(crate) struct PooledConnection {
-    connection: redis::Connection,
+    connection: NodeConnection,
     broken: bool,
     returned: u64,
     /// The pool's epoch when this connection was opened.
@@ -482,7 +595,11 @@ impl r2d2::ManageConnection for PoolManager {
     fn has_broken(&self, pooled: &mut PooledConnection) -> bool {
         // Called when a connection goes back to the pool: count it as used.
         pooled.returned += 1;
-        pooled.is_stale() || !redis::ConnectionLike::is_open(&pooled.connection)
+        pooled.is_stale()
+            || match &pooled.connection {
+                NodeConnection::Own(_) => false,
+                NodeConnection::Crate(connection) => !redis::ConnectionLike::is_open(connection),
+            }
     }
 }
 

@@ -1,4 +1,5 @@
-//! The default backend, on the `redis` crate's blocking connections: a master and
+//! The default backend, on blocking connections (this crate's own for plain TCP
+//! and Unix sockets, the `redis` crate's for TLS and a given `redis::Client`): a master and
 //! an optional replica, a master and replicas found through Sentinel, or the
 //! nodes of a Redis Cluster. Where each command goes is decided by
 //! `route` (the crate's routing core) (the async backend drives the same); this file opens
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::route::{Answer, BatchPlan, Hops, Learned, NodeId, Probe, Servers, Shape};
 use crate::wire::{CommandError, Reply, ServerError};
 
-/// The default [`Backend`]: blocking `redis` crate connections, reused as
+/// The default [`Backend`]: blocking connections, reused as
 /// [`Reuse`] says, to a master and an optional replica, to the master and
 /// replicas a set of sentinels names, or to the nodes of a Redis Cluster.
 pub struct RedisBackend {
@@ -46,7 +47,11 @@ impl RedisBackend {
     /// A backend on a `redis::Client` you already have (its address, TLS,
     /// database, credentials and protocol as you configured them), with this
     /// crate's connection reuse and timeouts on the connections it opens. No
-    /// replica. Nothing is connected yet. See `Client::from_redis_client`.
+    /// replica. Nothing is connected yet. See `Client::from_redis_client`. The
+    /// connections are the redis crate's, which cannot be checked before a write:
+    /// one the server closed while idle fails the operation written to it
+    /// ("may have applied" for a plain write) where this crate's own connections
+    /// (plain TCP and Unix-socket DSNs) would be replaced first.
     pub fn from_redis_client(client: redis::Client, reuse: Reuse, timeouts: Timeouts) -> Result<RedisBackend> {
         timeouts.check().map_err(Error::Config)?;
         let dsn = dsn_of(client.get_connection_info());

@@ -236,6 +236,15 @@ fn block_seconds(timeout: Duration) -> String {
     format!("{}.{:03}", millis / 1000, millis % 1000)
 }
 
+/// Appends a command given as its arguments (name first) in RESP: for the
+/// handshake of a new connection, whose commands are no [`Request`]s.
+pub(super) fn write_command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    push_header(out, b'*', args.len());
+    for arg in args {
+        push_bulk(out, arg);
+    }
+}
+
 /// Writes several requests in RESP into one buffer, reserved once to the exact size.
 pub fn write_resp_all(requests: &[Request<'_>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(requests.iter().map(Request::resp_len).sum());
