@@ -46,12 +46,17 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let server = RedisServer::start()?;
     // `-- plain`: only the plain writes under kills (end of 1).
     if std::env::args().nth(1).as_deref() == Some("plain") {
-        return Ok(plain_writes_under_client_kill(&server)?);
+        plain_writes_under_client_kill(&server)?;
+        #[cfg(feature = "tokio")]
+        async_plain_writes_under_client_kill(&server)?;
+        return Ok(());
     }
     // `-- costs`: only the costs (4 and 5).
     if std::env::args().nth(1).as_deref() != Some("costs") {
         under_client_kill(&server)?;
         plain_writes_under_client_kill(&server)?;
+        #[cfg(feature = "tokio")]
+        async_plain_writes_under_client_kill(&server)?;
         under_script_flush(&server)?;
         across_a_restart()?;
     }
@@ -331,6 +336,111 @@ fn plain_incr_under_kills(
     if errors.keys().any(|kind| !kind.starts_with("Connection")) {
         println!("   (errors other than the connection's: {errors:?})");
     }
+    Ok([kills.sum.unsigned_abs(), acked, unknown, stored.saturating_sub(acked)])
+}
+
+/// The same for the async client (with `--features testing,tokio`): 64 tasks,
+/// each on a client of its own, on this crate's watched streams and on a redis
+/// crate `ConnectionManager` (which reconnects by itself but sends into a dead
+/// connection until its driver has noticed).
+#[cfg(feature = "tokio")]
+fn async_plain_writes_under_client_kill(server: &RedisServer) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    runtime.block_on(async {
+        let ours = |key: String| -> Result<Incr> {
+            Ok(boxed_incr(Counter::new(&redisext::AsyncClient::open(&server.url())?, key)?))
+        };
+        let managed = async |key: String| -> Result<Incr> {
+            let client = redis::Client::open(server.url()).map_err(|e| Error::Config(e.to_string()))?;
+            let manager = client.get_connection_manager().await.map_err(|e| Error::Config(e.to_string()))?;
+            Ok(boxed_incr(Counter::new(&redisext::AsyncClient::from_connection_manager(manager), key)?))
+        };
+        for pause in [Duration::ZERO, Duration::from_millis(1)] {
+            let mut sums: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
+            for round in 0..2 {
+                for turn in 0..2 {
+                    let name = if (round + turn) % 2 == 0 { "watched streams" } else { "ConnectionManager" };
+                    let key = format!("async-plain-{pause:?}-{round}-{name}");
+                    let mut incrs = Vec::with_capacity(CLIENTS);
+                    for _ in 0..CLIENTS {
+                        incrs.push(if name == "watched streams" {
+                            ours(key.clone())?
+                        } else {
+                            managed(key.clone()).await?
+                        });
+                    }
+                    let seen = async_incr_under_kills(server, &key, incrs, pause).await?;
+                    let sum = sums.entry(name).or_default();
+                    for (total, value) in sum.iter_mut().zip(seen) {
+                        *total += value;
+                    }
+                }
+            }
+            for (name, [closed, acked, unknown, applied]) in sums {
+                println!(
+                    "   async plain Counter::incr under the same kills, {pause:?} idle between operations, {name} (2 \
+                     runs, {closed} connections closed): {acked} acknowledged, {unknown} \"may have applied\" of \
+                     which {applied} had applied and {} had not",
+                    unknown - applied
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+/// One increment of a counter, whatever its client's backend.
+#[cfg(feature = "tokio")]
+type Incr = Box<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<i64>> + Send>> + Send + Sync>;
+
+#[cfg(feature = "tokio")]
+fn boxed_incr<B: redisext::backend::AsyncBackend>(counter: Counter<redisext::AsyncClient<B>>) -> Incr {
+    Box::new(move || {
+        let counter = counter.clone();
+        Box::pin(async move { counter.incr(1).await })
+    })
+}
+
+#[cfg(feature = "tokio")]
+async fn async_incr_under_kills(
+    server: &RedisServer,
+    key: &str,
+    incrs: Vec<Incr>,
+    pause: Duration,
+) -> Result<[u64; 4]> {
+    let (acked, unknown) = (std::sync::Arc::new(AtomicU64::new(0)), std::sync::Arc::new(AtomicU64::new(0)));
+    let killing = server.repeat(Duration::from_millis(50), &KILL);
+    let end = Instant::now() + RUN;
+    let tasks: Vec<_> = incrs
+        .into_iter()
+        .map(|incr| {
+            let (acked, unknown) = (std::sync::Arc::clone(&acked), std::sync::Arc::clone(&unknown));
+            tokio::spawn(async move {
+                while Instant::now() < end {
+                    match incr().await {
+                        Ok(_) => acked.fetch_add(1, Ordering::Relaxed),
+                        Err(error) if error.may_have_applied() => unknown.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => 0,
+                    };
+                    if pause.is_zero() {
+                        tokio::task::yield_now().await;
+                    } else {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.map_err(|e| Error::Config(e.to_string()))?;
+    }
+    let kills = killing.stop().map_err(|e| Error::Config(e.to_string()))?;
+    let stored = Counter::new(&Client::open(&server.url())?, key)?.get()?.unsigned_abs();
+    let (acked, unknown) = (acked.load(Ordering::Relaxed), unknown.load(Ordering::Relaxed));
     Ok([kills.sum.unsigned_abs(), acked, unknown, stored.saturating_sub(acked)])
 }
 

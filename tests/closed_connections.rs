@@ -265,3 +265,59 @@ fn a_user_and_password_and_a_database_are_set_up_on_each_connection() {
     assert!(matches!(error, Error::Connection { delivery: Delivery::NotSent, .. }), "{error:?}");
     assert!(error.to_string().contains("SELECT 99"), "{error}");
 }
+
+/// The async client: its plain TCP streams are this crate's own, watched, so a
+/// shared multiplexed connection the server closed while idle is replaced before
+/// a request goes into it. `flavor` as tokio's test attribute takes it.
+#[cfg(feature = "tokio")]
+mod async_client {
+    use super::*;
+    use redisext::AsyncClient;
+
+    /// Lets the connections' driver tasks run, as a service's runtime does
+    /// between operations: they read the end of the stream and flag it.
+    async fn idle_a_moment() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    async fn survives_kills_while_idle(server: &RedisServer, client: &AsyncClient, key: &str) {
+        let counter = redisext::Counter::new(&client.with_retry(RetryPolicy::never()), key).unwrap();
+        assert_eq!(counter.incr(1).await.unwrap(), 1);
+        for round in 1..=5 {
+            assert!(kill_all(server) > 0, "no connection to kill");
+            idle_a_moment().await;
+            let before = accepted(server);
+            assert_eq!(counter.incr(1).await.unwrap(), round + 1, "went out on a new connection, unretried");
+            assert_eq!(accepted(server) - before - 1, 1, "one new connection, for the closed one");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_multiplexed_connection_killed_while_idle_is_replaced_before_the_request_current_thread() {
+        let server = server();
+        survives_kills_while_idle(&server, &AsyncClient::open(&server.url()).unwrap(), "current-thread").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_multiplexed_connection_killed_while_idle_is_replaced_before_the_request_multi_thread() {
+        let server = server();
+        survives_kills_while_idle(&server, &AsyncClient::open(&server.url()).unwrap(), "multi-thread").await;
+    }
+
+    #[tokio::test]
+    async fn a_cluster_nodes_multiplexed_connections_killed_while_idle_are_replaced() {
+        let cluster = RedisCluster::start(3).unwrap();
+        let client = AsyncClient::builder().cluster(&cluster.url()).build().unwrap().with_retry(RetryPolicy::never());
+        let counters: Vec<redisext::Counter<_>> =
+            ["a", "b", "c", "d", "e", "f"].iter().map(|key| redisext::Counter::new(&client, key).unwrap()).collect();
+        for counter in &counters {
+            assert_eq!(counter.incr(1).await.unwrap(), 1);
+        }
+        let killed: i64 = cluster.nodes().iter().map(kill_all).sum();
+        assert!(killed >= 3, "each node had a connection: {killed} killed");
+        idle_a_moment().await;
+        for counter in &counters {
+            assert_eq!(counter.incr(1).await.unwrap(), 2, "went out on a new connection, unretried");
+        }
+    }
+}

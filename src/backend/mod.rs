@@ -32,6 +32,8 @@ mod redis_conversions;
 mod redis_crate;
 mod request;
 mod socket;
+#[cfg(feature = "tokio")]
+mod watched_stream;
 
 #[cfg(feature = "deadpool")]
 #[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]

@@ -14,6 +14,7 @@ use super::Request;
 use super::nonblocking::{AsyncBackend, AsyncSession};
 use super::redis_conversions::{redis_client, reply_from, server_error_of};
 use super::redis_crate::{check_cluster_seeds, copy_error};
+use super::watched_stream::{self, Ended};
 use crate::call::Node;
 use crate::connection::{AsyncReuse, Dsn, Timeouts};
 use crate::error::{Error, Result};
@@ -278,8 +279,22 @@ enum Keeping {
 /// it only if it is still the one it used.
 #[derive(Default)]
 struct Slot {
-    connection: tokio::sync::Mutex<Option<(u64, MultiplexedConnection, RuntimeAlive)>>,
+    connection: tokio::sync::Mutex<Option<(u64, Opened, RuntimeAlive)>>,
     generations: AtomicU64,
+}
+
+/// A multiplexed connection and, for plain TCP and Unix sockets, the flag its
+/// stream sets when it ends (see `watched_stream`).
+struct Opened {
+    connection: MultiplexedConnection,
+    ended: Option<Ended>,
+}
+
+impl Opened {
+    /// False once the server closed the connection: it must take no request.
+    fn is_open(&self) -> bool {
+        !self.ended.as_ref().is_some_and(Ended::is_set)
+    }
 }
 
 /// Whether the runtime a shared connection was opened on still runs. The
@@ -338,14 +353,17 @@ impl AsyncNode {
                 let slot = &slots[index];
                 let mut held = slot.connection.lock().await;
                 match held.as_ref() {
-                    Some((generation, connection, runtime)) if runtime.is_alive() => {
-                        return Ok((connection.clone(), Some((index, *generation)), false));
+                    // One the server closed is replaced before any request goes
+                    // into it: the operation goes out on the new one.
+                    Some((generation, opened, runtime)) if runtime.is_alive() && opened.is_open() => {
+                        return Ok((opened.connection.clone(), Some((index, *generation)), false));
                     }
                     _ => *held = None,
                 }
-                let connection = self.open(self.timeouts.response).await?;
+                let opened = self.open_watched(self.timeouts.response).await?;
+                let connection = opened.connection.clone();
                 let generation = slot.generations.fetch_add(1, Ordering::Relaxed);
-                *held = Some((generation, connection.clone(), RuntimeAlive::watch()));
+                *held = Some((generation, opened, RuntimeAlive::watch()));
                 Ok((connection, Some((index, generation)), true))
             }
             Keeping::PerCommand => Ok((self.open(self.timeouts.response).await?, None, true)),
@@ -365,16 +383,36 @@ impl AsyncNode {
 
     /// A connection of its own, waiting up to `response` for each reply.
     async fn open(&self, response: Option<Duration>) -> Result<MultiplexedConnection, CommandError> {
+        self.open_watched(response).await.map(|opened| opened.connection)
+    }
+
+    /// [`open`](AsyncNode::open), with the flag of a plain TCP or Unix-socket
+    /// stream that says when the server has closed it. Such a stream is opened
+    /// here and set up by the redis crate (`AUTH`, `SELECT`, `CLIENT SETINFO`),
+    /// its driver spawned on the current runtime; TLS is opened by the crate.
+    async fn open_watched(&self, response: Option<Duration>) -> Result<Opened, CommandError> {
         require_runtime()?;
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeouts.connect))
             .set_response_timeout(response);
-        let mut connection =
-            self.client.get_multiplexed_async_connection_with_config(&config).await.map_err(not_sent)?;
+        let info = self.client.get_connection_info();
+        let (mut connection, ended) = match watched_stream::connect(info.addr(), self.timeouts.connect).await {
+            Some(connected) => {
+                let (stream, ended) = connected.map_err(not_sent)?;
+                let setup = MultiplexedConnection::new_with_config(info.redis_settings(), stream, config);
+                let (connection, driver) = tokio::time::timeout(self.timeouts.connect, setup)
+                    .await
+                    .map_err(|_| not_sent("the connection's setup (AUTH, SELECT) timed out"))?
+                    .map_err(not_sent)?;
+                tokio::spawn(driver);
+                (connection, Some(ended))
+            }
+            None => (self.client.get_multiplexed_async_connection_with_config(&config).await.map_err(not_sent)?, None),
+        };
         if self.readonly {
             redis::cmd("READONLY").exec_async(&mut connection).await.map_err(not_sent)?;
         }
-        Ok(connection)
+        Ok(Opened { connection, ended })
     }
 }
 
