@@ -6,7 +6,9 @@
 //!    errors surfaced by kind; and plain writes (no token, no operation id) under
 //!    the same kills: how many "may have applied" errors had in fact not applied,
 //!    on this crate's connections (a reused one the server closed is seen before
-//!    the write) and on the redis crate's (a `redis::Client` you give; not seen).
+//!    the write) and on the redis crate's (a `redis::Client` you give; not seen);
+//!    with `--features testing,tokio`, the async client's too (its watched
+//!    streams against a redis crate `ConnectionManager`).
 //! 2. `SCRIPT FLUSH` every 10 ms: failed operations, single calls and pipelines.
 //! 3. A restart of a persistent server (AOF, `appendfsync always`) mid-load:
 //!    operations under way that failed against those that rode through.
@@ -20,6 +22,7 @@
 //! cargo run --release --features testing --example faults
 //! cargo run --release --features testing --example faults -- costs   # 4 and 5 only
 //! cargo run --release --features testing --example faults -- plain   # plain writes under kills only
+//! cargo run --release --features testing,tokio --example faults -- plain   # and the async client's
 //! ```
 
 use std::collections::BTreeMap;
