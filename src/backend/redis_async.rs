@@ -396,18 +396,23 @@ impl AsyncNode {
             .set_connection_timeout(Some(self.timeouts.connect))
             .set_response_timeout(response);
         let info = self.client.get_connection_info();
-        let (mut connection, ended) = match watched_stream::connect(info.addr(), self.timeouts.connect).await {
-            Some(connected) => {
-                let (stream, ended) = connected.map_err(not_sent)?;
-                let setup = MultiplexedConnection::new_with_config(info.redis_settings(), stream, config);
-                let (connection, driver) = tokio::time::timeout(self.timeouts.connect, setup)
-                    .await
-                    .map_err(|_| not_sent("the connection's setup (AUTH, SELECT) timed out"))?
-                    .map_err(not_sent)?;
-                tokio::spawn(driver);
-                (connection, Some(ended))
-            }
-            None => (self.client.get_multiplexed_async_connection_with_config(&config).await.map_err(not_sent)?, None),
+        let (mut connection, ended) = if watched_stream::is_watched(info.addr()) {
+            let opening = async {
+                let (stream, ended) = watched_stream::connect(info.addr()).await?;
+                let (connection, driver) =
+                    MultiplexedConnection::new_with_config(info.redis_settings(), stream, config).await?;
+                Ok::<_, redis::RedisError>((connection, driver, ended))
+            };
+            // One deadline for the lookup, the connect and the set-up (AUTH,
+            // SELECT), as the redis crate's own connect has.
+            let (connection, driver, ended) = tokio::time::timeout(self.timeouts.connect, opening)
+                .await
+                .map_err(|_| not_sent(format!("connecting timed out after {:?}", self.timeouts.connect)))?
+                .map_err(not_sent)?;
+            tokio::spawn(driver);
+            (connection, Some(ended))
+        } else {
+            (self.client.get_multiplexed_async_connection_with_config(&config).await.map_err(not_sent)?, None)
         };
         if self.readonly {
             redis::cmd("READONLY").exec_async(&mut connection).await.map_err(not_sent)?;

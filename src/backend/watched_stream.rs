@@ -15,7 +15,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -81,44 +80,42 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 pub(super) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
 
-/// Connects to a plain TCP or Unix-socket address (`None` for any other, such
-/// as TLS) within `timeout` for each address the host resolves to, with
-/// `TCP_NODELAY`, and watches the stream.
-pub(super) async fn connect(
-    address: &redis::ConnectionAddr,
-    timeout: Duration,
-) -> Option<io::Result<(Watched<Pin<Box<dyn Stream>>>, Ended)>> {
-    let stream: io::Result<Pin<Box<dyn Stream>>> = match address {
-        redis::ConnectionAddr::Tcp(host, port) => connect_tcp(host, *port, timeout).await,
+/// Whether the async client opens this address's streams itself (plain TCP and
+/// Unix sockets) and watches them; TLS streams are the redis crate's.
+pub(super) fn is_watched(address: &redis::ConnectionAddr) -> bool {
+    match address {
+        redis::ConnectionAddr::Tcp(..) => true,
         #[cfg(unix)]
-        redis::ConnectionAddr::Unix(path) => within(timeout, tokio::net::UnixStream::connect(path))
-            .await
-            .map(|stream| Box::pin(stream) as Pin<Box<dyn Stream>>),
-        _ => return None,
-    };
-    Some(stream.map(|inner| {
-        let ended = Ended::default();
-        (Watched { inner, ended: ended.clone() }, ended)
-    }))
+        redis::ConnectionAddr::Unix(_) => true,
+        _ => false,
+    }
 }
 
-async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> io::Result<Pin<Box<dyn Stream>>> {
-    let mut last = None;
-    for address in tokio::net::lookup_host((host, port)).await? {
-        match within(timeout, tokio::net::TcpStream::connect(address)).await {
+/// Connects to a plain TCP (`TCP_NODELAY`: a command is one write, waiting to
+/// coalesce it only adds latency) or Unix-socket address, trying each address a
+/// host resolves to in turn, and watches the stream. The caller bounds it all
+/// with one timeout, as the redis crate bounds its own connect.
+pub(super) async fn connect(address: &redis::ConnectionAddr) -> io::Result<(Watched<Pin<Box<dyn Stream>>>, Ended)> {
+    let inner: Pin<Box<dyn Stream>> = match address {
+        redis::ConnectionAddr::Tcp(host, port) => Box::pin(connect_tcp(host, *port).await?),
+        #[cfg(unix)]
+        redis::ConnectionAddr::Unix(path) => Box::pin(tokio::net::UnixStream::connect(path).await?),
+        other => return Err(io::Error::new(io::ErrorKind::Unsupported, format!("{other} is not watched"))),
+    };
+    let ended = Ended::default();
+    Ok((Watched { inner, ended: ended.clone() }, ended))
+}
+
+async fn connect_tcp(host: &str, port: u16) -> io::Result<tokio::net::TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"));
+    for resolved in tokio::net::lookup_host((host, port)).await? {
+        match tokio::net::TcpStream::connect(resolved).await {
             Ok(stream) => {
-                // A command is one write: waiting to coalesce it only adds latency.
                 stream.set_nodelay(true)?;
-                return Ok(Box::pin(stream));
+                return Ok(stream);
             }
-            Err(error) => last = Some(error),
+            Err(error) => last = error,
         }
     }
-    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"))))
-}
-
-async fn within<T>(timeout: Duration, connecting: impl Future<Output = io::Result<T>>) -> io::Result<T> {
-    tokio::time::timeout(timeout, connecting)
-        .await
-        .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")))
+    Err(last)
 }
